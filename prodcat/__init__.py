@@ -1,0 +1,1 @@
+"""prodcat: fine-tune sentence-transformer encoders on product text and classify products."""

@@ -1,0 +1,136 @@
+"""Reading a raw catalog and turning it into labelled, split examples.
+
+Pure functions over DataFrames: the `preprocess` stage does the file I/O around them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from prodcat.params import DatasetParams, PreprocessParams, SplitParams
+
+OTHER_CLASS = "Other"
+
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_US_PRICE = re.compile(rf"^\s*\$?\s*(?P<low>{_NUMBER})\s*(?:-\s*\$?\s*(?P<high>{_NUMBER}))?\s*$")
+_EU_PRICE = re.compile(r"^\s*(?:€\s*)?(?P<int>\d{1,3}(?:\.\d{3})+|\d+),(?P<cents>\d{1,2})\s*(?:€|EUR)?\s*$")
+
+
+def read_catalog(path: str | Path) -> pd.DataFrame:
+    """Read a catalog CSV as strings, blanks as missing: no column is guessed into numbers."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+
+
+def parse_price(raw: object) -> float:
+    """"$12.99" -> 12.99, "$1,299.00" -> 1299.0, "$10.99 - $15.99" -> midpoint, "1.299,00 €" -> 1299.0.
+
+    Anything else (blank, "N/A", scraped page noise, NaN, inf) is missing, never a made-up number.
+    """
+    if not isinstance(raw, str):
+        return math.nan
+    if match := _US_PRICE.match(raw):
+        low = float(match["low"].replace(",", ""))
+        high = float(match["high"].replace(",", "")) if match["high"] else low
+        price = (low + high) / 2
+    elif match := _EU_PRICE.match(raw):
+        price = float(f"{match['int'].replace('.', '')}.{match['cents']}")
+    else:
+        return math.nan
+    return price if math.isfinite(price) else math.nan
+
+
+def category_at_level(path: object, separator: str = "|", level: int = 0) -> str | None:
+    """"Toys & Games | Puzzles | Jigsaw Puzzles" -> "Toys & Games" at level 0; None when absent."""
+    if not isinstance(path, str):
+        return None
+    levels = [part.strip() for part in path.split(separator)]
+    if level >= len(levels) or not levels[level]:
+        return None
+    return levels[level]
+
+
+def build_text(frame: pd.DataFrame, columns: list[str], max_chars: int) -> pd.Series:
+    """One text per product: the non-empty text columns joined, whitespace collapsed, cut at max_chars."""
+    parts = frame[columns].fillna("").astype(str)
+    joined = parts.apply(lambda row: ". ".join(value.strip() for value in row if value.strip()), axis=1)
+    return joined.str.replace(r"\s+", " ", regex=True).str.slice(0, max_chars)
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled examples and what preprocessing did to get them."""
+
+    frame: pd.DataFrame  # columns: id, text, label, price, one per categorical feature, group (optional)
+    report: dict[str, int | dict[str, int]]
+
+
+def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: PreprocessParams, group_column: str | None) -> Examples:
+    """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
+    labels = raw[dataset.category_column].map(
+        lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
+    )
+    frame = pd.DataFrame(
+        {
+            "id": raw[dataset.id_column].astype(str),
+            "text": build_text(raw, dataset.text_columns, preprocess.max_text_chars),
+            "label": labels,
+            "price": raw[dataset.price_column].map(parse_price) if dataset.price_column else np.nan,
+        }
+    )
+    for column in dataset.categorical_columns:
+        frame[column] = raw[column]
+    if group_column:
+        frame["group"] = raw[group_column].fillna("").astype(str)
+
+    unlabelled = frame["label"].isna()
+    frame = frame[~unlabelled]
+    counts = frame["label"].value_counts()
+    rare = sorted(counts[counts < preprocess.min_class_count].index)
+    if preprocess.rare_classes == "drop":
+        frame = frame[~frame["label"].isin(rare)]
+    else:
+        frame = frame.assign(label=frame["label"].where(~frame["label"].isin(rare), OTHER_CLASS))
+    report = {
+        "rows_in": len(raw),
+        "rows_without_label": int(unlabelled.sum()),
+        "rare_classes": len(rare),
+        f"rows_{'dropped' if preprocess.rare_classes == 'drop' else 'merged'}_as_rare": int(counts[rare].sum()),
+        "rows_out": len(frame),
+    }
+    return Examples(frame.reset_index(drop=True), report)
+
+
+def check_trainable(labels: pd.Series, min_class_count: int) -> None:
+    """A classifier needs two classes, each large enough to appear on both sides of the split."""
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        raise ValueError(
+            f"need at least 2 classes with {min_class_count}+ labelled rows, found {len(counts)}: {dict(counts)}"
+        )
+    if counts.min() < 2:
+        raise ValueError(f"class {counts.idxmin()!r} has a single row; raise preprocess.min_class_count")
+
+
+def split_examples(frame: pd.DataFrame, split: SplitParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/test split; with a group column, whole groups go to one side (no near-duplicate leakage)."""
+    if "group" in frame:
+        folds = max(2, round(1 / split.test_size))
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=split.seed)
+        train_index, test_index = next(splitter.split(frame, frame["label"], groups=frame["group"]))
+        return frame.iloc[train_index].reset_index(drop=True), frame.iloc[test_index].reset_index(drop=True)
+    train, test = train_test_split(
+        frame, test_size=split.test_size, random_state=split.seed, stratify=frame["label"]
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def label_names(labels: pd.Series) -> list[str]:
+    """The label map: class index = position in this sorted list."""
+    return sorted(labels.unique())

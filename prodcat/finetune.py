@@ -1,0 +1,270 @@
+"""Fine-tuning a sentence encoder on labelled product texts with the sentence-transformers Trainer.
+
+Two objectives (param `finetune.objective`):
+- `softmax_head`, the original recipe: a linear head over the sentence embedding, CrossEntropy.
+- `batch_all_triplet`: BatchAllTripletLoss over batches that hold several texts of each label
+  (GROUP_BY_LABEL sampler), so every batch has positives and negatives.
+Either way only the encoder is kept; XGBoost is the classifier downstream.
+
+Checkpoints are written once per epoch. A rerun after a crash resumes from the last one, but only
+if it was written for the same data and settings (a run fingerprint is stored beside them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from dvclive import Live
+from safetensors.torch import load_file, save_file
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer.losses import BatchAllTripletLoss
+from sklearn.model_selection import train_test_split
+from torch import nn
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from prodcat.embedding import encode_texts
+from prodcat.params import EncoderParams, FinetuneParams
+
+log = logging.getLogger(__name__)
+
+RUN_FINGERPRINT = "run_fingerprint.json"
+HEAD_FILE = "loss_head.safetensors"
+
+
+class SoftmaxHeadLoss(nn.Module):
+    """Linear head + CrossEntropy on the sentence embedding: the original recipe's objective.
+
+    all-MiniLM-L6-v2 ends with a Normalize module, and a linear head over unit vectors yields
+    logits too small for CrossEntropy to move (loss stalls near log(classes)). The head therefore
+    normalises its input (harmless for encoders that already do) and scales the logits by a
+    learnable temperature, as cosine classifiers do.
+    """
+
+    head_parameters = r"^(classifier|log_scale)"  # regex for the head's own learning rate
+
+    def __init__(self, model: SentenceTransformer, num_labels: int, initial_scale: float = 20.0) -> None:
+        super().__init__()
+        self.model = model
+        self.classifier = nn.Linear(model.get_embedding_dimension(), num_labels)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(initial_scale)))
+
+    def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor) -> torch.Tensor:
+        embeddings = self.model(sentence_features[0])["sentence_embedding"]
+        logits = self.log_scale.exp() * self.classifier(F.normalize(embeddings.float(), dim=-1))
+        return F.cross_entropy(logits, labels)
+
+
+@dataclass(frozen=True)
+class Examples:
+    texts: list[str]
+    labels: list[int]
+
+
+def hold_out(examples: Examples, share: float, seed: int) -> tuple[Examples, Examples | None]:
+    """A stratified validation slice of the train split, to watch fine-tuning; the test split stays unseen."""
+    if share == 0:
+        return examples, None
+    fit_texts, val_texts, fit_labels, val_labels = train_test_split(
+        examples.texts, examples.labels, test_size=share, random_state=seed, stratify=examples.labels
+    )
+    return Examples(fit_texts, fit_labels), Examples(val_texts, val_labels)
+
+
+def centroid_accuracy(model: SentenceTransformer, reference: Examples, validation: Examples, precision: str) -> float:
+    """Nearest-class-centroid accuracy: an objective-agnostic measure of how well embeddings separate labels."""
+
+    def encode(texts: list[str]) -> np.ndarray:
+        embeddings = encode_texts(model, texts, batch_size=64, precision=precision)
+        return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
+
+    reference_embeddings, reference_labels = encode(reference.texts), np.asarray(reference.labels)
+    classes = np.unique(reference_labels)
+    centroids = np.stack([reference_embeddings[reference_labels == label].mean(axis=0) for label in classes])
+    predicted = classes[(encode(validation.texts) @ centroids.T).argmax(axis=1)]
+    return float((predicted == np.asarray(validation.labels)).mean())
+
+
+def sample(examples: Examples, size: int, seed: int) -> Examples:
+    """At most `size` examples, drawn without replacement: centroids need a sample, not every train row."""
+    if len(examples.texts) <= size:
+        return examples
+    picked = np.random.default_rng(seed).choice(len(examples.texts), size=size, replace=False)
+    return Examples([examples.texts[i] for i in picked], [examples.labels[i] for i in picked])
+
+
+class LiveMetrics(TrainerCallback):
+    """Per-step training loss and per-epoch validation accuracy to DVCLive, for `dvc plots show`."""
+
+    def __init__(self, live: Live, model: SentenceTransformer, reference: Examples, validation: Examples | None, precision: str) -> None:
+        self.live, self.model, self.reference, self.validation, self.precision = live, model, reference, validation, precision
+
+    def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+        if logs and "loss" in logs:
+            self.live.step = state.global_step
+            self.live.log_metric("train/loss", float(logs["loss"]))
+            self.live.next_step()
+
+    def on_epoch_end(self, args, state, control, **kwargs) -> None:
+        if self.validation is None:
+            return
+        was_training = self.model.training
+        accuracy = centroid_accuracy(self.model, self.reference, self.validation, self.precision)
+        self.model.train(was_training)
+        self.live.step = state.global_step
+        self.live.log_metric("validation/centroid_accuracy", round(accuracy, 4))
+        self.live.next_step()
+        log.info("epoch %.0f: validation centroid accuracy %.4f", state.epoch, accuracy)
+
+
+class LossHeadCheckpoint(TrainerCallback):
+    """Saves the loss module's own weights (the softmax head) into each checkpoint.
+
+    The Trainer checkpoints the encoder and the optimizer, not the loss; without this a resumed run
+    would pair a trained encoder with a freshly initialised head.
+    """
+
+    def __init__(self, loss: nn.Module) -> None:
+        self.loss = loss
+
+    @staticmethod
+    def head_state(loss: nn.Module) -> dict[str, torch.Tensor]:
+        return {name: value.detach().cpu().contiguous() for name, value in loss.state_dict().items() if not name.startswith("model.")}
+
+    def on_save(self, args, state, control, **kwargs) -> None:
+        head = self.head_state(self.loss)
+        if head:
+            save_file(head, str(Path(args.output_dir, f"checkpoint-{state.global_step}", HEAD_FILE)))
+
+    def restore(self, checkpoint: str) -> None:
+        path = Path(checkpoint, HEAD_FILE)
+        if path.is_file():
+            self.loss.load_state_dict(load_file(str(path)), strict=False)
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    epochs: int
+    steps: int
+    train_rows: int
+    seconds: float
+    final_loss: float
+    resumed_from: str | None
+    device: str
+    precision: str
+
+    @property
+    def samples_per_second(self) -> float:
+        return round(self.train_rows * self.epochs / self.seconds, 2) if self.seconds else 0.0
+
+
+def build_loss(model: SentenceTransformer, objective: str, num_labels: int) -> nn.Module:
+    if objective == "softmax_head":
+        return SoftmaxHeadLoss(model, num_labels)
+    return BatchAllTripletLoss(model)
+
+
+def run_fingerprint(train: Examples, encoder: EncoderParams, finetune: FinetuneParams) -> str:
+    """Hash of everything that shapes the weights: a checkpoint is resumable only under the same one."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([encoder.model_dump(), finetune.model_dump()], sort_keys=True).encode())
+    for text, label in zip(train.texts, train.labels, strict=True):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+def resumable_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
+    """The last checkpoint of an interrupted identical run; stale checkpoints of another run are removed."""
+    marker = checkpoints / RUN_FINGERPRINT
+    if marker.is_file() and json.loads(marker.read_text())["fingerprint"] == fingerprint:
+        return get_last_checkpoint(str(checkpoints))
+    if checkpoints.exists():
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True)
+    marker.write_text(json.dumps({"fingerprint": fingerprint}))
+    return None
+
+
+def share_truncated(model: SentenceTransformer, texts: list[str]) -> float:
+    """Share of texts longer than max_seq_length tokens: what the encoder never sees."""
+    tokenizer = model.tokenizer
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+    return sum(length > model.max_seq_length for length in lengths) / max(1, len(lengths))
+
+
+def finetune_encoder(
+    model: SentenceTransformer,
+    train: Examples,
+    num_labels: int,
+    params: FinetuneParams,
+    precision: str,
+    checkpoints: Path,
+    fingerprint: str,
+    live_dir: Path | None = None,
+) -> TrainingSummary:
+    """Train `model` in place on (text, label) pairs; one checkpoint per epoch under `checkpoints`.
+
+    With `live_dir`, a `validation_share` slice of `train` is held out and per-step loss and per-epoch
+    validation accuracy are logged there with DVCLive.
+    """
+    device = str(model.device)
+    resume_from = resumable_checkpoint(checkpoints, fingerprint)
+    fit, validation = hold_out(train, params.validation_share, params.seed) if live_dir else (train, None)
+    live = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else None
+    loss = build_loss(model, params.objective, num_labels)
+    head_rate = {SoftmaxHeadLoss.head_parameters: params.head_learning_rate} if isinstance(loss, SoftmaxHeadLoss) else {}
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=params.epochs,
+        per_device_train_batch_size=params.batch_size,
+        learning_rate=params.learning_rate,
+        learning_rate_mapping=head_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=params.warmup_ratio,
+        optim="adamw_torch",
+        weight_decay=0.01,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=device == "cpu",
+        batch_sampler=BatchSamplers.GROUP_BY_LABEL if params.objective == "batch_all_triplet" else BatchSamplers.BATCH_SAMPLER,
+        save_strategy="epoch",
+        logging_steps=10,
+        seed=params.seed,
+        data_seed=params.seed,
+        dataloader_num_workers=0,
+        report_to="none",
+        disable_tqdm=False,
+    )
+    dataset = Dataset.from_dict({"text": fit.texts, "label": fit.labels})
+    head_checkpoint = LossHeadCheckpoint(loss)
+    if resume_from:
+        head_checkpoint.restore(resume_from)
+    callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(fit, 512, params.seed), validation, precision)] if live else [])
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+    log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(fit.texts), params.epochs, resume_from)
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    if live:
+        live.end()
+    return TrainingSummary(
+        epochs=params.epochs,
+        steps=output.global_step,
+        train_rows=len(fit.texts),
+        seconds=round(time.perf_counter() - started, 2),
+        final_loss=round(float(output.training_loss), 4),
+        resumed_from=Path(resume_from).name if resume_from else None,
+        device=device,
+        precision=precision,
+    )

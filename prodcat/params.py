@@ -1,0 +1,146 @@
+"""The one schema of `params.yaml`, validated when a stage loads it.
+
+Every stage reads the same file through `load_params`, so a typo or an out-of-range value fails
+at once with the key's dotted path instead of deep inside a training run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or does not match the schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    catalog: str
+
+
+class DatasetParams(_Section):
+    id_column: str
+    category_column: str
+    category_separator: str = "|"
+    category_level: int = Field(0, ge=0)
+    text_columns: list[str] = Field(min_length=1)
+    price_column: str | None = None
+    categorical_columns: list[str] = []
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns the pipeline reads; all must exist in the catalog."""
+        optional = [self.price_column] if self.price_column else []
+        names = [self.id_column, self.category_column, *self.text_columns, *optional, *self.categorical_columns]
+        return list(dict.fromkeys(names))
+
+
+class ValidationParams(_Section):
+    min_label_share: float = Field(0.8, gt=0, le=1)
+
+
+class PreprocessParams(_Section):
+    min_class_count: int = Field(20, ge=2)
+    rare_classes: Literal["drop", "other"] = "other"
+    max_text_chars: int = Field(4000, ge=16)
+
+
+class SplitParams(_Section):
+    test_size: float = Field(0.2, gt=0, lt=1)
+    seed: int = 42
+    group_column: str | None = None
+
+
+class EncoderParams(_Section):
+    base: str
+    max_seq_length: int = Field(128, ge=8, le=8192)
+
+
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+
+
+class FinetuneParams(_Section):
+    objective: Literal["softmax_head", "batch_all_triplet"] = "softmax_head"
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(32, ge=2)
+    learning_rate: float = Field(2e-5, gt=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    validation_share: float = Field(0.1, ge=0, lt=0.5)
+    precision: Precision = "auto"
+    seed: int = 42
+
+
+class TfidfParams(_Section):
+    max_features: int = Field(20000, ge=1)
+    ngram_max: int = Field(2, ge=1, le=3)
+    min_df: int = Field(2, ge=1)
+
+
+Variant = Literal["stock", "finetuned", "tfidf"]
+
+
+class EmbedParams(_Section):
+    variants: list[Variant] = Field(min_length=1)
+    batch_size: int = Field(64, ge=1)
+    precision: Precision = "auto"
+    tfidf: TfidfParams = TfidfParams()
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, variants: list[str]) -> list[str]:
+        if len(set(variants)) != len(variants):
+            raise ValueError(f"variants must be unique, got {variants}")
+        return variants
+
+
+class TrainXgbParams(_Section):
+    max_depth: int = Field(6, ge=1)
+    eta: float = Field(0.3, gt=0, le=1)
+    num_boost_round: int = Field(100, ge=1)
+    seed: int = 42
+
+
+class Params(_Section):
+    data: DataParams
+    dataset: DatasetParams
+    validation: ValidationParams = ValidationParams()
+    preprocess: PreprocessParams = PreprocessParams()
+    split: SplitParams = SplitParams()
+    encoder: EncoderParams
+    finetune: FinetuneParams = FinetuneParams()
+    embed: EmbedParams
+    train_xgb: TrainXgbParams = TrainXgbParams()
+
+
+def parse_params(raw: object) -> Params:
+    """Validate an already-parsed params mapping; errors name each offending key."""
+    if not isinstance(raw, dict):
+        raise ParamsError("params must be a mapping of sections (data, dataset, encoder, ...)")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise ParamsError(f"invalid params: {problems}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file not found: {path}")
+    with path.open(encoding="utf-8") as handle:
+        try:
+            raw = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    return parse_params(raw)

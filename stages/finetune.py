@@ -1,0 +1,72 @@
+"""Stage finetune: fine-tune the base encoder on the train split only; save it as a sentence-transformers folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from transformers import set_seed
+
+from prodcat.cli import stage_errors, stage_parser
+from prodcat.encoders import load_encoder, pick_device, resolve_precision
+from prodcat.finetune import Examples, finetune_encoder, run_fingerprint, share_truncated
+from prodcat.io import atomic_dir, read_json, write_json
+from prodcat.params import load_params
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--data", required=True, help="preprocess output folder (train.parquet is read, never test)")
+    parser.add_argument("--model", required=True, help="output sentence-transformers folder")
+    parser.add_argument("--checkpoints", required=True, help="per-epoch checkpoints, kept to resume a crashed run")
+    parser.add_argument("--report", required=True, help="training summary (a DVC metric)")
+    parser.add_argument("--live", required=True, help="DVCLive folder: per-step loss, per-epoch validation accuracy")
+    args = parser.parse_args(argv)
+    with stage_errors("finetune"):
+        params = load_params(args.params)
+        train = pd.read_parquet(Path(args.data, "train.parquet"), columns=["text", "label"])
+        names = read_json(Path(args.data, "labels.json"))
+        examples = Examples(train["text"].tolist(), train["label"].map({name: index for index, name in enumerate(names)}).tolist())
+
+        set_seed(params.finetune.seed)
+        device = pick_device()
+        precision = resolve_precision(params.finetune.precision, device)
+        model = load_encoder(params.encoder.base, params.encoder.max_seq_length, device=device)
+        truncated = share_truncated(model, examples.texts)
+        log.info("device %s, precision %s; %.1f%% of texts exceed %d tokens", device, precision, 100 * truncated, model.max_seq_length)
+
+        summary = finetune_encoder(
+            model,
+            examples,
+            num_labels=len(names),
+            params=params.finetune,
+            precision=precision,
+            checkpoints=Path(args.checkpoints),
+            fingerprint=run_fingerprint(examples, params.encoder, params.finetune),
+            live_dir=Path(args.live),
+        )
+        with atomic_dir(args.model) as folder:
+            model.save_pretrained(str(folder), safe_serialization=True)
+        write_json(
+            args.report,
+            {
+                "objective": params.finetune.objective,
+                "device": summary.device,
+                "precision": summary.precision,
+                "epochs": summary.epochs,
+                "steps": summary.steps,
+                "train_rows": summary.train_rows,
+                "seconds": summary.seconds,
+                "samples_per_second": summary.samples_per_second,
+                "final_loss": summary.final_loss,
+                "resumed_from": summary.resumed_from,
+                "truncated_share": round(truncated, 4),
+            },
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Stage train_xgb: one XGBoost classifier per encoder variant on text features + price + categoricals."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from prodcat.classifier import TabularEncoding, design_matrix, train_booster
+from prodcat.cli import stage_errors, stage_parser
+from prodcat.embedding import load_matrix
+from prodcat.io import atomic_dir, read_json, write_json
+from prodcat.params import load_params
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--data", required=True, help="preprocess output folder")
+    parser.add_argument("--embeddings", required=True, help="embed output folder")
+    parser.add_argument("--output", required=True, help="folder for <variant>.ubj boosters and tabular.json")
+    args = parser.parse_args(argv)
+    with stage_errors("train_xgb"):
+        params = load_params(args.params)
+        train = pd.read_parquet(Path(args.data, "train.parquet"))
+        names = read_json(Path(args.data, "labels.json"))
+        labels = train["label"].map({name: index for index, name in enumerate(names)}).to_numpy()
+        encoding = TabularEncoding.fit(train, params.dataset.categorical_columns)
+        tabular = encoding.transform(train)
+        with atomic_dir(args.output) as folder:
+            write_json(Path(folder, "tabular.json"), encoding.to_json())
+            for variant in params.embed.variants:
+                matrix = design_matrix(load_matrix(Path(args.embeddings, variant, "train")), tabular, encoding, labels)
+                booster = train_booster(matrix, len(names), params.train_xgb, threads=os.cpu_count() or 1)
+                booster.save_model(Path(folder, f"{variant}.ubj"))
+                log.info("%s: %d rounds on %d rows x %d features", variant, booster.num_boosted_rounds(), matrix.num_row(), matrix.num_col())
+
+
+if __name__ == "__main__":
+    main()

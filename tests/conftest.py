@@ -1,0 +1,88 @@
+"""Shared fixtures: a small synthetic catalog, a tiny BERT, and a throwaway copy of the project as a git+DVC repo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tests_support import write_params  # noqa: E402
+from tiny_bert import build_tiny_bert  # noqa: E402
+
+# Offline, quiet, and git identities for the throwaway repos; set before any library reads them.
+os.environ.update(
+    {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "GIT_AUTHOR_NAME": "prodcat tests",
+        "GIT_AUTHOR_EMAIL": "tests@prodcat.invalid",
+        "GIT_COMMITTER_NAME": "prodcat tests",
+        "GIT_COMMITTER_EMAIL": "tests@prodcat.invalid",
+    }
+)
+
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", ".dvcignore"]
+
+
+@pytest.fixture(scope="session")
+def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400 rows of the synthetic Amazon-schema catalog, written as CSV."""
+    from prodcat.synth import generate_catalog
+
+    path = tmp_path_factory.mktemp("catalog") / "catalog.csv"
+    generate_catalog(n_rows=400, seed=11).to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path) -> Path:
+    """A raw HF BERT folder (2 layers, width 32) with a WordPiece vocab from the catalog's product names."""
+    import pandas as pd
+
+    names = pd.read_csv(small_catalog, dtype=str, keep_default_na=False)["Product Name"].tolist()
+    return build_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert", names)
+
+
+def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with the test interpreter's tools first on PATH; output captured for assertions."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture()
+def project(tmp_path: Path, small_catalog: Path, tiny_bert: Path) -> Path:
+    """A copy of the pipeline code in a fresh git + DVC repo: small catalog, tiny encoder, two short epochs."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, repo / name)
+    write_params(
+        repo,
+        small_catalog,
+        encoder={"base": str(tiny_bert), "max_seq_length": 64},
+        preprocess={"min_class_count": 8},
+        finetune={"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "head_learning_rate": 1e-2},
+        train_xgb={"num_boost_round": 20},
+    )
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["dvc", "config", "core.analytics", "false"], repo)
+    return repo

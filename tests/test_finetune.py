@@ -1,0 +1,97 @@
+"""Fine-tuning: both objectives learn, checkpoints per epoch, resumption only for the same run, train split only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from tests_support import ROOT, write_params
+from transformers import set_seed
+
+from prodcat.encoders import load_encoder
+from prodcat.finetune import RUN_FINGERPRINT, Examples, finetune_encoder, hold_out, resumable_checkpoint, run_fingerprint
+from prodcat.params import EncoderParams, FinetuneParams
+from stages import finetune as finetune_stage
+from stages import preprocess as preprocess_stage
+
+TEXTS = [f"{color} {kind} number {i}" for i in range(12) for color, kind in [("red", "lego bricks"), ("steel", "water bottle"), ("soft", "baby blanket")]]
+LABELS = [0, 1, 2] * 12
+
+
+def class_separation(model, texts: list[str], labels: list[int]) -> float:
+    """Mean cosine to own-class centroid minus mean cosine to other centroids."""
+    embeddings = model.encode(texts, normalize_embeddings=True)
+    labels = np.array(labels)
+    centroids = np.stack([embeddings[labels == k].mean(0) for k in range(3)])
+    similarity = embeddings @ centroids.T
+    own = similarity[np.arange(len(labels)), labels]
+    return float(own.mean() - (similarity.sum(1) - own).mean() / 2)
+
+
+@pytest.mark.parametrize("objective", ["softmax_head", "batch_all_triplet"])
+def test_objective_separates_classes_and_checkpoints_each_epoch(objective: str, tiny_bert: Path, tmp_path: Path) -> None:
+    set_seed(0)
+    model = load_encoder(str(tiny_bert), max_seq_length=16)
+    before = class_separation(model, TEXTS, LABELS)
+    params = FinetuneParams(objective=objective, epochs=3, batch_size=6, learning_rate=5e-3, head_learning_rate=5e-2, precision="fp32")
+    summary = finetune_encoder(model, Examples(TEXTS, LABELS), 3, params, "fp32", tmp_path / "ckpt", fingerprint="f")
+    assert class_separation(model, TEXTS, LABELS) > before + 0.05
+    assert sorted(path.name for path in (tmp_path / "ckpt").glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-18", "checkpoint-6"]
+    assert summary.steps == 18 and summary.epochs == 3
+
+
+def test_checkpoints_of_another_run_are_not_resumed(tmp_path: Path) -> None:
+    checkpoints = tmp_path / "ckpt"
+    assert resumable_checkpoint(checkpoints, "run-a") is None
+    (checkpoints / "checkpoint-5").mkdir()
+    assert resumable_checkpoint(checkpoints, "run-a") == str(checkpoints / "checkpoint-5")
+    assert resumable_checkpoint(checkpoints, "run-b") is None
+    assert not (checkpoints / "checkpoint-5").exists()
+    assert json.loads((checkpoints / RUN_FINGERPRINT).read_text()) == {"fingerprint": "run-b"}
+
+
+def test_fingerprint_changes_with_data_and_settings() -> None:
+    encoder, params = EncoderParams(base="x"), FinetuneParams()
+    examples = Examples(TEXTS, LABELS)
+    base = run_fingerprint(examples, encoder, params)
+    assert base == run_fingerprint(Examples(list(TEXTS), list(LABELS)), encoder, params)
+    assert base != run_fingerprint(Examples(TEXTS[:-1], LABELS[:-1]), encoder, params)
+    assert base != run_fingerprint(examples, encoder, params.model_copy(update={"epochs": 9}))
+
+
+def test_hold_out_is_stratified_and_disjoint() -> None:
+    fit, validation = hold_out(Examples(TEXTS, LABELS), share=0.25, seed=0)
+    assert sorted(validation.labels) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert not set(fit.texts) & set(validation.texts) and len(fit.texts) == 27
+    assert hold_out(Examples(TEXTS, LABELS), share=0, seed=0) == (Examples(TEXTS, LABELS), None)
+
+
+def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage reads train.parquet only: it runs with the test split deleted, and sees no test id's text."""
+    import pandas as pd
+
+    params = write_params(
+        tmp_path, small_catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32},
+        preprocess={"min_class_count": 8}, finetune={"epochs": 1, "batch_size": 16},
+    )
+    processed = tmp_path / "processed"
+    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
+    test = pd.read_parquet(processed / "test.parquet")
+    train = pd.read_parquet(processed / "train.parquet")
+    assert set(test["id"]).isdisjoint(train["id"])
+    (processed / "test.parquet").unlink()
+
+    seen: list[str] = []
+    original = finetune_stage.finetune_encoder
+    monkeypatch.setattr(finetune_stage, "finetune_encoder", lambda model, train, *a, **k: seen.extend(train.texts) or original(model, train, *a, **k))
+    finetune_stage.main([
+        "--params", str(params), "--data", str(processed), "--model", str(tmp_path / "model"),
+        "--checkpoints", str(tmp_path / "ckpt"), "--report", str(tmp_path / "finetune.json"), "--live", str(tmp_path / "live"),
+    ])
+    assert sorted(seen) == sorted(train["text"]) and not set(seen) & (set(test["text"]) - set(train["text"]))
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
+    assert not any("test" in str(dep) for dep in stage["deps"])

@@ -1,0 +1,84 @@
+"""End to end: `dvc repro` of the real pipeline on a small catalog and a tiny encoder, then an experiment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run
+
+pytestmark = pytest.mark.slow
+
+VARIANTS = ["stock", "finetuned", "tfidf"]
+
+
+def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path) -> None:
+    result = run(["dvc", "repro"], project)
+    for stage in ["validate", "preprocess", "finetune", "embed", "train_xgb", "evaluate"]:
+        assert f"Running stage '{stage}'" in result.stdout
+
+    quality = json.loads((project / "metrics/data_quality.json").read_text())
+    assert quality["success"] is True and quality["failed"] == 0
+
+    train = pd.read_parquet(project / "data/processed/train.parquet")
+    test = pd.read_parquet(project / "data/processed/test.parquet")
+    labels = json.loads((project / "data/processed/labels.json").read_text())
+    assert set(train["id"]).isdisjoint(test["id"])
+    assert set(train["label"]) | set(test["label"]) == set(labels)
+    assert train["price"].notna().mean() > 0.8  # "$12.99" parsed to numbers, not NaN
+
+    assert (project / "models/finetuned/model.safetensors").is_file()
+    assert (project / "models/finetuned/modules.json").is_file()
+    assert sorted(p.name for p in (project / "models/checkpoints").glob("checkpoint-*"))  # one per epoch
+    assert len(list((project / "models/checkpoints").glob("checkpoint-*"))) == 2
+    assert json.loads((project / "metrics/finetune.json").read_text())["epochs"] == 2
+
+    for variant in VARIANTS:
+        assert (project / f"models/xgb/{variant}.ubj").is_file()
+        assert list((project / f"data/embeddings/{variant}").glob("test.*"))
+        rows = json.loads((project / f"plots/confusion/{variant}.json").read_text())
+        assert len(rows) == len(test) and set(rows[0]) == {"actual", "predicted"}
+    assert not list(project.rglob("*.pkl")) and not list(project.rglob("*.pickle"))
+
+    metrics = json.loads((project / "metrics/evaluate.json").read_text())
+    assert set(metrics) == set(VARIANTS)
+    for scores in metrics.values():
+        assert 0.0 <= scores["macro_f1"] <= 1.0 and 1 / len(labels) < scores["accuracy"] <= 1.0
+    per_class = json.loads((project / "metrics/per_class.json").read_text())
+    assert set(per_class["tfidf"]) == set(labels)
+
+    shown = run(["dvc", "metrics", "show", "metrics/evaluate.json"], project).stdout
+    for column in ["stock.accuracy", "finetuned.accuracy", "tfidf.macro_f1"]:
+        assert column in shown
+
+    again = run(["dvc", "repro"], project)
+    assert "Running stage" not in again.stdout
+    assert "up to date" in again.stdout
+    assert "up to date" in run(["dvc", "status"], project).stdout
+
+    # Compare two encoder configurations as the README shows: an experiment and a metrics diff.
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "baseline"], project)
+    experiment = run(["dvc", "exp", "run", "-S", "encoder.max_seq_length=24"], project)
+    assert "Running stage 'finetune'" in experiment.stdout
+    assert "Running stage 'validate'" not in experiment.stdout
+    diff = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], project).stdout)
+    finetuned = diff["metrics/evaluate.json"]["finetuned.accuracy"]
+    assert {"old", "new"} <= set(finetuned) and finetuned["old"] is not None and finetuned["new"] is not None
+    assert json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)["params.yaml"]["encoder.max_seq_length"]["new"] == 24
+
+
+def test_broken_catalog_stops_at_validate_and_touches_nothing_downstream(project: Path) -> None:
+    catalog = project / "broken.csv"
+    catalog.write_text("Uniq Id,Product Name,Category\n1,red ball,Toys\n1,blue cup,Kitchen\n", encoding="utf-8")
+    params = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_text(params.replace(params.split("catalog: ")[1].split("\n")[0], str(catalog), 1))
+    result = run(["dvc", "repro"], project, check=False)
+    assert result.returncode != 0
+    assert "validate: error:" in result.stderr
+    assert "expect_column_to_exist on column 'About Product': the column is missing" in result.stderr
+    assert "expect_column_values_to_be_unique on column 'Uniq Id'" in result.stderr
+    assert "Running stage 'preprocess'" not in result.stdout
+    assert not (project / "data/processed").exists() and not (project / "metrics").exists()

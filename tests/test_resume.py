@@ -1,0 +1,66 @@
+"""A fine-tuning run killed with SIGKILL resumes from its last epoch checkpoint and ends where an uninterrupted run ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+from tests_support import write_params
+
+from stages import preprocess as preprocess_stage
+
+pytestmark = pytest.mark.slow
+
+
+def finetune_command(params: Path, processed: Path, out: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "stages.finetune", "--params", str(params), "--data", str(processed),
+        "--model", str(out / "model"), "--checkpoints", str(out / "checkpoints"),
+        "--report", str(out / "finetune.json"), "--live", str(out / "live"),
+    ]  # fmt: skip
+
+
+def weights(folder: Path) -> dict:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_bert: Path, tmp_path: Path) -> None:
+    params = write_params(
+        tmp_path, small_catalog,
+        encoder={"base": str(tiny_bert), "max_seq_length": 32},
+        preprocess={"min_class_count": 8},
+        finetune={"epochs": 6, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
+    )  # fmt: skip
+    processed = tmp_path / "processed"
+    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
+    root = Path(__file__).resolve().parents[1]
+
+    straight = tmp_path / "straight"
+    subprocess.run(finetune_command(params, processed, straight), cwd=root, check=True, capture_output=True)
+
+    crashed = tmp_path / "crashed"
+    process = subprocess.Popen(finetune_command(params, processed, crashed), cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((crashed / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared before the run ended"
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert not (crashed / "model").exists()
+    interrupted_at = sorted(path.name for path in (crashed / "checkpoints").glob("checkpoint-*"))
+
+    subprocess.run(finetune_command(params, processed, crashed), cwd=root, check=True, capture_output=True)
+    report = json.loads((crashed / "finetune.json").read_text())
+    assert report["resumed_from"] in interrupted_at and report["resumed_from"] != "checkpoint-final"
+
+    expected, resumed = weights(straight / "model"), weights(crashed / "model")
+    assert expected.keys() == resumed.keys()
+    for name, tensor in expected.items():
+        assert (tensor - resumed[name]).abs().max() < 1e-5, name

@@ -1,0 +1,20 @@
+"""Helpers for tests that call a stage's main() directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_params(folder: Path, catalog: Path, **sections: dict) -> Path:
+    """The project's params.yaml with `data.catalog` replaced and any section keys overridden."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["catalog"] = str(catalog)
+    for section, values in sections.items():
+        params[section].update(values)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
