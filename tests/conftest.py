@@ -85,4 +85,6 @@ def project(tmp_path: Path, small_catalog: Path, tiny_bert: Path) -> Path:
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
     run(["dvc", "config", "core.analytics", "false"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "pipeline code"], repo)  # DVCLive needs a commit to read the baseline revision
     return repo

@@ -58,16 +58,17 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert "up to date" in again.stdout
     assert "up to date" in run(["dvc", "status"], project).stdout
 
-    # Compare two encoder configurations as the README shows: an experiment and a metrics diff.
+    # Compare two encoder configurations as the README shows: an experiment (here the second objective) and a metrics diff.
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "baseline"], project)
-    experiment = run(["dvc", "exp", "run", "-S", "encoder.max_seq_length=24"], project)
+    experiment = run(["dvc", "exp", "run", "-S", "finetune.objective=batch_all_triplet"], project)
     assert "Running stage 'finetune'" in experiment.stdout
     assert "Running stage 'validate'" not in experiment.stdout
     diff = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], project).stdout)
     finetuned = diff["metrics/evaluate.json"]["finetuned.accuracy"]
     assert {"old", "new"} <= set(finetuned) and finetuned["old"] is not None and finetuned["new"] is not None
-    assert json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)["params.yaml"]["encoder.max_seq_length"]["new"] == 24
+    assert json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)["params.yaml"]["finetune.objective"]["new"] == "batch_all_triplet"
+    assert json.loads((project / "metrics/finetune.json").read_text())["objective"] == "batch_all_triplet"
 
 
 def test_broken_catalog_stops_at_validate_and_touches_nothing_downstream(project: Path) -> None:
