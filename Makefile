@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test data figures bench-speed
+.PHONY: install run flow test data figures bench-speed bench-accuracy
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -33,6 +33,12 @@ run: install
 	dvc repro
 	dvc metrics show metrics/evaluate.json
 
+## The same pipeline as a Prefect flow, in this process: a temporary local API, no server to start,
+## run state in .prefect/. DVC still skips what is up to date. Deployments and workers: README.
+flow: install
+	env -u PREFECT_API_URL PREFECT_LOGGING_LEVEL=WARNING python -m flows.retrain
+	dvc metrics show metrics/evaluate.json
+
 ## Run the test suite.
 test: install
 	pytest
@@ -48,3 +54,7 @@ figures: install
 ## Fine-tuning and embedding speed against the original recipe's code path (prints a table).
 bench-speed: install
 	python -m benchmarks.speed
+
+## Accuracy of every variant on the real catalogs in ../shared/data; rewrites docs/BENCHMARKS.md.
+bench-accuracy: install
+	python -m benchmarks.accuracy

@@ -25,7 +25,10 @@ _EU_PRICE = re.compile(r"^\s*(?:€\s*)?(?P<int>\d{1,3}(?:\.\d{3})+|\d+),(?P<cen
 
 def read_catalog(path: str | Path) -> pd.DataFrame:
     """Read a catalog CSV as strings, blanks as missing: no column is guessed into numbers."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"cannot read {path} as a UTF-8 CSV: {error}") from None
 
 
 def parse_price(raw: object) -> float:
@@ -71,21 +74,26 @@ class Examples:
     report: dict[str, int | dict[str, int]]
 
 
-def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: PreprocessParams, group_column: str | None) -> Examples:
-    """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
-    labels = raw[dataset.category_column].map(
-        lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
-    )
+def feature_frame(raw: pd.DataFrame, dataset: DatasetParams, max_text_chars: int) -> pd.DataFrame:
+    """What the models read from a catalog row: id, text, parsed price and the categorical columns."""
     frame = pd.DataFrame(
         {
             "id": raw[dataset.id_column].astype(str),
-            "text": build_text(raw, dataset.text_columns, preprocess.max_text_chars),
-            "label": labels,
+            "text": build_text(raw, dataset.text_columns, max_text_chars),
             "price": raw[dataset.price_column].map(parse_price) if dataset.price_column else np.nan,
         }
     )
     for column in dataset.categorical_columns:
         frame[column] = raw[column]
+    return frame
+
+
+def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: PreprocessParams, group_column: str | None) -> Examples:
+    """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
+    frame = feature_frame(raw, dataset, preprocess.max_text_chars)
+    frame.insert(2, "label", raw[dataset.category_column].map(
+        lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
+    ))
     if group_column:
         frame["group"] = raw[group_column].fillna("").astype(str)
 

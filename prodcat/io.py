@@ -26,13 +26,23 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@contextmanager
+def atomic_file(target: str | Path) -> Iterator[Path]:
+    """Yield a scratch path beside `target`; it becomes `target` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f".{target.name}.tmp{target.suffix}")
+    try:
+        yield scratch
+        os.replace(scratch, target)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
 def write_json(path: str | Path, payload: object) -> None:
     """Write JSON through a temporary file so a crash never leaves half a metric behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.tmp")
-    scratch.write_text(json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(scratch, path)
+    with atomic_file(path) as scratch:
+        scratch.write_text(json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def read_json(path: str | Path) -> object:

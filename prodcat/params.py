@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ParamsError(ValueError):
@@ -42,8 +42,24 @@ class DatasetParams(_Section):
         return list(dict.fromkeys(names))
 
 
+# Data-quality checks that may be demoted to warnings. `required_columns` and `trainable_classes`
+# always stop the pipeline: later stages cannot run without them.
+WarnableCheck = Literal["row_count", "id_not_null", "id_unique", "text_nulls", "price_format", "label_share", "category_path"]
+
+
 class ValidationParams(_Section):
     min_label_share: float = Field(0.8, gt=0, le=1)
+    min_text_share: float = Field(0.8, gt=0, le=1)
+    min_price_share: float = Field(0.9, gt=0, le=1)
+    min_rows: int = Field(100, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    warn_only: list[WarnableCheck] = []
+
+    @model_validator(mode="after")
+    def _rows_ordered(self) -> ValidationParams:
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError(f"max_rows ({self.max_rows}) is below min_rows ({self.min_rows})")
+        return self
 
 
 class PreprocessParams(_Section):
@@ -108,6 +124,30 @@ class TrainXgbParams(_Section):
     seed: int = 42
 
 
+# The six DVC stages and batch scoring (stages/predict.py), as the flows run them.
+Stage = Literal["validate", "preprocess", "finetune", "embed", "train_xgb", "evaluate", "predict"]
+
+DEFAULT_TIMEOUTS: dict[str, int] = {
+    "validate": 600, "preprocess": 600, "finetune": 14400, "embed": 3600, "train_xgb": 1800, "evaluate": 600,
+    "predict": 3600,
+}
+
+
+class OrchestrationParams(_Section):
+    """How the Prefect flows (flows/) run the stages; no stage reads this section."""
+
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_seconds: float = Field(10, gt=0)
+    timeout_seconds: dict[Stage, int] = Field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _positive_and_complete(cls, timeouts: dict[str, int]) -> dict[str, int]:
+        if any(seconds <= 0 for seconds in timeouts.values()):
+            raise ValueError(f"timeouts must be positive, got {timeouts}")
+        return {**DEFAULT_TIMEOUTS, **timeouts}
+
+
 class Params(_Section):
     data: DataParams
     dataset: DatasetParams
@@ -118,6 +158,7 @@ class Params(_Section):
     finetune: FinetuneParams = FinetuneParams()
     embed: EmbedParams
     train_xgb: TrainXgbParams = TrainXgbParams()
+    orchestration: OrchestrationParams = OrchestrationParams()
 
 
 def parse_params(raw: object) -> Params:

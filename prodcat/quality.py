@@ -1,98 +1,323 @@
 """Data-quality checks on a raw catalog with Great Expectations (GX Core 1.x).
 
 The suite is derived from the `dataset` params, so another catalog gets its own checks without
-code changes. A Checkpoint runs it; the outcome is reduced to a summary DVC can track as a metric
-and to one readable line per failed expectation.
+code changes. A Checkpoint runs it and, when asked, writes offline Data Docs; the outcome is reduced
+to a summary DVC tracks as a metric and to one readable line per failed expectation. Each
+expectation belongs to a named check (`validation.warn_only` demotes checks to warnings).
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import re
+import sys
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
+from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.metadata_types import FailureSeverity
 
-from prodcat.params import DatasetParams, ValidationParams
+# The very patterns parse_price reads, so a price GX accepts is a price preprocess turns into a number.
+from prodcat.catalog import _EU_PRICE, _US_PRICE, OTHER_CLASS, category_at_level, read_catalog
+from prodcat.datadocs import SITE_NAME, site_config
+from prodcat.params import DatasetParams, PreprocessParams, ValidationParams
+
+PRICE_PATTERN = f"(?:{_US_PRICE.pattern})|(?:{_EU_PRICE.pattern})"
+SAMPLE_SIZE = 3
+LIKELY_DELIMITERS = (";", "\t", "|")
 
 
 class DataQualityError(ValueError):
     """The catalog failed its data-quality suite; the message names every failed expectation."""
 
 
-def build_suite(dataset: DatasetParams, validation: ValidationParams, with_labels: bool = True) -> list[gxe.Expectation]:
-    """Expectations for a catalog; `with_labels=False` gives the suite for prediction inputs."""
-    columns = [column for column in dataset.required_columns if with_labels or column != dataset.category_column]
-    expectations: list[gxe.Expectation] = [gxe.ExpectColumnToExist(column=column) for column in columns]
-    expectations += [
-        gxe.ExpectColumnValuesToNotBeNull(column=dataset.id_column),
-        gxe.ExpectColumnValuesToBeUnique(column=dataset.id_column),
-    ]
-    if with_labels:
-        expectations.append(
-            gxe.ExpectColumnValuesToNotBeNull(column=dataset.category_column, mostly=validation.min_label_share)
+def category_path_pattern(separator: str) -> str:
+    """"A | B | C" with the configured separator: one or more levels, none of them blank."""
+    sep = re.escape(separator)
+    level = rf"(?:(?!{sep})\s)*(?!{sep})\S(?:(?!{sep}).)*"
+    return rf"^{level}(?:{sep}{level})*$"
+
+
+def trainable_column(dataset: DatasetParams, preprocess: PreprocessParams) -> str:
+    """Name of the derived column GX counts classes in; it says what it holds, for the report."""
+    return f"{dataset.category_column} level {dataset.category_level} classes with {preprocess.min_class_count}+ rows"
+
+
+def with_trainable_classes(frame: pd.DataFrame, dataset: DatasetParams, preprocess: PreprocessParams) -> pd.DataFrame:
+    """The catalog plus each row's class as preprocess will train it, or missing when that class is too small.
+
+    Same rule as preprocess: the label at `category_level`, rare classes merged into "Other" or dropped;
+    only classes that keep `min_class_count` rows count.
+    """
+    labels = pd.Series(None, index=frame.index, dtype=object)
+    if dataset.category_column in frame:
+        labels = frame[dataset.category_column].map(
+            lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
         )
-    return expectations
+    counts = labels.value_counts()
+    rare = labels.isin(counts.index[counts < preprocess.min_class_count])
+    labels = labels.mask(rare, OTHER_CLASS if preprocess.rare_classes == "other" else None)
+    kept = labels.map(labels.value_counts()).ge(preprocess.min_class_count)
+    return frame.assign(**{trainable_column(dataset, preprocess): labels.where(kept)})
+
+
+def build_suite(
+    dataset: DatasetParams, validation: ValidationParams, preprocess: PreprocessParams, with_labels: bool = True
+) -> list[gxe.Expectation]:
+    """Expectations for a catalog; `with_labels=False` gives the suite for prediction inputs (no label checks)."""
+
+    def expect(check: str, kind: type[gxe.Expectation], **kwargs: object) -> gxe.Expectation:
+        """Tag the expectation with its check name and severity, where the report and Data Docs show them."""
+        severity = FailureSeverity.WARNING if check in validation.warn_only else FailureSeverity.CRITICAL
+        return kind(**kwargs, meta={"check": check}, severity=severity, notes=f"prodcat check `{check}` ({severity.value})")
+
+    label = dataset.category_column
+    columns = [column for column in dataset.required_columns if with_labels or column != label]
+    suite = [
+        *[expect("required_columns", gxe.ExpectColumnToExist, column=column) for column in columns],
+        expect("row_count", gxe.ExpectTableRowCountToBeBetween, min_value=validation.min_rows, max_value=validation.max_rows),
+        expect("id_not_null", gxe.ExpectColumnValuesToNotBeNull, column=dataset.id_column),
+        expect("id_unique", gxe.ExpectColumnValuesToBeUnique, column=dataset.id_column),
+        *[
+            expect("text_nulls", gxe.ExpectColumnValuesToNotBeNull, column=column, mostly=validation.min_text_share)
+            for column in dataset.text_columns
+        ],
+    ]
+    if dataset.price_column:
+        suite.append(expect(
+            "price_format", gxe.ExpectColumnValuesToMatchRegex,
+            column=dataset.price_column, regex=PRICE_PATTERN, mostly=validation.min_price_share,
+        ))
+    if with_labels:
+        suite += [
+            expect("label_share", gxe.ExpectColumnValuesToNotBeNull, column=label, mostly=validation.min_label_share),
+            expect("category_path", gxe.ExpectColumnValuesToMatchRegex,
+                   column=label, regex=category_path_pattern(dataset.category_separator)),
+            expect("trainable_classes", gxe.ExpectColumnUniqueValueCountToBeBetween,
+                   column=trainable_column(dataset, preprocess), min_value=2, max_value=None),
+        ]
+    return suite
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's result, as the user and the metric see it."""
+
+    check: str
+    column: str | None
+    critical: bool
+    success: bool
+    observed: float | int | None  # % of offending rows, or the measured value of a table-wide check
+    message: str
+    folded: bool = False  # could not run for a missing column: reported once, on that column
+
+    @property
+    def key(self) -> str:
+        return f"{self.check}[{self.column}]" if self.column else self.check
 
 
 @dataclass(frozen=True)
 class QualityReport:
-    success: bool
-    evaluated: int
-    passed: int
-    failures: list[str]
+    outcomes: list[Outcome]
+
+    def _messages(self, critical: bool) -> list[str]:
+        return [o.message for o in self.outcomes if o.critical == critical and not o.success and not o.folded]
 
     @property
-    def summary(self) -> dict[str, float | int | bool]:
-        """What DVC tracks as the data-quality metric."""
+    def failures(self) -> list[str]:
+        return self._messages(critical=True)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._messages(critical=False)
+
+    @property
+    def success(self) -> bool:
+        """Only critical failures fail the run; warnings are reported."""
+        return not self.failures
+
+    @property
+    def summary(self) -> dict[str, object]:
+        """What DVC tracks as the data-quality metric: totals, then what each check observed."""
+        evaluated = len(self.outcomes)
+        passed = sum(outcome.success for outcome in self.outcomes)
         return {
             "success": self.success,
-            "expectations": self.evaluated,
-            "passed": self.passed,
-            "failed": self.evaluated - self.passed,
-            "success_percent": round(100 * self.passed / self.evaluated, 2) if self.evaluated else 100.0,
+            "expectations": evaluated,
+            "passed": passed,
+            "failed": evaluated - passed,
+            "success_percent": round(100 * passed / evaluated, 2) if evaluated else 100.0,
+            "warnings": len(self.warnings),
+            "checks": {outcome.key: outcome.observed for outcome in self.outcomes if outcome.observed is not None},
         }
 
 
-def _describe_failure(result) -> str:
+def _sample(values: list) -> str:
+    distinct = dict.fromkeys(str(value)[:60] for value in values if not pd.isna(value))
+    shown = list(distinct)[:SAMPLE_SIZE]
+    return f", e.g. {shown}" if shown else ""
+
+
+def _bounds(kwargs: dict) -> str:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    return f"at least {low}" if high is None else f"between {low} and {high}"
+
+
+def _exception(info: dict | None) -> str | None:
+    """The first exception message GX caught, whether reported flat or per metric."""
+    entries = [info] if info and "raised_exception" in info else list((info or {}).values())
+    return next((entry["exception_message"] for entry in entries if entry.get("raised_exception")), None)
+
+
+def _observed(details: dict) -> float | int | None:
+    if "observed_value" in details:
+        return details["observed_value"]
+    if "unexpected_percent" in details:
+        return round(details["unexpected_percent"] or 0.0, 4)
+    return None
+
+
+def _describe(result, frame: pd.DataFrame, dependents: int) -> str:
+    """One line: check, expectation, column, what was found and a few offending values."""
     config = result.expectation_config
     column = config.kwargs.get("column")
-    where = f" on column {column!r}" if column else ""
+    head = f"[{config.meta['check']}] {config.type}" + (f" on column {column!r}" if column else "")
     details = result.result or {}
-    if result.exception_info and result.exception_info.get("raised_exception"):
-        return f"{config.type}{where}: could not be evaluated ({result.exception_info['exception_message']})"
     if config.type == "expect_column_to_exist":
-        return f"{config.type}{where}: the column is missing"
-    count, percent = details.get("unexpected_count"), details.get("unexpected_percent")
-    examples = [value for value in details.get("partial_unexpected_list", []) if not pd.isna(value)][:3]
+        skipped = f" ({dependents} more expectation(s) on it could not run)" if dependents else ""
+        return f"{head}: the column is missing{skipped}"
+    if error := _exception(result.exception_info):
+        return f"{head}: could not be evaluated ({error})"
+    if "observed_value" in details:
+        common = frame[column].value_counts().head(SAMPLE_SIZE).to_dict() if column in frame else {}
+        values = f"; most common: {common}" if common else ""
+        return f"{head}: observed {details['observed_value']}, expected {_bounds(config.kwargs)}{values}"
     mostly = config.kwargs.get("mostly")
-    allowed = f" (at most {100 * (1 - mostly):.1f}% allowed)" if mostly is not None else ""
-    sample = f", e.g. {[str(value)[:60] for value in examples]}" if examples else ""
-    return f"{config.type}{where}: {count} unexpected values ({percent:.1f}%){allowed}{sample}"
+    allowed = f" (at most {100 * (1 - mostly):.1f}% allowed)" if mostly is not None and mostly < 1 else ""
+    rows = [index + 1 for index in details.get("partial_unexpected_index_list") or []][:SAMPLE_SIZE]
+    where = f" at rows {rows}" if rows and config.type == "expect_column_values_to_not_be_null" else ""
+    return (
+        f"{head}: {details.get('unexpected_count')} unexpected values ({details.get('unexpected_percent') or 0:.1f}%)"
+        f"{allowed}{where}{_sample(details.get('partial_unexpected_list', []))}"
+    )
 
 
-def run_suite(frame: pd.DataFrame, expectations: list[gxe.Expectation], name: str = "catalog") -> QualityReport:
-    """Run the expectations through a GX Checkpoint over an in-memory DataFrame."""
+def _outcomes(results: list, frame: pd.DataFrame) -> list[Outcome]:
+    """Results as outcomes; an expectation on a missing column is folded into that column's own failure."""
+    exists = "expect_column_to_exist"
+    missing = {r.expectation_config.kwargs["column"] for r in results if r.expectation_config.type == exists and not r.success}
+    dependents = Counter(
+        r.expectation_config.kwargs.get("column") for r in results if r.expectation_config.type != exists
+    )
+    outcomes = []
+    for result in results:
+        config = result.expectation_config
+        column = config.kwargs.get("column")
+        outcomes.append(Outcome(
+            check=config.meta["check"],
+            column=column,
+            critical=config.severity == FailureSeverity.CRITICAL,
+            success=result.success,
+            observed=_observed(result.result or {}),
+            message=_describe(result, frame, dependents[column] if column in missing else 0),
+            folded=column in missing and config.type != exists,
+        ))
+    return outcomes
+
+
+def run_suite(
+    frame: pd.DataFrame, expectations: list[gxe.Expectation], name: str = "catalog", data_docs: Path | None = None
+) -> QualityReport:
+    """Run the expectations through a GX Checkpoint over an in-memory DataFrame; Data Docs into `data_docs`."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    actions = []
+    if data_docs is not None:
+        context.add_data_docs_site(SITE_NAME, site_config(data_docs))
+        actions = [UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])]
     batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
     suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name=name, validation_definitions=[definition], result_format={"result_format": "SUMMARY"})
-    )
-    outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=name, validation_definitions=[definition], actions=actions,
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},
+    ))
+    run_id = RunIdentifier(run_name="validate", run_time=dt.datetime.now(dt.timezone.utc))
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
     results = [result for run in outcome.run_results.values() for result in run.results]
-    failures = [_describe_failure(result) for result in results if not result.success]
-    return QualityReport(
-        success=not failures, evaluated=len(results), passed=len(results) - len(failures), failures=failures
-    )
+    return QualityReport(_outcomes(results, frame))
 
 
-def raise_for_failures(report: QualityReport, source: str) -> None:
+def raise_for_failures(report: QualityReport, source: str, data_docs: Path | None = None) -> None:
+    """Stop with every critical failure, one per line, and where the Data Docs report is."""
     if not report.success:
         lines = "\n".join(f"  - {failure}" for failure in report.failures)
+        where = f"\nreport: {data_docs}" if data_docs else ""
         raise DataQualityError(
-            f"{source} failed {len(report.failures)} of {report.evaluated} data-quality expectations:\n{lines}"
+            f"{source} failed {len(report.failures)} critical data-quality "
+            f"expectation{'s' * (len(report.failures) > 1)} of {len(report.outcomes)}:\n{lines}{where}"
         )
+
+
+def _undecodable(path: Path, error: UnicodeDecodeError) -> str:
+    """Where the first non-UTF-8 byte is, in editor terms (line and byte)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exact:
+        error = exact
+    line = data.count(b"\n", 0, error.start) + 1
+    return f"{path} is not UTF-8: byte 0x{data[error.start]:02x} on line {line}; re-save the file as UTF-8"
+
+
+def _short_records(path: Path, width: int) -> list[int]:
+    """Lines where a record ends with fewer fields than the header: a cut-off or hand-edited file."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)  # one product text may be megabytes long
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            return [reader.line_num for record in reader if record and len(record) < width]
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _delimiter_hint(path: Path) -> str | None:
+    """A header without commas but with another likely delimiter: the file was saved with the wrong one."""
+    with path.open("rb") as handle:
+        header = handle.readline().decode("utf-8", errors="replace")
+    found = [delimiter for delimiter in LIKELY_DELIMITERS if delimiter in header]
+    if "," in header or not found:
+        return None
+    return f"{path} has no comma in its header ({header.strip()[:80]!r}): it looks separated by {found[0]!r}; save it comma-separated"
+
+
+def read_checked(path: str | Path) -> pd.DataFrame:
+    """Read the catalog as preprocess does, turning unreadable files into messages that say what to fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"catalog not found: {path}")
+    if hint := _delimiter_hint(path):
+        raise DataQualityError(hint)
+    try:
+        frame = read_catalog(path)
+    except UnicodeDecodeError as error:
+        raise DataQualityError(_undecodable(path, error)) from None
+    except pd.errors.EmptyDataError:
+        raise DataQualityError(f"{path} is empty: expected a header row, then one row per product") from None
+    except pd.errors.ParserError as error:
+        hint = "; the file looks truncated" if "EOF inside string" in str(error) else ""
+        raise DataQualityError(f"{path} is not a well-formed CSV ({str(error).strip()}){hint}") from None
+    if short := _short_records(path, len(frame.columns)):
+        raise DataQualityError(
+            f"{path}: {len(short)} row(s) have fewer fields than the {len(frame.columns)} of the header, "
+            f"ending on line(s) {short[:SAMPLE_SIZE]}; the file looks truncated"
+        )
+    return frame

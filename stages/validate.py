@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-import pandas as pd
-
-from prodcat.catalog import read_catalog
 from prodcat.cli import stage_errors, stage_parser
-from prodcat.io import write_json
+from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
-from prodcat.quality import DataQualityError, build_suite, raise_for_failures, run_suite
+from prodcat.quality import build_suite, raise_for_failures, read_checked, run_suite, with_trainable_classes
 
 log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--summary", required=True, help="data-quality summary (a DVC metric)")
+    parser.add_argument("--summary", required=True, help="data-quality summary (a DVC metric), written only on success")
+    parser.add_argument("--data-docs", type=Path, help="folder for the Great Expectations Data Docs, written on every run")
     args = parser.parse_args(argv)
     with stage_errors("validate"):
         params = load_params(args.params)
         catalog_path = params.data.catalog
-        try:
-            catalog = read_catalog(catalog_path)
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            raise DataQualityError(f"cannot read {catalog_path} as a UTF-8 CSV: {error}") from None
-        report = run_suite(catalog, build_suite(params.dataset, params.validation))
-        raise_for_failures(report, catalog_path)
+        catalog = read_checked(catalog_path)
+        unused = [column for column in catalog.columns if column not in params.dataset.required_columns]
+        if unused:
+            log.info("%d column(s) not used by the pipeline (kept, not checked): %s", len(unused), unused)
+        frame = with_trainable_classes(catalog, params.dataset, params.preprocess)
+        suite = build_suite(params.dataset, params.validation, params.preprocess)
+        if args.data_docs:
+            with atomic_dir(args.data_docs) as folder:  # the report of this run only, never a mix of runs
+                report = run_suite(frame, suite, data_docs=folder)
+        else:
+            report = run_suite(frame, suite)
+        for warning in report.warnings:
+            log.warning("warning: %s", warning)
+        index = args.data_docs / "index.html" if args.data_docs else None
+        raise_for_failures(report, catalog_path, index)
         write_json(args.summary, report.summary)
-        log.info("%s passed %d data-quality expectations (%d rows)", catalog_path, report.evaluated, len(catalog))
+        log.info(
+            "%s passed %d of %d data-quality expectations (%d rows, %d warning(s))%s",
+            catalog_path, report.summary["passed"], len(report.outcomes), len(catalog), len(report.warnings),
+            f"; report: {index}" if index else "",
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tests_support import write_params  # noqa: E402
 from tiny_bert import build_tiny_bert  # noqa: E402
+
+from prodcat.workspace import commit_all, copy_pipeline  # noqa: E402
 
 # Offline, quiet, and git identities for the throwaway repos; set before any library reads them.
 os.environ.update(
@@ -31,8 +32,6 @@ os.environ.update(
         "GIT_COMMITTER_EMAIL": "tests@prodcat.invalid",
     }
 )
-
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", ".dvcignore"]
 
 
 @pytest.fixture(scope="session")
@@ -66,14 +65,7 @@ def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.Complet
 @pytest.fixture()
 def project(tmp_path: Path, small_catalog: Path, tiny_bert: Path) -> Path:
     """A copy of the pipeline code in a fresh git + DVC repo: small catalog, tiny encoder, two short epochs."""
-    repo = tmp_path / "project"
-    repo.mkdir()
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, repo / name)
+    repo = copy_pipeline(tmp_path / "project")
     write_params(
         repo,
         small_catalog,
@@ -82,9 +74,5 @@ def project(tmp_path: Path, small_catalog: Path, tiny_bert: Path) -> Path:
         finetune={"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "head_learning_rate": 1e-2},
         train_xgb={"num_boost_round": 20},
     )
-    run(["git", "init", "-q"], repo)
-    run(["dvc", "init", "-q"], repo)
-    run(["dvc", "config", "core.analytics", "false"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "pipeline code"], repo)  # DVCLive needs a commit to read the baseline revision
+    commit_all(repo, "pipeline code")
     return repo

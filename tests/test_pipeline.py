@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import run
 
 pytestmark = pytest.mark.slow
 
 VARIANTS = ["stock", "finetuned", "tfidf"]
+
+
+def yaml_catalog(project: Path) -> Path:
+    return Path(yaml.safe_load((project / "params.yaml").read_text())["data"]["catalog"])
 
 
 def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path) -> None:
@@ -52,6 +57,19 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     shown = run(["dvc", "metrics", "show", "metrics/evaluate.json"], project).stdout
     for column in ["stock.accuracy", "finetuned.accuracy", "tfidf.macro_f1"]:
         assert column in shown
+
+    # Batch prediction with the trained models, on products without labels and with unseen categorical values.
+    catalog = pd.read_csv(yaml_catalog(project), dtype=str, keep_default_na=False).head(25).drop(columns=["Category"])
+    catalog = catalog.assign(**{"Model Number": "NEVER-SEEN-1", "Is Amazon Seller": "maybe"})
+    catalog.to_csv(project / "new.csv", index=False)
+    for variant in VARIANTS:
+        printed = run(["python", "-m", "stages.predict", "--variant", variant, "--input", "new.csv", "--output", f"{variant}.parquet"], project).stdout
+        assert f"predict: 25 products with {variant}" in printed and "products/s" in printed
+        predictions = pd.read_parquet(project / f"{variant}.parquet")
+        assert list(predictions.columns[:4]) == ["id", "predicted", "top1_category", "top1_probability"]
+        assert set(predictions["predicted"]) <= set(labels) and (predictions["predicted"] == predictions["top1_category"]).all()
+        probabilities = predictions[["top1_probability", "top2_probability", "top3_probability"]]
+        assert (probabilities.diff(axis=1).iloc[:, 1:] <= 0).all().all() and (probabilities.sum(axis=1) <= 1.0001).all()
 
     again = run(["dvc", "repro"], project)
     assert "Running stage" not in again.stdout

@@ -1,0 +1,134 @@
+"""Prefect tasks around the DVC workspace: one task per stage, retried, backed off and timed out per params.yaml."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from prefect import Task, get_client, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun, State, TaskRun
+from prefect.deployments import run_deployment
+from prefect.states import Cancelling
+from prefect.tasks import exponential_backoff
+
+from flows.workspace import DvcFailure, StageError, changes, repro, share_inputs, take_over
+from prodcat.io import read_json
+from prodcat.params import OrchestrationParams
+
+METRICS = "metrics/evaluate.json"
+DATA_QUALITY = "metrics/data_quality.json"
+DATA_DOCS = "reports/data_docs"
+
+
+def retry_unless_stage_error(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Retry transient failures only: a stage that rejected its inputs would reject them again."""
+    try:
+        state.result()
+    except StageError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+def stage_options(stage: str, settings: OrchestrationParams) -> dict[str, Any]:
+    """Task options for `stage`: named after it, retried with exponential backoff, stopped at its timeout."""
+    return {
+        "name": stage,
+        "task_run_name": stage,
+        "retries": settings.retries,
+        "retry_delay_seconds": exponential_backoff(settings.retry_delay_seconds),
+        "retry_condition_fn": retry_unless_stage_error,
+        "timeout_seconds": settings.timeout_seconds[stage],
+    }
+
+
+# No Prefect caching anywhere: DVC alone decides what is up to date.
+@task(cache_policy=NO_CACHE)
+def reproduce(workspace: Path, stage: str) -> bool:
+    """Run `stage` through DVC in this working copy; DVC skips it when nothing it depends on changed."""
+    ran = repro(workspace, stage)
+    get_run_logger().info("%s: %s", stage, "reproduced" if ran else "up to date, skipped by DVC")
+    return ran
+
+
+@task(cache_policy=NO_CACHE)
+def reproduce_elsewhere(workspace: Path, stage: str, deployment: str) -> bool:
+    """Run `stage` as a flow run of `deployment` (another pool, its own working copy) and adopt its outputs.
+
+    Nothing is sent when DVC finds the stage up to date here. Inputs and outputs travel through the
+    DVC remote; the other copy's lock entry and small files come back as its flow run's result.
+    """
+    logger = get_run_logger()
+    if not changes(workspace, stage):
+        logger.info("%s: up to date, skipped by DVC", stage)
+        return False
+    share_inputs(workspace, stage)
+    parameters = {
+        "params_yaml": (workspace / "params.yaml").read_text(encoding="utf-8"),
+        "dvc_lock": (workspace / "dvc.lock").read_text(encoding="utf-8"),
+    }
+    child = run_deployment(deployment, parameters=parameters, timeout=0)
+    logger.info("%s: sent to %s as flow run %r", stage, deployment, child.name)
+    child = _wait_or_cancel(child.id)
+    if child.state.is_crashed():
+        raise DvcFailure(f"{deployment} flow run {child.name!r} crashed: {child.state.message}")
+    if not child.state.is_completed():
+        raise StageError(f"{deployment} flow run {child.name!r} ended {child.state.name}: {child.state.message}")
+    take_over(workspace, stage, child.state.result())
+    logger.info("%s: reproduced by %s, outputs pulled from the DVC remote", stage, deployment)
+    return True
+
+
+def _wait_or_cancel(flow_run_id: UUID, poll_seconds: float = 2.0) -> FlowRun:
+    """Wait for a flow run to end; if we stop waiting first (timeout, cancellation), cancel it too."""
+    with get_client(sync_client=True) as client:
+        try:
+            while True:
+                run = client.read_flow_run(flow_run_id)
+                if run.state and run.state.is_final():
+                    return run
+                time.sleep(poll_seconds)
+        except BaseException:
+            client.set_flow_run_state(flow_run_id, Cancelling(message="the parent run stopped waiting"), force=True)
+            raise
+
+
+@task(cache_policy=NO_CACHE)
+def publish_report(workspace: Path) -> dict[str, dict[str, float]]:
+    """Metrics per encoder variant as a table artifact and the data-quality summary as a markdown one."""
+    metrics = read_json(workspace / METRICS)
+    create_table_artifact(
+        key="retrain-metrics",
+        table=[{"variant": variant, **scores} for variant, scores in metrics.items()],
+        description=f"Test-split accuracy and macro-F1 per encoder variant ({METRICS})",
+    )
+    create_markdown_artifact(
+        key="data-quality",
+        markdown=quality_markdown(read_json(workspace / DATA_QUALITY), workspace / DATA_DOCS),
+        description=f"Great Expectations summary of the catalog ({DATA_QUALITY})",
+    )
+    return metrics
+
+
+def quality_markdown(summary: dict[str, Any], data_docs: Path) -> str:
+    """The data-quality summary as a table, and where the Data Docs report is when one was built."""
+    verdict = "passed" if summary["success"] else "FAILED"
+    index = data_docs / "index.html"
+    report = index if index.is_file() else data_docs
+    docs = f"Data Docs: `{report}`" if report.exists() else f"No Data Docs report (`{data_docs}` does not exist)."
+    return "\n".join(
+        [
+            f"## Data quality: {verdict}",
+            "",
+            "| expectations | passed | failed | success % |",
+            "|---:|---:|---:|---:|",
+            f"| {summary['expectations']} | {summary['passed']} | {summary['failed']} | {summary['success_percent']} |",
+            "",
+            docs,
+        ]
+    )

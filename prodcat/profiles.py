@@ -1,0 +1,69 @@
+"""Dataset profiles: a catalog's schema mapping as a small YAML file, applied to params.yaml.
+
+    python -m prodcat.profiles pricerunner --catalog ../shared/data/pricerunner_aggregate.csv
+    dvc repro            # or: dvc exp run
+
+A profile holds whole params sections (`dataset`) and single keys (`split.group_column`); applying
+it rewrites only those keys, keeping the comments and every other value of params.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from prodcat.params import parse_params
+
+PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+
+
+def profile_path(name: str) -> Path:
+    """A shipped profile by name, or any YAML file by path."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PROFILES / f"{name}.yaml"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise FileNotFoundError(f"no profile {name!r} (shipped: {shipped}; or give a .yaml path)")
+    return path
+
+
+def merge(params: dict, overrides: dict) -> dict:
+    """Deep-merge `overrides` into `params` in place: mappings merge key by key, other values replace."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(params.get(key), dict):
+            merge(params[key], value)
+        else:
+            params[key] = value
+    return params
+
+
+def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None:
+    """Rewrite params.yaml with the profile (and catalog path); refuse if the result does not validate."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    params = yaml.load(params_file.read_text(encoding="utf-8"))
+    overrides = yaml.load(profile.read_text(encoding="utf-8"))
+    if "dataset" in overrides:
+        params["dataset"] = overrides.pop("dataset")  # a schema is replaced whole, never mixed with the old one
+    merge(params, overrides)
+    if catalog:
+        params["data"]["catalog"] = catalog
+    parse_params(params)
+    with params_file.open("w", encoding="utf-8") as handle:
+        yaml.dump(params, handle)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("profile", help="a shipped profile name (amazon2020, pricerunner) or a YAML path")
+    parser.add_argument("--catalog", help="also point data.catalog at this CSV")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    apply_profile(Path(args.params), profile_path(args.profile), args.catalog)
+    print(f"{args.params}: applied profile {args.profile}" + (f", catalog {args.catalog}" if args.catalog else ""))
+
+
+if __name__ == "__main__":
+    main()
