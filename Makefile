@@ -36,7 +36,7 @@ run: install
 ## The same pipeline as a Prefect flow, in this process: a temporary local API, no server to start,
 ## run state in .prefect/. DVC still skips what is up to date. Deployments and workers: README.
 flow: install
-	env -u PREFECT_API_URL PREFECT_LOGGING_LEVEL=WARNING python -m flows.retrain
+	env -u PREFECT_API_URL python -m flows.retrain
 	dvc metrics show metrics/evaluate.json
 
 ## Run the test suite.

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from prodcat.catalog import build_text, category_at_level, read_catalog
+from prodcat.catalog import build_text, category_at_level, label_ids, read_catalog
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba, train_booster
 from prodcat.embedding import encode_texts
 from prodcat.encoders import load_encoder, resolve_precision
@@ -44,10 +44,9 @@ def load_rows(rows: int) -> tuple[Examples, Examples]:
     train, rest = frame.iloc[:rows], frame.iloc[rows:]
     names = sorted(train["label"].unique())
     rest = rest[rest["label"].isin(names)]
-    index = {name: i for i, name in enumerate(names)}
     return (
-        Examples(train["text"].tolist(), train["label"].map(index).tolist()),
-        Examples(rest["text"].tolist(), rest["label"].map(index).tolist()),
+        Examples(train["text"].tolist(), label_ids(train["label"], names).tolist()),
+        Examples(rest["text"].tolist(), label_ids(rest["label"], names).tolist()),
     )
 
 

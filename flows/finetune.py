@@ -1,8 +1,8 @@
 """The `finetune` flow: the finetune stage for another working copy, run in this worker's own (the GPU pool's).
 
 The parent `retrain` run sends its params.yaml and dvc.lock; the stage's inputs come from the DVC
-remote, its model goes back there, and its lock entry and metrics file return as this run's result
-(persisted, so the parent can read it: shared result storage, see README).
+remote, its model goes back there, and its lock entry, metrics and plots return as this run's
+result (persisted as JSON where the parent can read it: shared result storage, see README).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def reproduce_here(workspace: Path, params_yaml: str, dvc_lock: str) -> dict[str
     return hand_off(workspace, STAGE)
 
 
-@flow(name="finetune", persist_result=True)
+@flow(name="finetune", persist_result=True, result_serializer="json")  # JSON, not pickle: read by another machine
 def finetune(params_yaml: str, dvc_lock: str) -> dict[str, Any]:
     """Fine-tune here for the working copy whose params.yaml and dvc.lock are given; returns the hand-off."""
     settings = parse_params(yaml.safe_load(params_yaml)).orchestration

@@ -13,8 +13,8 @@ from typing import Any
 
 from prefect import flow
 
-from flows.tasks import publish_report, reproduce, reproduce_elsewhere, stage_options
-from flows.workspace import STAGES, apply_overrides
+from flows.tasks import publish_data_quality, publish_metrics, reproduce, reproduce_elsewhere, stage_options
+from flows.workspace import STAGES, StageError, apply_overrides
 from prodcat.params import load_params
 
 
@@ -31,11 +31,17 @@ def retrain(overrides: dict[str, Any] | None = None, finetune_deployment: str | 
     settings = load_params(workspace / "params.yaml").orchestration
     # Tasks are called one after another, never submitted: DVC never runs twice at once in a workspace.
     for stage in STAGES:
-        if stage == "finetune" and finetune_deployment:
-            reproduce_elsewhere.with_options(**stage_options(stage, settings))(workspace, stage, finetune_deployment)
-        else:
-            reproduce.with_options(**stage_options(stage, settings))(workspace, stage)
-    return publish_report(workspace)
+        try:
+            if stage == "finetune" and finetune_deployment:
+                reproduce_elsewhere.with_options(**stage_options(stage, settings))(workspace, stage, finetune_deployment)
+            else:
+                reproduce.with_options(**stage_options(stage, settings))(workspace, stage)
+        except StageError as error:
+            if stage == "validate":
+                publish_data_quality(workspace, failure=str(error))
+            raise
+    publish_data_quality(workspace)
+    return publish_metrics(workspace)
 
 
 if __name__ == "__main__":

@@ -26,13 +26,7 @@ DATA_DOCS = "reports/data_docs"
 
 def retry_unless_stage_error(task: Task, task_run: TaskRun, state: State) -> bool:
     """Retry transient failures only: a stage that rejected its inputs would reject them again."""
-    try:
-        state.result()
-    except StageError:
-        return False
-    except Exception:
-        return True
-    return True
+    return not isinstance(state.result(raise_on_failure=False), StageError)
 
 
 def stage_options(stage: str, settings: OrchestrationParams) -> dict[str, Any]:
@@ -61,7 +55,7 @@ def reproduce_elsewhere(workspace: Path, stage: str, deployment: str) -> bool:
     """Run `stage` as a flow run of `deployment` (another pool, its own working copy) and adopt its outputs.
 
     Nothing is sent when DVC finds the stage up to date here. Inputs and outputs travel through the
-    DVC remote; the other copy's lock entry and small files come back as its flow run's result.
+    DVC remote; the other copy's lock entry, metrics and plots come back as its flow run's result.
     """
     logger = get_run_logger()
     if not changes(workspace, stage):
@@ -99,36 +93,42 @@ def _wait_or_cancel(flow_run_id: UUID, poll_seconds: float = 2.0) -> FlowRun:
 
 
 @task(cache_policy=NO_CACHE)
-def publish_report(workspace: Path) -> dict[str, dict[str, float]]:
-    """Metrics per encoder variant as a table artifact and the data-quality summary as a markdown one."""
+def publish_metrics(workspace: Path) -> dict[str, dict[str, float]]:
+    """Accuracy and macro-F1 per encoder variant as a table artifact (the Artifacts page keeps its history)."""
     metrics = read_json(workspace / METRICS)
     create_table_artifact(
         key="retrain-metrics",
         table=[{"variant": variant, **scores} for variant, scores in metrics.items()],
         description=f"Test-split accuracy and macro-F1 per encoder variant ({METRICS})",
     )
-    create_markdown_artifact(
-        key="data-quality",
-        markdown=quality_markdown(read_json(workspace / DATA_QUALITY), workspace / DATA_DOCS),
-        description=f"Great Expectations summary of the catalog ({DATA_QUALITY})",
-    )
     return metrics
 
 
-def quality_markdown(summary: dict[str, Any], data_docs: Path) -> str:
-    """The data-quality summary as a table, and where the Data Docs report is when one was built."""
-    verdict = "passed" if summary["success"] else "FAILED"
+@task(cache_policy=NO_CACHE)
+def publish_data_quality(workspace: Path, failure: str | None = None) -> None:
+    """The data-quality outcome as a markdown artifact: the summary, or why validation failed; and the Data Docs path."""
+    create_markdown_artifact(
+        key="data-quality",
+        markdown=quality_markdown(failure or read_json(workspace / DATA_QUALITY), workspace / DATA_DOCS),
+        description=f"Great Expectations outcome for the catalog ({DATA_QUALITY}, {DATA_DOCS})",
+    )
+
+
+def quality_markdown(outcome: dict[str, Any] | str, data_docs: Path) -> str:
+    """A passed suite's summary and measured checks as tables, a failed one's message as is; then the Data Docs path."""
     index = data_docs / "index.html"
     report = index if index.is_file() else data_docs
     docs = f"Data Docs: `{report}`" if report.exists() else f"No Data Docs report (`{data_docs}` does not exist)."
-    return "\n".join(
-        [
-            f"## Data quality: {verdict}",
-            "",
-            "| expectations | passed | failed | success % |",
-            "|---:|---:|---:|---:|",
-            f"| {summary['expectations']} | {summary['passed']} | {summary['failed']} | {summary['success_percent']} |",
-            "",
-            docs,
-        ]
-    )
+    if isinstance(outcome, str):
+        return "\n".join(["## Data quality: FAILED", "", "```", outcome, "```", "", docs])
+    verdict = "passed" if outcome["success"] else "FAILED"
+    lines = [
+        f"## Data quality: {verdict}",
+        "",
+        "| expectations | passed | failed | warnings | success % |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {outcome['expectations']} | {outcome['passed']} | {outcome['failed']} | {outcome.get('warnings', 0)} | {outcome['success_percent']} |",
+    ]
+    if checks := outcome.get("checks"):
+        lines += ["", "| check | measured |", "|---|---:|", *(f"| {name} | {value} |" for name, value in checks.items())]
+    return "\n".join([*lines, "", docs])

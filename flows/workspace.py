@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ruamel.yaml import YAML
 
-from prodcat.params import parse_params
+from prodcat.profiles import update_params_file
 
 STAGES = ("validate", "preprocess", "finetune", "embed", "train_xgb", "evaluate")
 
@@ -36,8 +36,18 @@ class DvcFailure(RuntimeError):
 @dataclass(frozen=True)
 class Output:
     path: str
+    kind: str  # "outs", "metrics" or "plots"
     cache: bool
-    persist: bool
+
+    @property
+    def travels_as_text(self) -> bool:
+        """Uncached metrics and plots are small reports: they go back with a stage's result."""
+        return not self.cache and self.kind != "outs"
+
+    @property
+    def machine_local(self) -> bool:
+        """Uncached outs (checkpoints to resume from) belong to the machine that ran the stage."""
+        return not self.cache and self.kind == "outs"
 
 
 def dvc(args: list[str], workspace: Path) -> subprocess.CompletedProcess[str]:
@@ -105,27 +115,26 @@ def changes(workspace: Path, stage: str) -> list[Any]:
 
 def apply_overrides(workspace: Path, overrides: Mapping[str, Any]) -> None:
     """Set dotted keys in params.yaml as `dvc exp run -S key=value` does; comments kept, the result validated first."""
-    path = workspace / "params.yaml"
-    document = _ROUND_TRIP.load(path.read_text(encoding="utf-8"))
-    for dotted, value in overrides.items():
-        *sections, key = dotted.split(".")
-        node = document
-        for section in sections:
-            node = node.setdefault(section, {})
-        node[key] = value
-    parse_params(document)
-    with path.open("w", encoding="utf-8") as handle:
-        _ROUND_TRIP.dump(document, handle)
+
+    def change(document: dict) -> None:
+        for dotted, value in overrides.items():
+            *sections, key = dotted.split(".")
+            node = document
+            for section in sections:
+                node = node.setdefault(section, {})
+            node[key] = value
+
+    update_params_file(workspace / "params.yaml", change)
 
 
 def stage_outputs(workspace: Path, stage: str) -> list[Output]:
-    """The outs, metrics and plots `stage` declares in dvc.yaml, with their cache and persist flags."""
+    """The outs, metrics and plots `stage` declares in dvc.yaml, and whether DVC caches them."""
     spec = _stages(workspace)[stage]
     outputs = []
-    for entry in [*spec.get("outs", []), *spec.get("metrics", []), *spec.get("plots", [])]:
-        path, options = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
-        options = options or {}
-        outputs.append(Output(path, options.get("cache", True), options.get("persist", False)))
+    for kind in ("outs", "metrics", "plots"):
+        for entry in spec.get(kind, []):
+            path, options = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
+            outputs.append(Output(path, kind, (options or {}).get("cache", True)))
     return outputs
 
 
@@ -170,35 +179,38 @@ def take_inputs(workspace: Path, stage: str, params_yaml: str, dvc_lock: str) ->
 
 
 def hand_off(workspace: Path, stage: str) -> dict[str, Any]:
-    """After `stage` ran here: its cached outputs go to the DVC remote; its lock entry and small uncached outputs are returned.
+    """After `stage` ran here: cached outputs go to the DVC remote; the lock entry and uncached metrics and plots are returned.
 
-    Persistent uncached outputs (checkpoints) are this machine's resume state and stay here.
+    Uncached outs (checkpoints) are this machine's resume state and stay here.
     """
     checked(["push", stage], workspace)
+    outputs = [output.path for output in stage_outputs(workspace, stage) if output.travels_as_text]
     files = {
         path.relative_to(workspace).as_posix(): path.read_text(encoding="utf-8")
-        for output in stage_outputs(workspace, stage)
-        if not output.cache and not output.persist
-        for path in _files(workspace / output.path)
+        for output in outputs
+        for path in _files(workspace / output)
     }
-    return {"lock": _read_lock(workspace)["stages"][stage], "files": files}
+    return {"lock": _read_lock(workspace)["stages"][stage], "outputs": outputs, "files": files}
 
 
 def take_over(workspace: Path, stage: str, handoff: Mapping[str, Any]) -> None:
     """Adopt `stage` as run in another working copy, so that `dvc status` is clean here.
 
     Its lock entry and its outputs come over (cached ones from the DVC remote); this copy's own
-    resume state (persistent uncached outputs) is recorded as it is here. Anything else DVC still
-    sees as changed means the other copy ran other code or inputs, and nothing is committed.
+    resume state (uncached outs) is recorded as it is here, an empty folder if there is none.
+    Anything else DVC still sees as changed means the other copy ran other code or inputs, and
+    nothing is committed.
     """
     lock = _read_lock(workspace)
     lock["stages"][stage] = handoff["lock"]
     _write_lock(workspace, lock)
     checked(["pull", "--force", stage], workspace)
+    for output in handoff["outputs"]:
+        _remove(workspace / output)
     for name, text in handoff["files"].items():
         (workspace / name).parent.mkdir(parents=True, exist_ok=True)
         (workspace / name).write_text(text, encoding="utf-8")
-    local = {output.path for output in stage_outputs(workspace, stage) if output.persist and not output.cache}
+    local = {output.path for output in stage_outputs(workspace, stage) if output.machine_local}
     for path in local:
         (workspace / path).mkdir(parents=True, exist_ok=True)
     drift = _drift(changes(workspace, stage), local)
@@ -237,9 +249,13 @@ def _files(path: Path) -> list[Path]:
     return sorted(file for file in path.rglob("*") if file.is_file()) if path.is_dir() else [path]
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _tail(text: str, lines: int = 6) -> str:
     return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
-
-_ROUND_TRIP = YAML()
-_ROUND_TRIP.preserve_quotes = True

@@ -142,3 +142,8 @@ def split_examples(frame: pd.DataFrame, split: SplitParams) -> tuple[pd.DataFram
 def label_names(labels: pd.Series) -> list[str]:
     """The label map: class index = position in this sorted list."""
     return sorted(labels.unique())
+
+
+def label_ids(labels: pd.Series, names: list[str]) -> np.ndarray:
+    """Class indices of `labels` under the label map `names`."""
+    return labels.map({name: index for index, name in enumerate(names)}).to_numpy(dtype=np.int64)

@@ -10,6 +10,7 @@ it rewrites only those keys, keeping the comments and every other value of param
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -38,21 +39,35 @@ def merge(params: dict, overrides: dict) -> dict:
     return params
 
 
-def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None:
-    """Rewrite params.yaml with the profile (and catalog path); refuse if the result does not validate."""
+def _round_trip() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
+    return yaml
+
+
+def update_params_file(params_file: Path, change: Callable[[dict], None]) -> None:
+    """Apply `change` to params.yaml in place, keeping comments; nothing is written unless the result validates."""
+    yaml = _round_trip()
     params = yaml.load(params_file.read_text(encoding="utf-8"))
-    overrides = yaml.load(profile.read_text(encoding="utf-8"))
-    if "dataset" in overrides:
-        params["dataset"] = overrides.pop("dataset")  # a schema is replaced whole, never mixed with the old one
-    merge(params, overrides)
-    if catalog:
-        params["data"]["catalog"] = catalog
+    change(params)
     parse_params(params)
     with params_file.open("w", encoding="utf-8") as handle:
         yaml.dump(params, handle)
+
+
+def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None:
+    """Rewrite params.yaml with the profile (and catalog path); refuse if the result does not validate."""
+    overrides = _round_trip().load(profile.read_text(encoding="utf-8"))
+
+    def change(params: dict) -> None:
+        if "dataset" in overrides:
+            params["dataset"] = overrides.pop("dataset")  # a schema is replaced whole, never mixed with the old one
+        merge(params, overrides)
+        if catalog:
+            params["data"]["catalog"] = catalog
+
+    update_params_file(params_file, change)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import logging
 import re
 import sys
 from collections import Counter
@@ -29,8 +31,11 @@ from prodcat.catalog import _EU_PRICE, _US_PRICE, OTHER_CLASS, category_at_level
 from prodcat.datadocs import SITE_NAME, site_config
 from prodcat.params import DatasetParams, PreprocessParams, ValidationParams
 
-PRICE_PATTERN = f"(?:{_US_PRICE.pattern})|(?:{_EU_PRICE.pattern})"
+# Named groups made non-capturing: pandas warns about capture groups in a match-only regex.
+PRICE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", f"(?:{_US_PRICE.pattern})|(?:{_EU_PRICE.pattern})")
 SAMPLE_SIZE = 3
+# GX logs at INFO, and one of its modules pins its own logger to INFO.
+QUIET_LOGGERS = ("great_expectations", "great_expectations.data_context.types.base")
 LIKELY_DELIMITERS = (";", "\t", "|")
 
 
@@ -71,36 +76,48 @@ def with_trainable_classes(frame: pd.DataFrame, dataset: DatasetParams, preproce
 def build_suite(
     dataset: DatasetParams, validation: ValidationParams, preprocess: PreprocessParams, with_labels: bool = True
 ) -> list[gxe.Expectation]:
-    """Expectations for a catalog; `with_labels=False` gives the suite for prediction inputs (no label checks)."""
+    """Expectations for a training catalog; `with_labels=False` gives the suite for prediction inputs.
 
-    def expect(check: str, kind: type[gxe.Expectation], **kwargs: object) -> gxe.Expectation:
-        """Tag the expectation with its check name and severity, where the report and Data Docs show them."""
+    Prediction batches carry no labels and may be of any size: the label checks and row-count bounds are left out.
+    """
+
+    def expect(check: str, rule: str, kind: type[gxe.Expectation], **kwargs: object) -> gxe.Expectation:
+        """Tag the expectation with its check and severity; Data Docs show the description in place of GX's text."""
         severity = FailureSeverity.WARNING if check in validation.warn_only else FailureSeverity.CRITICAL
-        return kind(**kwargs, meta={"check": check}, severity=severity, notes=f"prodcat check `{check}` ({severity.value})")
+        return kind(**kwargs, meta={"check": check}, severity=severity, description=f"{check} ({severity.value}): {rule}")
 
-    label = dataset.category_column
+    label, price = dataset.category_column, dataset.price_column
     columns = [column for column in dataset.required_columns if with_labels or column != label]
+    rows = f"{validation.min_rows} to {validation.max_rows}" if validation.max_rows else f"at least {validation.min_rows}"
     suite = [
-        *[expect("required_columns", gxe.ExpectColumnToExist, column=column) for column in columns],
-        expect("row_count", gxe.ExpectTableRowCountToBeBetween, min_value=validation.min_rows, max_value=validation.max_rows),
-        expect("id_not_null", gxe.ExpectColumnValuesToNotBeNull, column=dataset.id_column),
-        expect("id_unique", gxe.ExpectColumnValuesToBeUnique, column=dataset.id_column),
+        *[expect("required_columns", f"column '{c}' exists", gxe.ExpectColumnToExist, column=c) for c in columns],
+        expect("id_not_null", f"'{dataset.id_column}' is filled in every row", gxe.ExpectColumnValuesToNotBeNull,
+               column=dataset.id_column),
+        expect("id_unique", f"'{dataset.id_column}' is unique", gxe.ExpectColumnValuesToBeUnique, column=dataset.id_column),
         *[
-            expect("text_nulls", gxe.ExpectColumnValuesToNotBeNull, column=column, mostly=validation.min_text_share)
-            for column in dataset.text_columns
+            expect("text_nulls", f"'{c}' is filled in at least {validation.min_text_share:.0%} of rows",
+                   gxe.ExpectColumnValuesToNotBeNull, column=c, mostly=validation.min_text_share)
+            for c in dataset.text_columns
         ],
     ]
-    if dataset.price_column:
+    if price:
         suite.append(expect(
-            "price_format", gxe.ExpectColumnValuesToMatchRegex,
-            column=dataset.price_column, regex=PRICE_PATTERN, mostly=validation.min_price_share,
+            "price_format",
+            f"at least {validation.min_price_share:.0%} of the filled '{price}' values are prices parse_price reads "
+            "(12.99, 1,299.00, 10.99 - 15.99, 1.299,00 €, with or without a currency sign)",
+            gxe.ExpectColumnValuesToMatchRegex, column=price, regex=PRICE_PATTERN, mostly=validation.min_price_share,
         ))
     if with_labels:
         suite += [
-            expect("label_share", gxe.ExpectColumnValuesToNotBeNull, column=label, mostly=validation.min_label_share),
-            expect("category_path", gxe.ExpectColumnValuesToMatchRegex,
-                   column=label, regex=category_path_pattern(dataset.category_separator)),
-            expect("trainable_classes", gxe.ExpectColumnUniqueValueCountToBeBetween,
+            expect("row_count", f"{rows} rows", gxe.ExpectTableRowCountToBeBetween,
+                   min_value=validation.min_rows, max_value=validation.max_rows),
+            expect("label_share", f"'{label}' is filled in at least {validation.min_label_share:.0%} of rows",
+                   gxe.ExpectColumnValuesToNotBeNull, column=label, mostly=validation.min_label_share),
+            expect("category_path", f"'{label}' is a path of non-empty levels separated by '{dataset.category_separator}'",
+                   gxe.ExpectColumnValuesToMatchRegex, column=label, regex=category_path_pattern(dataset.category_separator)),
+            expect("trainable_classes",
+                   f"at least 2 classes keep {preprocess.min_class_count}+ rows after the rare-class rule",
+                   gxe.ExpectColumnUniqueValueCountToBeBetween,
                    column=trainable_column(dataset, preprocess), min_value=2, max_value=None),
         ]
     return suite
@@ -165,6 +182,11 @@ def _sample(values: list) -> str:
     return f", e.g. {shown}" if shown else ""
 
 
+def _percent(value: float) -> str:
+    """One decimal, but a single bad row in a big catalog still shows as more than 0.0%."""
+    return f"{value:.1f}%" if value >= 0.1 or value == 0 else f"{value:.2g}%"
+
+
 def _bounds(kwargs: dict) -> str:
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
     return f"at least {low}" if high is None else f"between {low} and {high}"
@@ -202,9 +224,9 @@ def _describe(result, frame: pd.DataFrame, dependents: int) -> str:
     mostly = config.kwargs.get("mostly")
     allowed = f" (at most {100 * (1 - mostly):.1f}% allowed)" if mostly is not None and mostly < 1 else ""
     rows = [index + 1 for index in details.get("partial_unexpected_index_list") or []][:SAMPLE_SIZE]
-    where = f" at rows {rows}" if rows and config.type == "expect_column_values_to_not_be_null" else ""
+    where = f" at data rows {rows}" if rows and config.type == "expect_column_values_to_not_be_null" else ""
     return (
-        f"{head}: {details.get('unexpected_count')} unexpected values ({details.get('unexpected_percent') or 0:.1f}%)"
+        f"{head}: {details.get('unexpected_count')} unexpected values ({_percent(details.get('unexpected_percent') or 0)})"
         f"{allowed}{where}{_sample(details.get('partial_unexpected_list', []))}"
     )
 
@@ -236,6 +258,8 @@ def run_suite(
     frame: pd.DataFrame, expectations: list[gxe.Expectation], name: str = "catalog", data_docs: Path | None = None
 ) -> QualityReport:
     """Run the expectations through a GX Checkpoint over an in-memory DataFrame; Data Docs into `data_docs`."""
+    for logger in QUIET_LOGGERS:  # stages log at INFO: keep their lines, not GX's chatter
+        logging.getLogger(logger).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     actions = []
@@ -247,9 +271,9 @@ def run_suite(
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=name, validation_definitions=[definition], actions=actions,
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},  # offending values kept per expectation
     ))
-    run_id = RunIdentifier(run_name="validate", run_time=dt.datetime.now(dt.timezone.utc))
+    run_id = RunIdentifier(run_name="validate", run_time=dt.datetime.now(dt.timezone.utc))  # names the run in Data Docs
     outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
     results = [result for run in outcome.run_results.values() for result in run.results]
     return QualityReport(_outcomes(results, frame))
@@ -266,56 +290,49 @@ def raise_for_failures(report: QualityReport, source: str, data_docs: Path | Non
         )
 
 
-def _undecodable(path: Path, error: UnicodeDecodeError) -> str:
-    """Where the first non-UTF-8 byte is, in editor terms (line and byte)."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exact:
-        error = exact
+def _undecodable(path: Path, data: bytes, error: UnicodeDecodeError) -> str:
+    """Where the first non-UTF-8 byte is, in editor terms."""
     line = data.count(b"\n", 0, error.start) + 1
     return f"{path} is not UTF-8: byte 0x{data[error.start]:02x} on line {line}; re-save the file as UTF-8"
 
 
-def _short_records(path: Path, width: int) -> list[int]:
-    """Lines where a record ends with fewer fields than the header: a cut-off or hand-edited file."""
-    limit = csv.field_size_limit()
-    csv.field_size_limit(sys.maxsize)  # one product text may be megabytes long
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
-            return [reader.line_num for record in reader if record and len(record) < width]
-    finally:
-        csv.field_size_limit(limit)
-
-
-def _delimiter_hint(path: Path) -> str | None:
+def _delimiter_hint(path: Path, header: str) -> str | None:
     """A header without commas but with another likely delimiter: the file was saved with the wrong one."""
-    with path.open("rb") as handle:
-        header = handle.readline().decode("utf-8", errors="replace")
     found = [delimiter for delimiter in LIKELY_DELIMITERS if delimiter in header]
     if "," in header or not found:
         return None
     return f"{path} has no comma in its header ({header.strip()[:80]!r}): it looks separated by {found[0]!r}; save it comma-separated"
 
 
+def _short_records(text: str, width: int) -> list[int]:
+    """Lines where a record ends with fewer fields than the header: a cut-off or hand-edited file."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)  # one product text may be megabytes long
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        return [reader.line_num for record in reader if record and len(record) < width]
+    finally:
+        csv.field_size_limit(limit)
+
+
 def read_checked(path: str | Path) -> pd.DataFrame:
-    """Read the catalog as preprocess does, turning unreadable files into messages that say what to fix."""
+    """Read the catalog as preprocess does, turning files that are not a CSV table into messages that say what to fix."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"catalog not found: {path}")
-    if hint := _delimiter_hint(path):
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataQualityError(f"{path} is empty: expected a header row, then one row per product")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataQualityError(_undecodable(path, data, error)) from None
+    if hint := _delimiter_hint(path, text.partition("\n")[0]):
         raise DataQualityError(hint)
     try:
         frame = read_catalog(path)
-    except UnicodeDecodeError as error:
-        raise DataQualityError(_undecodable(path, error)) from None
-    except pd.errors.EmptyDataError:
-        raise DataQualityError(f"{path} is empty: expected a header row, then one row per product") from None
-    except pd.errors.ParserError as error:
+    except ValueError as error:  # unbalanced quotes, ragged rows
         hint = "; the file looks truncated" if "EOF inside string" in str(error) else ""
-        raise DataQualityError(f"{path} is not a well-formed CSV ({str(error).strip()}){hint}") from None
-    if short := _short_records(path, len(frame.columns)):
+        raise DataQualityError(f"{str(error).strip()}{hint}") from None
+    if short := _short_records(text, len(frame.columns)):
         raise DataQualityError(
             f"{path}: {len(short)} row(s) have fewer fields than the {len(frame.columns)} of the header, "
             f"ending on line(s) {short[:SAMPLE_SIZE]}; the file looks truncated"

@@ -9,6 +9,7 @@ import pandas as pd
 import xgboost as xgb
 
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba
+from prodcat.catalog import label_ids
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.embedding import load_matrix
 from prodcat.io import atomic_dir, read_json, write_json
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         test = pd.read_parquet(Path(args.data, "test.parquet"))
         names = read_json(Path(args.data, "labels.json"))
-        truth = test["label"].map({name: index for index, name in enumerate(names)}).to_numpy()
+        truth = label_ids(test["label"], names)
         encoding = TabularEncoding.from_json(read_json(Path(args.models, "tabular.json")))
         tabular = encoding.transform(test)
         summary, per_class = {}, {}

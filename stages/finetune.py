@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from transformers import set_seed
 
+from prodcat.catalog import label_ids
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.finetune import Examples, finetune_encoder, run_fingerprint, share_truncated
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         train = pd.read_parquet(Path(args.data, "train.parquet"), columns=["text", "label"])
         names = read_json(Path(args.data, "labels.json"))
-        examples = Examples(train["text"].tolist(), train["label"].map({name: index for index, name in enumerate(names)}).tolist())
+        examples = Examples(train["text"].tolist(), label_ids(train["label"], names).tolist())
 
         set_seed(params.finetune.seed)
         device = pick_device()

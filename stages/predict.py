@@ -11,12 +11,12 @@ import logging
 import time
 from pathlib import Path
 
-from prodcat.catalog import feature_frame, read_catalog
+from prodcat.catalog import feature_frame
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.io import atomic_file
 from prodcat.params import load_params
 from prodcat.predict import load_variant, predict
-from prodcat.quality import build_suite, raise_for_failures, run_suite
+from prodcat.quality import build_suite, raise_for_failures, read_checked, run_suite
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with stage_errors("predict"):
         params = load_params(args.params)
-        raw = read_catalog(args.input)
-        raise_for_failures(run_suite(raw, build_suite(params.dataset, params.validation, params.preprocess, with_labels=False)), args.input)
+        raw = read_checked(args.input)
+        suite = build_suite(params.dataset, params.validation, params.preprocess, with_labels=False)
+        raise_for_failures(run_suite(raw, suite), args.input)
         variant = load_variant(args.variant, params, Path(args.models), Path(args.labels))
         started = time.perf_counter()
         predictions = predict(variant, feature_frame(raw, params.dataset, params.preprocess.max_text_chars), args.top_k)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from prodcat.classifier import TabularEncoding, design_matrix, train_booster
+from prodcat.catalog import label_ids
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.embedding import load_matrix
 from prodcat.io import atomic_dir, read_json, write_json
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         train = pd.read_parquet(Path(args.data, "train.parquet"))
         names = read_json(Path(args.data, "labels.json"))
-        labels = train["label"].map({name: index for index, name in enumerate(names)}).to_numpy()
+        labels = label_ids(train["label"], names)
         encoding = TabularEncoding.fit(train, params.dataset.categorical_columns)
         tabular = encoding.transform(train)
         with atomic_dir(args.output) as folder:

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         catalog_path = params.data.catalog
         catalog = read_checked(catalog_path)
-        unused = [column for column in catalog.columns if column not in params.dataset.required_columns]
+        used = {*params.dataset.required_columns, params.split.group_column}
+        unused = [column for column in catalog.columns if column not in used]
         if unused:
             log.info("%d column(s) not used by the pipeline (kept, not checked): %s", len(unused), unused)
         frame = with_trainable_classes(catalog, params.dataset, params.preprocess)

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tests_support import write_params  # noqa: E402
+from tests_support import small_run, write_params  # noqa: E402
 from tiny_bert import build_tiny_bert  # noqa: E402
 
 from prodcat.workspace import commit_all, copy_pipeline  # noqa: E402
@@ -66,13 +66,6 @@ def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.Complet
 def project(tmp_path: Path, small_catalog: Path, tiny_bert: Path) -> Path:
     """A copy of the pipeline code in a fresh git + DVC repo: small catalog, tiny encoder, two short epochs."""
     repo = copy_pipeline(tmp_path / "project")
-    write_params(
-        repo,
-        small_catalog,
-        encoder={"base": str(tiny_bert), "max_seq_length": 64},
-        preprocess={"min_class_count": 8},
-        finetune={"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "head_learning_rate": 1e-2},
-        train_xgb={"num_boost_round": 20},
-    )
+    write_params(repo, small_catalog, **small_run(tiny_bert))
     commit_all(repo, "pipeline code")
     return repo

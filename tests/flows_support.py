@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 from conftest import ROOT, run
-from tests_support import write_params
+from tests_support import small_run, write_params
 
 from prodcat.workspace import commit_all, copy_pipeline
 
@@ -25,15 +25,7 @@ def working_copy(folder: Path, catalog: Path, tiny_bert: Path) -> Path:
     copy_pipeline(folder)
     shutil.copytree(ROOT / "flows", folder / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "prefect.yaml", folder / "prefect.yaml")
-    write_params(
-        folder,
-        catalog,
-        encoder={"base": str(tiny_bert), "max_seq_length": 64},
-        preprocess={"min_class_count": 8},
-        finetune={"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "head_learning_rate": 1e-2},
-        train_xgb={"num_boost_round": 20},
-        orchestration={"retry_delay_seconds": 1},
-    )
+    write_params(folder, catalog, **small_run(tiny_bert), orchestration={"retry_delay_seconds": 1})
     run(["git", "init", "-q"], folder)
     run(["dvc", "init", "-q"], folder)
     shutil.copy2(ROOT / ".dvc" / "config", folder / ".dvc" / "config")  # the default DVC remote, as committed

@@ -99,7 +99,7 @@ REJECTED: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], list[str]]] = {
     "header only": (
         lambda good, path: write(good.iloc[:0], path),
         [
-            "validate: error: {path} failed 2 critical data-quality expectation(s) of 20:",
+            "validate: error: {path} failed 2 critical data-quality expectations of 20:",
             "  - [row_count] expect_table_row_count_to_be_between: observed 0, expected between 100 and 1000000",
             "  - [trainable_classes] expect_column_unique_value_count_to_be_between on column "
             "'Category level 0 classes with 20+ rows': observed 0, expected at least 2",
@@ -108,7 +108,7 @@ REJECTED: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], list[str]]] = {
     "missing required column": (
         lambda good, path: write(good.drop(columns=["About Product"]), path),
         [
-            "validate: error: {path} failed 1 critical data-quality expectation(s) of 20:",
+            "validate: error: {path} failed 1 critical data-quality expectation of 20:",
             "  - [required_columns] expect_column_to_exist on column 'About Product': the column is missing "
             "(1 more expectation(s) on it could not run)",
         ],
@@ -117,12 +117,12 @@ REJECTED: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], list[str]]] = {
     "wrong delimiter": (
         lambda good, path: write(good, path, sep=";"),
         ["validate: error: {path} has no comma in its header ('Uniq Id;Product Name;Brand Name;Asin;Category;Upc Ean Code;"
-         "List Price;Selling Price;Quan'): it looks separated by ';'; save it comma-separated"],
+         "List Price;Selling Pr'): it looks separated by ';'; save it comma-separated"],
     ),
     "truncated last row, inside quotes": (
         cut_inside_quotes,
-        ["validate: error: {path} is not a well-formed CSV (Error tokenizing data. C error: EOF inside string "
-         "starting at row 400); the file looks truncated"],
+        ["validate: error: cannot read {path} as a UTF-8 CSV: Error tokenizing data. C error: EOF inside string "
+         "starting at row 400; the file looks truncated"],
     ),
     "truncated last row, between fields": (
         cut_between_fields,
@@ -132,16 +132,16 @@ REJECTED: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], list[str]]] = {
     "duplicate ids": (
         duplicate_id,
         [
-            "validate: error: {path} failed 1 critical data-quality expectation(s) of 20:",
+            "validate: error: {path} failed 1 critical data-quality expectation of 20:",
             "  - [id_unique] expect_column_values_to_be_unique on column 'Uniq Id': 2 unexpected values (0.5%), e.g. ['{first_id}']",
         ],
     ),
     "label missing on every row": (
         lambda good, path: write(good.assign(Category=""), path),
         [
-            "validate: error: {path} failed 2 critical data-quality expectation(s) of 20:",
+            "validate: error: {path} failed 2 critical data-quality expectations of 20:",
             "  - [label_share] expect_column_values_to_not_be_null on column 'Category': 400 unexpected values (100.0%) "
-            "(at most 20.0% allowed) at rows [1, 2, 3]",
+            "(at most 20.0% allowed) at data rows [1, 2, 3]",
             "  - [trainable_classes] expect_column_unique_value_count_to_be_between on column "
             "'Category level 0 classes with 20+ rows': observed 0, expected at least 2",
         ],
@@ -149,7 +149,7 @@ REJECTED: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], list[str]]] = {
     "a single class": (
         lambda good, path: write(good.assign(Category="Toys & Games | Puzzles"), path),
         [
-            "validate: error: {path} failed 1 critical data-quality expectation(s) of 20:",
+            "validate: error: {path} failed 1 critical data-quality expectation of 20:",
             "  - [trainable_classes] expect_column_unique_value_count_to_be_between on column "
             "'Category level 0 classes with 20+ rows': observed 1, expected at least 2; most common: {{'Toys & Games': 400}}",
         ],

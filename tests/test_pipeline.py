@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -89,15 +90,46 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert json.loads((project / "metrics/finetune.json").read_text())["objective"] == "batch_all_triplet"
 
 
-def test_broken_catalog_stops_at_validate_and_touches_nothing_downstream(project: Path) -> None:
-    catalog = project / "broken.csv"
-    catalog.write_text("Uniq Id,Product Name,Category\n1,red ball,Toys\n1,blue cup,Kitchen\n", encoding="utf-8")
-    params = (project / "params.yaml").read_text()
-    (project / "params.yaml").write_text(params.replace(params.split("catalog: ")[1].split("\n")[0], str(catalog), 1))
+def point_catalog(project: Path, frame_or_text: pd.DataFrame | str) -> None:
+    """Write the project's own catalog.csv and point data.catalog at it."""
+    catalog = project / "catalog.csv"
+    if isinstance(frame_or_text, str):
+        catalog.write_text(frame_or_text, encoding="utf-8")
+    else:
+        frame_or_text.to_csv(catalog, index=False, lineterminator="\n")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["data"]["catalog"] = "catalog.csv"
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_data_quality_drift_and_a_broken_catalog_stop_at_validate_touching_nothing_downstream(project: Path) -> None:
+    good = pd.read_csv(yaml_catalog(project), dtype=str, keep_default_na=False)
+    point_catalog(project, good)
+    run(["dvc", "repro", "preprocess"], project)
+    assert (project / "reports/data_docs/index.html").is_file()
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "good catalog"], project)
+
+    # A new catalog version with many unreadable prices: a warning, and the drift shows in `dvc metrics diff`.
+    point_catalog(project, good.assign(**{"Selling Price": good["Selling Price"].where(good.index % 4 > 0, "N/A")}))
+    drifted = run(["dvc", "repro", "validate"], project)
+    assert "validate: warning: [price_format]" in drifted.stderr
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json", "--targets", "metrics/data_quality.json"], project).stdout)
+    price = diff["metrics/data_quality.json"]["checks.price_format[Selling Price]"]
+    assert price["new"] - price["old"] > 20 and diff["metrics/data_quality.json"]["warnings"] == {"old": 0, "new": 1, "diff": 1}
+
+    later = [project / "data/processed/train.parquet", project / "data/processed/labels.json", project / "metrics/preprocess.json"]
+    before = {path: path.read_bytes() for path in later}
+    point_catalog(project, "Uniq Id,Product Name,Category\n1,red ball,Toys\n1,blue cup,Kitchen\n")
     result = run(["dvc", "repro"], project, check=False)
     assert result.returncode != 0
     assert "validate: error:" in result.stderr
     assert "expect_column_to_exist on column 'About Product': the column is missing" in result.stderr
     assert "expect_column_values_to_be_unique on column 'Uniq Id'" in result.stderr
+    assert "report: reports/data_docs/index.html" in result.stderr
     assert "Running stage 'preprocess'" not in result.stdout
-    assert not (project / "data/processed").exists() and not (project / "metrics").exists()
+    assert {path: path.read_bytes() for path in later} == before
+    assert not (project / "metrics/data_quality.json").exists()  # no success summary for a failed catalog
+    [page] = (project / "reports/data_docs/validations").rglob("*.html")  # the report of the failed run, to open
+    failed = re.search(r"Unsuccessful Expectations</div></td><td[^>]*><div[^>]*>(\d+)<", page.read_text(encoding="utf-8"))
+    assert int(failed[1]) >= 9  # 6 missing columns, row count, duplicate id, no trainable class
