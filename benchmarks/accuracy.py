@@ -14,6 +14,8 @@ import datetime
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +80,10 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
         for stage in STAGES:
             seconds[stage] = measure(["dvc", "repro", "--single-item", stage])["seconds"]
             print(f"  {benchmark.name}: {stage} {seconds[stage]:.0f}s", flush=True)
+        # Batch prediction over the whole file (its labels ignored) with the model just trained.
+        predict = [sys.executable, "-m", "stages.predict", "--variant", "finetuned", "--input", str(benchmark.catalog), "--output", "predictions.parquet"]
+        printed = subprocess.run(predict, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        print(f"  {benchmark.name}: {printed}", flush=True)
     finally:
         os.chdir(cwd)
     return {
@@ -85,6 +91,7 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
         "rows": json.loads((repo / "metrics/preprocess.json").read_text()),
         "finetune": json.loads((repo / "metrics/finetune.json").read_text()),
         "seconds": seconds,
+        "predict": printed.replace(str(repo) + "/", ""),
         "params": {section: values for section, values in benchmark.overrides.items()},
     }
 
@@ -115,6 +122,7 @@ def markdown(results: dict[str, dict], command: str) -> str:
         lines += ["", "| stage | " + " | ".join(STAGES) + " | total |", "|---" * (len(STAGES) + 2) + "|"]
         seconds = result["seconds"]
         lines += ["| seconds | " + " | ".join(f"{seconds[s]:.0f}" for s in STAGES) + f" | {sum(seconds.values()):.0f} |", ""]
+        lines += [f"Batch prediction over the whole file with the fine-tuned model: `{result['predict']}`", ""]
     return "\n".join(lines)
 
 

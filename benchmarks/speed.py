@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     ours_ft, orig_ft = results["finetune:ours"], results["finetune:original"]
     ours_em = results["embed:ours"]
     print(f"{args.rows} rows of {CATALOG.name}, {BASE}, max_seq_length {MAX_SEQ_LENGTH}, {os.cpu_count()} cores, torch {torch.__version__}")
-    print(f"| measure | ours | baseline | ratio | goal |")
-    print(f"|---|---|---|---|---|")
+    print("| measure | ours | baseline | ratio | goal |")
+    print("|---|---|---|---|---|")
     print(
         f"| finetune samples/s, {args.epochs} epoch(s) (held-out accuracy) | {ours_ft['samples_per_s']:.1f} ({ours_ft['accuracy']:.3f}, {ours_ft['precision']}) "
         f"| {orig_ft['samples_per_s']:.1f} ({orig_ft['accuracy']:.3f}, original loop: batch 2, fp32) | {ours_ft['samples_per_s'] / orig_ft['samples_per_s']:.1f}x | >= 5x |"

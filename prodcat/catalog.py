@@ -5,6 +5,7 @@ Pure functions over DataFrames: the `preprocess` stage does the file I/O around 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -147,3 +148,10 @@ def label_names(labels: pd.Series) -> list[str]:
 def label_ids(labels: pd.Series, names: list[str]) -> np.ndarray:
     """Class indices of `labels` under the label map `names`."""
     return labels.map({name: index for index, name in enumerate(names)}).to_numpy(dtype=np.int64)
+
+
+def read_split(folder: str | Path, split: str, columns: list[str] | None = None) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """One split written by preprocess, the label map, and the split's class indices."""
+    frame = pd.read_parquet(Path(folder, f"{split}.parquet"), columns=columns)
+    names = json.loads(Path(folder, "labels.json").read_text(encoding="utf-8"))
+    return frame, names, label_ids(frame["label"], names)

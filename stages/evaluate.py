@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pandas as pd
 import xgboost as xgb
 
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba
-from prodcat.catalog import label_ids
+from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.embedding import load_matrix
 from prodcat.io import atomic_dir, read_json, write_json
@@ -30,9 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with stage_errors("evaluate"):
         params = load_params(args.params)
-        test = pd.read_parquet(Path(args.data, "test.parquet"))
-        names = read_json(Path(args.data, "labels.json"))
-        truth = label_ids(test["label"], names)
+        test, names, truth = read_split(args.data, "test")
         encoding = TabularEncoding.from_json(read_json(Path(args.models, "tabular.json")))
         tabular = encoding.transform(test)
         summary, per_class = {}, {}

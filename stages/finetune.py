@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pandas as pd
 from transformers import set_seed
 
-from prodcat.catalog import label_ids
+from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.finetune import Examples, finetune_encoder, run_fingerprint, share_truncated
-from prodcat.io import atomic_dir, read_json, write_json
+from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
 
 log = logging.getLogger(__name__)
@@ -28,9 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with stage_errors("finetune"):
         params = load_params(args.params)
-        train = pd.read_parquet(Path(args.data, "train.parquet"), columns=["text", "label"])
-        names = read_json(Path(args.data, "labels.json"))
-        examples = Examples(train["text"].tolist(), label_ids(train["label"], names).tolist())
+        train, names, labels = read_split(args.data, "train", columns=["text", "label"])
+        examples = Examples(train["text"].tolist(), labels.tolist())
 
         set_seed(params.finetune.seed)
         device = pick_device()

@@ -6,13 +6,12 @@ import logging
 import os
 from pathlib import Path
 
-import pandas as pd
 
 from prodcat.classifier import TabularEncoding, design_matrix, train_booster
-from prodcat.catalog import label_ids
+from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.embedding import load_matrix
-from prodcat.io import atomic_dir, read_json, write_json
+from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
 
 log = logging.getLogger(__name__)
@@ -26,9 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with stage_errors("train_xgb"):
         params = load_params(args.params)
-        train = pd.read_parquet(Path(args.data, "train.parquet"))
-        names = read_json(Path(args.data, "labels.json"))
-        labels = label_ids(train["label"], names)
+        train, names, labels = read_split(args.data, "train")
         encoding = TabularEncoding.fit(train, params.dataset.categorical_columns)
         tabular = encoding.transform(train)
         with atomic_dir(args.output) as folder:
