@@ -89,28 +89,35 @@ def feature_frame(raw: pd.DataFrame, dataset: DatasetParams, max_text_chars: int
     return frame
 
 
+def catalog_labels(raw: pd.DataFrame, dataset: DatasetParams) -> pd.Series:
+    """Each row's label: the category path at `dataset.category_level`, missing when absent."""
+    return raw[dataset.category_column].map(
+        lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
+    )
+
+
+def handle_rare_classes(labels: pd.Series, preprocess: PreprocessParams) -> tuple[pd.Series, list[str]]:
+    """Classes under `min_class_count` rows merged into "Other", or set missing to be dropped; also their names."""
+    counts = labels.value_counts()
+    rare = sorted(counts[counts < preprocess.min_class_count].index)
+    replacement = OTHER_CLASS if preprocess.rare_classes == "other" else None
+    return labels.mask(labels.isin(rare), replacement), rare
+
+
 def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: PreprocessParams, group_column: str | None) -> Examples:
     """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
     frame = feature_frame(raw, dataset, preprocess.max_text_chars)
-    frame.insert(2, "label", raw[dataset.category_column].map(
-        lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
-    ))
+    labels = catalog_labels(raw, dataset)
+    handled, rare = handle_rare_classes(labels, preprocess)
+    frame.insert(2, "label", handled)
     if group_column:
         frame["group"] = raw[group_column].fillna("").astype(str)
-
-    unlabelled = frame["label"].isna()
-    frame = frame[~unlabelled]
-    counts = frame["label"].value_counts()
-    rare = sorted(counts[counts < preprocess.min_class_count].index)
-    if preprocess.rare_classes == "drop":
-        frame = frame[~frame["label"].isin(rare)]
-    else:
-        frame = frame.assign(label=frame["label"].where(~frame["label"].isin(rare), OTHER_CLASS))
+    frame = frame[frame["label"].notna()]
     report = {
         "rows_in": len(raw),
-        "rows_without_label": int(unlabelled.sum()),
+        "rows_without_label": int(labels.isna().sum()),
         "rare_classes": len(rare),
-        f"rows_{'dropped' if preprocess.rare_classes == 'drop' else 'merged'}_as_rare": int(counts[rare].sum()),
+        f"rows_{'dropped' if preprocess.rare_classes == 'drop' else 'merged'}_as_rare": int(labels.isin(rare).sum()),
         "rows_out": len(frame),
     }
     return Examples(frame.reset_index(drop=True), report)

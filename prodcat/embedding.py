@@ -7,7 +7,6 @@ without pickle) or sparse `.npz`; the TF-IDF vocabulary and idf weights as JSON.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from prodcat.encoders import autocast_dtype
 from prodcat.params import TfidfParams
-
-log = logging.getLogger(__name__)
 
 Matrix = np.ndarray | sp.csr_matrix
 

@@ -27,7 +27,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 # The very patterns parse_price reads, so a price GX accepts is a price preprocess turns into a number.
-from prodcat.catalog import _EU_PRICE, _US_PRICE, OTHER_CLASS, category_at_level, read_catalog
+from prodcat.catalog import _EU_PRICE, _US_PRICE, catalog_labels, handle_rare_classes, read_catalog
 from prodcat.datadocs import SITE_NAME, site_config
 from prodcat.params import DatasetParams, PreprocessParams, ValidationParams
 
@@ -63,12 +63,7 @@ def with_trainable_classes(frame: pd.DataFrame, dataset: DatasetParams, preproce
     """
     labels = pd.Series(None, index=frame.index, dtype=object)
     if dataset.category_column in frame:
-        labels = frame[dataset.category_column].map(
-            lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
-        )
-    counts = labels.value_counts()
-    rare = labels.isin(counts.index[counts < preprocess.min_class_count])
-    labels = labels.mask(rare, OTHER_CLASS if preprocess.rare_classes == "other" else None)
+        labels, _ = handle_rare_classes(catalog_labels(frame, dataset), preprocess)
     kept = labels.map(labels.value_counts()).ge(preprocess.min_class_count)
     return frame.assign(**{trainable_column(dataset, preprocess): labels.where(kept)})
 

@@ -7,7 +7,6 @@ Uses what `dvc repro` trained (models/, data/processed/labels.json) and the `dat
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -17,8 +16,6 @@ from prodcat.io import atomic_file
 from prodcat.params import load_params
 from prodcat.predict import load_variant, predict
 from prodcat.quality import build_suite, raise_for_failures, read_checked, run_suite
-
-log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
