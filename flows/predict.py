@@ -13,15 +13,19 @@ from prodcat.params import load_params
 
 
 @task(cache_policy=NO_CACHE)
-def score(workspace: Path, catalog: str, output: str, variant: str) -> None:
+def score(workspace: Path, catalog: str, output: str, variant: str | None) -> None:
     """Run the prediction CLI; it validates the catalog first and writes the output whole or not at all."""
-    summary = run_stage_cli(workspace, "predict", ["--variant", variant, "--input", catalog, "--output", output])
+    chosen = ["--variant", variant] if variant else []  # default: the champion
+    summary = run_stage_cli(workspace, "predict", [*chosen, "--input", catalog, "--output", output])
     get_run_logger().info(summary.strip())
 
 
 @flow(name="predict")
-def predict(catalog: str, output: str, variant: str = "finetuned") -> str:
-    """Predict the category (and top 3) of every product in `catalog` (CSV) into `output` (.parquet or .csv)."""
+def predict(catalog: str, output: str, variant: str | None = None) -> str:
+    """Predict the category (and top 3) of every product in `catalog` (CSV) into `output` (.parquet or .csv).
+
+    `variant` defaults to the champion that the last `retrain` chose on validation.
+    """
     workspace = Path.cwd()
     settings = load_params(workspace / "params.yaml").orchestration
     score.with_options(**stage_options("predict", settings))(workspace, catalog, output, variant)

@@ -18,6 +18,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from prodcat.params import DatasetParams, PreprocessParams, SplitParams
 
 OTHER_CLASS = "Other"
+SPLITS = ("train", "validation", "test")  # what preprocess writes; only evaluate reads test labels
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _US_PRICE = re.compile(rf"^\s*\$?\s*(?P<low>{_NUMBER})\s*(?:-\s*\$?\s*(?P<high>{_NUMBER}))?\s*$")
@@ -130,21 +131,33 @@ def check_trainable(labels: pd.Series, min_class_count: int) -> None:
         raise ValueError(
             f"need at least 2 classes with {min_class_count}+ labelled rows, found {len(counts)}: {dict(counts)}"
         )
-    if counts.min() < 2:
-        raise ValueError(f"class {counts.idxmin()!r} has a single row; raise preprocess.min_class_count")
+    if counts.min() < 3:
+        raise ValueError(
+            f"class {counts.idxmin()!r} has {counts.min()} row(s), too few for train, validation and test; "
+            "raise preprocess.min_class_count"
+        )
 
 
-def split_examples(frame: pd.DataFrame, split: SplitParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified train/test split; with a group column, whole groups go to one side (no near-duplicate leakage)."""
+def split_off(frame: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, held out): a stratified `share` of the rows; with a group column, whole groups go to one side."""
     if "group" in frame:
-        folds = max(2, round(1 / split.test_size))
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=split.seed)
-        train_index, test_index = next(splitter.split(frame, frame["label"], groups=frame["group"]))
-        return frame.iloc[train_index].reset_index(drop=True), frame.iloc[test_index].reset_index(drop=True)
-    train, test = train_test_split(
-        frame, test_size=split.test_size, random_state=split.seed, stratify=frame["label"]
-    )
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+        folds = max(2, round(1 / share))
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        rest_index, held_index = next(splitter.split(frame, frame["label"], groups=frame["group"]))
+        return frame.iloc[rest_index].reset_index(drop=True), frame.iloc[held_index].reset_index(drop=True)
+    rest, held = train_test_split(frame, test_size=share, random_state=seed, stratify=frame["label"])
+    return rest.reset_index(drop=True), held.reset_index(drop=True)
+
+
+def split_examples(frame: pd.DataFrame, split: SplitParams) -> dict[str, pd.DataFrame]:
+    """train / validation / test: test first, then validation out of the rest (no near-duplicate leakage when grouped).
+
+    Models train on `train`; the validation split chooses the champion and fusion weights; the test
+    split is only ever reported.
+    """
+    rest, test = split_off(frame, split.test_size, split.seed)
+    train, validation = split_off(rest, split.validation_size, split.seed)
+    return {"train": train, "validation": validation, "test": test}
 
 
 def label_names(labels: pd.Series) -> list[str]:

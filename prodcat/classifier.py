@@ -11,10 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import xgboost as xgb
 
-from prodcat.embedding import Matrix
 from prodcat.params import TrainXgbParams
 
 
@@ -51,19 +49,10 @@ class TabularEncoding:
         return cls(use_price=payload["use_price"], categories=payload["categories"])
 
 
-def design_matrix(text_features: Matrix, tabular: np.ndarray, encoding: TabularEncoding, labels: np.ndarray | None = None) -> xgb.DMatrix:
-    """Text features and tabular columns side by side, with XGBoost's native categorical types.
-
-    Sparse text features (TF-IDF) stay sparse; the tabular block is stored with explicit zeros,
-    since XGBoost reads an absent sparse entry as missing, and code 0 or price 0 are real values.
-    """
+def design_matrix(text_features: np.ndarray, tabular: np.ndarray, encoding: TabularEncoding, labels: np.ndarray | None = None) -> xgb.DMatrix:
+    """Text features and tabular columns side by side, with XGBoost's native categorical types."""
     feature_types = ["q"] * text_features.shape[1] + (["q"] if encoding.use_price else []) + ["c"] * len(encoding.categories)
-    if sp.issparse(text_features):
-        rows, columns = np.indices(tabular.shape)
-        explicit = sp.coo_matrix((tabular.ravel(), (rows.ravel(), columns.ravel())), shape=tabular.shape)
-        data = sp.hstack([text_features, explicit], format="csr")
-    else:
-        data = np.hstack([text_features, tabular]).astype(np.float32)
+    data = np.hstack([text_features, tabular]).astype(np.float32)
     return xgb.DMatrix(data, label=labels, feature_types=feature_types, enable_categorical=True, missing=np.nan)
 
 

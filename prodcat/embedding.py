@@ -1,7 +1,6 @@
-"""Turning texts into features: sentence embeddings per encoder variant, and the TF-IDF baseline.
+"""Turning texts into sentence embeddings, with a cache by text hash, and storing feature matrices.
 
-Each variant's train/test matrices are stored in safe formats: dense float32 `.npy` (loaded
-without pickle) or sparse `.npz`; the TF-IDF vocabulary and idf weights as JSON.
+Matrices are stored as float32 `.npy` and loaded without pickle.
 """
 
 from __future__ import annotations
@@ -11,15 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sentence_transformers import SentenceTransformer
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from prodcat.encoders import autocast_dtype
-from prodcat.params import TfidfParams
-
-Matrix = np.ndarray | sp.csr_matrix
 
 
 def encode_texts(model: SentenceTransformer, texts: list[str], batch_size: int, precision: str) -> np.ndarray:
@@ -67,44 +61,11 @@ def cached_encode(
     return np.stack([known[key] for key in keys.tolist()]).astype(np.float32), len(missing)
 
 
-def fit_tfidf(train_texts: list[str], params: TfidfParams) -> TfidfVectorizer:
-    """Word 1..n-gram TF-IDF fitted on the train split only."""
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, params.ngram_max),
-        min_df=params.min_df,
-        max_features=params.max_features,
-        sublinear_tf=True,
-        dtype=np.float32,
-    )
-    return vectorizer.fit(train_texts)
-
-
-def tfidf_to_json(vectorizer: TfidfVectorizer) -> dict:
-    return {
-        "ngram_range": list(vectorizer.ngram_range),
-        "vocabulary": {term: int(index) for term, index in vectorizer.vocabulary_.items()},
-        "idf": vectorizer.idf_.tolist(),
-    }
-
-
-def tfidf_from_json(payload: dict) -> TfidfVectorizer:
-    """Rebuild a fitted vectorizer from JSON: no pickle involved."""
-    vectorizer = TfidfVectorizer(ngram_range=tuple(payload["ngram_range"]), sublinear_tf=True, dtype=np.float32)
-    vectorizer.vocabulary_ = payload["vocabulary"]
-    vectorizer.idf_ = np.asarray(payload["idf"], dtype=np.float32)
-    return vectorizer
-
-
-def save_matrix(path_without_suffix: Path, matrix: Matrix) -> None:
+def save_matrix(path_without_suffix: Path, matrix: np.ndarray) -> None:
+    """A float32 feature matrix as `.npy`, loaded back without pickle."""
     path_without_suffix.parent.mkdir(parents=True, exist_ok=True)
-    if sp.issparse(matrix):
-        sp.save_npz(path_without_suffix.with_suffix(".npz"), sp.csr_matrix(matrix))
-    else:
-        np.save(path_without_suffix.with_suffix(".npy"), matrix, allow_pickle=False)
+    np.save(path_without_suffix.with_suffix(".npy"), np.asarray(matrix, dtype=np.float32), allow_pickle=False)
 
 
-def load_matrix(path_without_suffix: Path) -> Matrix:
-    sparse_path = path_without_suffix.with_suffix(".npz")
-    if sparse_path.is_file():
-        return sp.load_npz(sparse_path).tocsr()
+def load_matrix(path_without_suffix: Path) -> np.ndarray:
     return np.load(path_without_suffix.with_suffix(".npy"), allow_pickle=False)

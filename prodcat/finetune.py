@@ -4,7 +4,8 @@ Two objectives (param `finetune.objective`):
 - `softmax_head`, the original recipe: a linear head over the sentence embedding, CrossEntropy.
 - `batch_all_triplet`: BatchAllTripletLoss over batches that hold several texts of each label
   (GROUP_BY_LABEL sampler), so every batch has positives and negatives.
-Either way only the encoder is kept; XGBoost is the classifier downstream.
+The encoder is kept for the embedding variants; the softmax head is kept beside it
+(`softmax_head.safetensors`) and scored directly as the `softmax` variant.
 
 Checkpoints are written once per epoch. A rerun after a crash resumes from the last one, but only
 if it was written for the same data and settings (a run fingerprint is stored beside them).
@@ -36,12 +37,13 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from prodcat.embedding import encode_texts
+from prodcat.softmax_head import head_logits
 from prodcat.params import EncoderParams, FinetuneParams
 
 log = logging.getLogger(__name__)
 
 RUN_FINGERPRINT = "run_fingerprint.json"
-HEAD_FILE = "loss_head.safetensors"
+HEAD_FILE = "loss_head.safetensors"  # the head inside a checkpoint, to resume
 
 
 class SoftmaxHeadLoss(nn.Module):
@@ -55,35 +57,29 @@ class SoftmaxHeadLoss(nn.Module):
 
     head_parameters = r"^(classifier|log_scale)"  # regex for the head's own learning rate
 
-    def __init__(self, model: SentenceTransformer, num_labels: int, initial_scale: float = 20.0) -> None:
+    def __init__(self, model: SentenceTransformer, num_labels: int, label_smoothing: float = 0.0, initial_scale: float = 20.0) -> None:
         super().__init__()
         self.model = model
         self.classifier = nn.Linear(model.get_embedding_dimension(), num_labels)
         self.log_scale = nn.Parameter(torch.tensor(math.log(initial_scale)))
+        self.label_smoothing = label_smoothing
 
     def forward(self, sentence_features: list[dict[str, torch.Tensor]], labels: torch.Tensor) -> torch.Tensor:
         embeddings = self.model(sentence_features[0])["sentence_embedding"]
-        logits = self.log_scale.exp() * self.classifier(F.normalize(embeddings.float(), dim=-1))
-        return F.cross_entropy(logits, labels)
+        return F.cross_entropy(head_logits(self.head_weights(), embeddings), labels, label_smoothing=self.label_smoothing)
+
+    def head_weights(self) -> dict[str, torch.Tensor]:
+        """The head's own weights, as saved beside the encoder."""
+        return {"weight": self.classifier.weight, "bias": self.classifier.bias, "log_scale": self.log_scale}
 
 
 @dataclass(frozen=True)
-class Examples:
+class LabelledTexts:
     texts: list[str]
     labels: list[int]
 
 
-def hold_out(examples: Examples, share: float, seed: int) -> tuple[Examples, Examples | None]:
-    """A stratified validation slice of the train split, to watch fine-tuning; the test split stays unseen."""
-    if share == 0:
-        return examples, None
-    fit_texts, val_texts, fit_labels, val_labels = train_test_split(
-        examples.texts, examples.labels, test_size=share, random_state=seed, stratify=examples.labels
-    )
-    return Examples(fit_texts, fit_labels), Examples(val_texts, val_labels)
-
-
-def centroid_accuracy(model: SentenceTransformer, reference: Examples, validation: Examples, precision: str) -> float:
+def centroid_accuracy(model: SentenceTransformer, reference: LabelledTexts, validation: LabelledTexts, precision: str) -> float:
     """Nearest-class-centroid accuracy: an objective-agnostic measure of how well embeddings separate labels."""
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -97,18 +93,18 @@ def centroid_accuracy(model: SentenceTransformer, reference: Examples, validatio
     return float((predicted == np.asarray(validation.labels)).mean())
 
 
-def sample(examples: Examples, size: int, seed: int) -> Examples:
+def sample(examples: LabelledTexts, size: int, seed: int) -> LabelledTexts:
     """At most `size` examples, drawn without replacement: centroids need a sample, not every train row."""
     if len(examples.texts) <= size:
         return examples
     picked = np.random.default_rng(seed).choice(len(examples.texts), size=size, replace=False)
-    return Examples([examples.texts[i] for i in picked], [examples.labels[i] for i in picked])
+    return LabelledTexts([examples.texts[i] for i in picked], [examples.labels[i] for i in picked])
 
 
 class LiveMetrics(TrainerCallback):
     """Per-step training loss and per-epoch validation accuracy to DVCLive, for `dvc plots show`."""
 
-    def __init__(self, live: Live, model: SentenceTransformer, reference: Examples, validation: Examples | None, precision: str) -> None:
+    def __init__(self, live: Live, model: SentenceTransformer, reference: LabelledTexts, validation: LabelledTexts | None, precision: str) -> None:
         self.live, self.model, self.reference, self.validation, self.precision = live, model, reference, validation, precision
 
     def on_log(self, args, state, control, logs=None, **kwargs) -> None:
@@ -170,13 +166,13 @@ class TrainingSummary:
         return round(self.train_rows * self.epochs / self.seconds, 2) if self.seconds else 0.0
 
 
-def build_loss(model: SentenceTransformer, objective: str, num_labels: int) -> nn.Module:
-    if objective == "softmax_head":
-        return SoftmaxHeadLoss(model, num_labels)
+def build_loss(model: SentenceTransformer, params: FinetuneParams, num_labels: int) -> nn.Module:
+    if params.objective == "softmax_head":
+        return SoftmaxHeadLoss(model, num_labels, params.label_smoothing)
     return BatchAllTripletLoss(model)
 
 
-def run_fingerprint(train: Examples, encoder: EncoderParams, finetune: FinetuneParams) -> str:
+def run_fingerprint(train: LabelledTexts, encoder: EncoderParams, finetune: FinetuneParams) -> str:
     """Hash of everything that shapes the weights: a checkpoint is resumable only under the same one."""
     digest = hashlib.sha256()
     digest.update(json.dumps([encoder.model_dump(), finetune.model_dump()], sort_keys=True).encode())
@@ -206,24 +202,22 @@ def share_truncated(model: SentenceTransformer, texts: list[str]) -> float:
 
 def finetune_encoder(
     model: SentenceTransformer,
-    train: Examples,
-    num_labels: int,
+    loss: nn.Module,
+    train: LabelledTexts,
+    validation: LabelledTexts | None,
     params: FinetuneParams,
     precision: str,
     checkpoints: Path,
     fingerprint: str,
     live_dir: Path | None = None,
 ) -> TrainingSummary:
-    """Train `model` in place on (text, label) pairs; one checkpoint per epoch under `checkpoints`.
+    """Train `model` (and the `loss` module's head, if any) in place; one checkpoint per epoch under `checkpoints`.
 
-    With `live_dir`, a `validation_share` slice of `train` is held out and per-step loss and per-epoch
-    validation accuracy are logged there with DVCLive.
+    With `live_dir`, per-step loss and per-epoch accuracy on `validation` are logged there with DVCLive.
     """
     device = str(model.device)
     resume_from = resumable_checkpoint(checkpoints, fingerprint)
-    fit, validation = hold_out(train, params.validation_share, params.seed) if live_dir else (train, None)
     live = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else None
-    loss = build_loss(model, params.objective, num_labels)
     head_rate = {SoftmaxHeadLoss.head_parameters: params.head_learning_rate} if isinstance(loss, SoftmaxHeadLoss) else {}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
@@ -247,13 +241,13 @@ def finetune_encoder(
         report_to="none",
         disable_tqdm=False,
     )
-    dataset = Dataset.from_dict({"text": fit.texts, "label": fit.labels})
+    dataset = Dataset.from_dict({"text": train.texts, "label": train.labels})
     head_checkpoint = LossHeadCheckpoint(loss)
     if resume_from:
         head_checkpoint.restore(resume_from)
-    callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(fit, 512, params.seed), validation, precision)] if live else [])
+    callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(train, 512, params.seed), validation, precision)] if live else [])
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
-    log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(fit.texts), params.epochs, resume_from)
+    log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(train.texts), params.epochs, resume_from)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     if live:
@@ -261,7 +255,7 @@ def finetune_encoder(
     return TrainingSummary(
         epochs=params.epochs,
         steps=output.global_step,
-        train_rows=len(fit.texts),
+        train_rows=len(train.texts),
         seconds=round(time.perf_counter() - started, 2),
         final_loss=round(float(output.training_loss), 4),
         resumed_from=Path(resume_from).name if resume_from else None,

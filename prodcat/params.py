@@ -12,6 +12,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from prodcat.variants import VariantName
+
 
 class ParamsError(ValueError):
     """params.yaml is missing, unreadable or does not match the schema."""
@@ -70,6 +72,7 @@ class PreprocessParams(_Section):
 
 class SplitParams(_Section):
     test_size: float = Field(0.2, gt=0, lt=1)
+    validation_size: float = Field(0.1, gt=0, lt=0.5)  # share of train held out to choose the champion
     seed: int = 42
     group_column: str | None = None
 
@@ -89,32 +92,43 @@ class FinetuneParams(_Section):
     learning_rate: float = Field(2e-5, gt=0)
     head_learning_rate: float = Field(1e-3, gt=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    validation_share: float = Field(0.1, ge=0, lt=0.5)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
     precision: Precision = "auto"
     seed: int = 42
 
 
-class TfidfParams(_Section):
-    max_features: int = Field(20000, ge=1)
-    ngram_max: int = Field(2, ge=1, le=3)
-    min_df: int = Field(2, ge=1)
-
-
-Variant = Literal["stock", "finetuned", "tfidf"]
-
-
 class EmbedParams(_Section):
-    variants: list[Variant] = Field(min_length=1)
     batch_size: int = Field(64, ge=1)
     precision: Precision = "auto"
-    tfidf: TfidfParams = TfidfParams()
 
-    @field_validator("variants")
+
+NgramRange = tuple[int, int]
+
+
+class SparseParams(_Section):
+    """The word + character n-gram TF-IDF linear model (variant `sparse`, and the scores `hybrid` reads)."""
+
+    word_ngrams: NgramRange = (1, 2)
+    char_analyzer: Literal["char_wb", "char"] = "char_wb"
+    char_ngrams: NgramRange = (2, 5)
+    min_df: int = Field(2, ge=1)
+    max_features: int | None = Field(None, ge=1)  # per analyzer; None keeps every n-gram seen min_df times
+    classifier: Literal["linear_svc", "logistic_regression"] = "linear_svc"
+    C: float = Field(0.5, gt=0)
+    folds: int = Field(5, ge=2, le=20)  # out-of-fold scores on train for the hybrid's XGBoost
+
+    @field_validator("word_ngrams", "char_ngrams")
     @classmethod
-    def _unique(cls, variants: list[str]) -> list[str]:
-        if len(set(variants)) != len(variants):
-            raise ValueError(f"variants must be unique, got {variants}")
-        return variants
+    def _ordered(cls, bounds: NgramRange) -> NgramRange:
+        if not 1 <= bounds[0] <= bounds[1] <= 8:
+            raise ValueError(f"expected [low, high] with 1 <= low <= high <= 8, got {list(bounds)}")
+        return bounds
+
+
+class FusionParams(_Section):
+    """Late fusion: a weighted average of calibrated member probabilities, weights chosen on validation."""
+
+    members: list[VariantName] = Field(["softmax", "hybrid", "sparse"], min_length=2)
 
 
 class TrainXgbParams(_Section):
@@ -149,6 +163,7 @@ class OrchestrationParams(_Section):
 
 
 class Params(_Section):
+    variants: list[VariantName] = Field(min_length=1)
     data: DataParams
     dataset: DatasetParams
     validation: ValidationParams = ValidationParams()
@@ -156,9 +171,29 @@ class Params(_Section):
     split: SplitParams = SplitParams()
     encoder: EncoderParams
     finetune: FinetuneParams = FinetuneParams()
-    embed: EmbedParams
+    embed: EmbedParams = EmbedParams()
+    sparse: SparseParams = SparseParams()
     train_xgb: TrainXgbParams = TrainXgbParams()
+    fusion: FusionParams = FusionParams()
     orchestration: OrchestrationParams = OrchestrationParams()
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, variants: list[str]) -> list[str]:
+        if len(set(variants)) != len(variants):
+            raise ValueError(f"variants must be unique, got {variants}")
+        return variants
+
+    @model_validator(mode="after")
+    def _variants_trainable(self) -> Params:
+        if "softmax" in self.variants and self.finetune.objective != "softmax_head":
+            raise ValueError(f"variant softmax needs finetune.objective softmax_head, not {self.finetune.objective}")
+        if "fusion" in self.variants:
+            if "fusion" in self.fusion.members:
+                raise ValueError("fusion.members cannot include fusion itself")
+            if missing := [name for name in self.fusion.members if name not in self.variants]:
+                raise ValueError(f"fusion.members {missing} are not in variants {self.variants}")
+        return self
 
 
 def parse_params(raw: object) -> Params:
@@ -169,7 +204,7 @@ def parse_params(raw: object) -> Params:
         return Params.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            ": ".join(filter(None, [".".join(str(part) for part in issue["loc"]), issue["msg"]]))
             for issue in error.errors()
         )
         raise ParamsError(f"invalid params: {problems}") from None

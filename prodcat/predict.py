@@ -1,7 +1,7 @@
-"""Batch prediction with a trained variant: the same features as training, top-k categories with probabilities.
+"""Batch prediction with a trained variant (the champion by default): the same features as training, top-k categories.
 
-Everything is loaded from safe formats: the encoder from safetensors, the booster from UBJ, the
-TF-IDF vocabulary, categorical codes and label names from JSON.
+Everything is loaded from safe formats: encoders and the softmax head from safetensors, boosters
+from UBJ, the sparse model from JSON + npz, categorical codes, label names and the champion from JSON.
 """
 
 from __future__ import annotations
@@ -12,56 +12,72 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
-from prodcat.classifier import TabularEncoding, design_matrix, predict_proba
-from prodcat.embedding import Matrix, encode_texts, tfidf_from_json
+from prodcat.embedding import encode_texts
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.io import read_json
 from prodcat.params import Params
+from prodcat.scoring import FeatureBlocks, TrainedHeads, variant_probabilities
+from prodcat.sparse import SparseModel
+from prodcat.variants import encoder_source, encoders_needed, sparse_needed, variant
+
+CHAMPION_FILE = "champion.json"
 
 
 @dataclass(frozen=True)
-class TrainedVariant:
+class Predictor:
+    """One variant and everything it needs to score raw products: encoders, sparse model, heads, label names."""
+
     name: str
     labels: list[str]
-    encoding: TabularEncoding
-    booster: xgb.Booster
-    featurize: Callable[[list[str]], Matrix]
+    scored: list[str]  # the variant, after its fusion members if it is the fusion
+    encoders: dict[str, Callable[[list[str]], np.ndarray]]
+    sparse: SparseModel | None
+    heads: TrainedHeads
+
+    def probabilities(self, features: pd.DataFrame) -> np.ndarray:
+        texts = features["text"].tolist()
+        blocks = FeatureBlocks(
+            embeddings={encoder: encode(texts) for encoder, encode in self.encoders.items()},
+            sparse_scores=self.sparse.scores(texts) if self.sparse else None,
+            tabular=self.heads.encoding.transform(features),
+        )
+        return variant_probabilities(self.scored, blocks, self.heads)[self.name]
 
 
-def load_variant(variant: str, params: Params, models: Path, labels: Path) -> TrainedVariant:
-    """The text featurizer, tabular coding and booster that `dvc repro` trained for `variant`."""
-    booster_file = models / "xgb" / f"{variant}.ubj"
-    text_artifacts = {"stock": [], "finetuned": [models / "finetuned"], "tfidf": [models / "tfidf.json"]}[variant]
-    needed = [booster_file, labels, *text_artifacts]
-    if missing := [str(path) for path in needed if not path.exists()]:
-        raise FileNotFoundError(f"variant {variant!r} is not trained here (missing {', '.join(missing)}); run `dvc repro` first")
-    if variant == "tfidf":
-        vectorizer = tfidf_from_json(read_json(models / "tfidf.json"))
-        featurize = vectorizer.transform
-    else:
-        device = pick_device()
-        precision = resolve_precision(params.embed.precision, device)
-        encoder = params.encoder.base if variant == "stock" else str(models / "finetuned")
-        model = load_encoder(encoder, params.encoder.max_seq_length, device=device)
-        featurize = lambda texts: encode_texts(model, texts, params.embed.batch_size, precision)  # noqa: E731
-    return TrainedVariant(
-        name=variant,
-        labels=read_json(labels),
-        encoding=TabularEncoding.from_json(read_json(models / "xgb" / "tabular.json")),
-        booster=xgb.Booster(model_file=str(booster_file)),
-        featurize=featurize,
-    )
+def champion_choice(models: Path) -> dict:
+    path = models / CHAMPION_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro` first (the champion stage writes it)")
+    return read_json(path)
 
 
-def predict(variant: TrainedVariant, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+def load_predictor(name: str | None, params: Params, models: Path, labels: Path) -> Predictor:
+    """The predictor of variant `name`, or of the champion chosen on validation when `name` is None."""
+    choice = champion_choice(models)
+    name = name or choice["champion"]
+    variant(name)  # an unknown name fails here, with the known ones
+    scored = [*params.fusion.members, name] if name == "fusion" else [name]
+    if not labels.is_file():
+        raise FileNotFoundError(f"{labels} is missing: run `dvc repro` first")
+    heads = TrainedHeads.load(models, scored, choice["fusion_weights"])
+    device = pick_device()
+    precision = resolve_precision(params.embed.precision, device)
+    encoders = {}
+    for encoder in encoders_needed(scored):
+        model = load_encoder(encoder_source(encoder, params.encoder.base, models / "finetuned"), params.encoder.max_seq_length, device=device)
+        encoders[encoder] = lambda texts, model=model: encode_texts(model, texts, params.embed.batch_size, precision)
+    sparse = SparseModel.load(models / "sparse") if sparse_needed(scored) else None
+    return Predictor(name, read_json(labels), scored, encoders, sparse, heads)
+
+
+def predict(predictor: Predictor, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
     """One row per product: the predicted category and the top-k categories with their probabilities."""
-    matrix = design_matrix(variant.featurize(features["text"].tolist()), variant.encoding.transform(features), variant.encoding)
-    probabilities = predict_proba(variant.booster, matrix)
+    probabilities = predictor.probabilities(features)
     ranked = np.argsort(-probabilities, axis=1)[:, :top_k]
-    result = pd.DataFrame({"id": features["id"].to_numpy(), "predicted": [variant.labels[i] for i in ranked[:, 0]]})
+    labels = np.asarray(predictor.labels, dtype=object)
+    result = pd.DataFrame({"id": features["id"].to_numpy(), "predicted": labels[ranked[:, 0]]})
     for rank in range(ranked.shape[1]):
-        result[f"top{rank + 1}_category"] = [variant.labels[i] for i in ranked[:, rank]]
+        result[f"top{rank + 1}_category"] = labels[ranked[:, rank]]
         result[f"top{rank + 1}_probability"] = probabilities[np.arange(len(ranked)), ranked[:, rank]].round(4)
     return result

@@ -1,4 +1,4 @@
-"""Stage embed: train/test features for every encoder variant (stock, finetuned, tfidf)."""
+"""Stage embed: train/validation/test sentence embeddings of every encoder the variants read (stock, finetuned)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,23 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from prodcat.catalog import SPLITS
 from prodcat.cli import stage_errors, stage_parser
-from prodcat.embedding import (
-    Matrix,
-    cached_encode,
-    encode_texts,
-    encoder_fingerprint,
-    fit_tfidf,
-    save_matrix,
-    tfidf_to_json,
-)
+from prodcat.embedding import cached_encode, encode_texts, encoder_fingerprint, save_matrix
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
-from prodcat.io import atomic_dir, write_json
+from prodcat.io import atomic_dir
 from prodcat.params import Params, load_params
+from prodcat.variants import encoder_source, encoders_needed
 
 log = logging.getLogger(__name__)
 
 Splits = dict[str, list[str]]
 
 
-def encoder_matrices(encoder: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path) -> tuple[dict[str, Matrix], Path]:
+def encoder_matrices(encoder: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
     """Sentence embeddings per split, through the text-hash cache of this encoder's fingerprint."""
     model = load_encoder(encoder, params.encoder.max_seq_length, device=device)
     cache_file = cache_dir / f"{encoder_fingerprint(model, precision)}.npz"
@@ -44,30 +39,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder")
     parser.add_argument("--finetuned", required=True, help="fine-tuned sentence-transformers folder")
-    parser.add_argument("--output", required=True, help="folder of <variant>/{train,test} matrices")
-    parser.add_argument("--tfidf", required=True, help="where the fitted TF-IDF vocabulary goes (JSON)")
+    parser.add_argument("--output", required=True, help="folder of <encoder>/{train,validation,test}.npy matrices")
     parser.add_argument("--cache", required=True, help="embeddings by text hash, one file per encoder fingerprint")
     args = parser.parse_args(argv)
     with stage_errors("embed"):
         params = load_params(args.params)
-        splits = {split: pd.read_parquet(Path(args.data, f"{split}.parquet"), columns=["text"])["text"].tolist() for split in ("train", "test")}
+        splits = {split: pd.read_parquet(Path(args.data, f"{split}.parquet"), columns=["text"])["text"].tolist() for split in SPLITS}
         device = pick_device()
         precision = resolve_precision(params.embed.precision, device)
-        encoders = {"stock": params.encoder.base, "finetuned": args.finetuned}
         used_cache_files: set[Path] = set()
         with atomic_dir(args.output) as folder:
-            for variant in params.embed.variants:
+            for encoder in encoders_needed(params.variants):
                 started = time.perf_counter()
-                if variant == "tfidf":
-                    vectorizer = fit_tfidf(splits["train"], params.embed.tfidf)
-                    write_json(args.tfidf, tfidf_to_json(vectorizer))
-                    matrices = {split: vectorizer.transform(texts) for split, texts in splits.items()}
-                else:
-                    matrices, cache_file = encoder_matrices(encoders[variant], splits, params, device, precision, Path(args.cache))
-                    used_cache_files.add(cache_file)
+                source = encoder_source(encoder, params.encoder.base, Path(args.finetuned))
+                matrices, cache_file = encoder_matrices(source, splits, params, device, precision, Path(args.cache))
+                used_cache_files.add(cache_file)
                 for split, matrix in matrices.items():
-                    save_matrix(Path(folder, variant, split), matrix)
-                log.info("%s: %d features in %.1fs (%s)", variant, matrices["train"].shape[1], time.perf_counter() - started, precision)
+                    save_matrix(Path(folder, encoder, split), matrix)
+                log.info("%s: %d dimensions in %.1fs (%s)", encoder, matrices["train"].shape[1], time.perf_counter() - started, precision)
         for stale in set(Path(args.cache).glob("*.npz")) - used_cache_files:  # keep the cache to this run's encoders
             stale.unlink()
 

@@ -1,19 +1,20 @@
-"""Stage evaluate: test-split accuracy, macro-F1 and per-class scores per variant; confusion matrices as DVC plots."""
+"""Stage evaluate: test-split accuracy, macro-F1 and per-class scores per variant and for the champion; confusion matrices as DVC plots.
+
+The champion and the fusion weights come from the champion stage, chosen on validation: the test
+split only reports.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-import xgboost as xgb
-
-from prodcat.classifier import TabularEncoding, design_matrix, predict_proba
 from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
-from prodcat.embedding import load_matrix
 from prodcat.io import atomic_dir, read_json, write_json
 from prodcat.metrics import confusion_rows, per_class_metrics, summary_metrics
 from prodcat.params import load_params
+from prodcat.scoring import TrainedHeads, stored_blocks, variant_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -22,28 +23,34 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder (test.parquet, labels.json)")
     parser.add_argument("--embeddings", required=True, help="embed output folder")
-    parser.add_argument("--models", required=True, help="train_xgb output folder")
-    parser.add_argument("--metrics", required=True, help="accuracy and macro_f1 per variant (a DVC metric)")
+    parser.add_argument("--sparse-scores", required=True, help="train_sparse scores folder")
+    parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
+    parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
+    parser.add_argument("--validation", required=True, help="the champion stage's validation scores")
+    parser.add_argument("--metrics", required=True, help="test accuracy and macro_f1 per variant (a DVC metric)")
     parser.add_argument("--per-class", required=True, help="per-class precision/recall/F1 per variant (a DVC metric)")
+    parser.add_argument("--report", required=True, help="the champion's name, validation and test scores (a DVC metric)")
     parser.add_argument("--plots", required=True, help="folder of <variant>.json confusion rows (a DVC plot)")
     args = parser.parse_args(argv)
     with stage_errors("evaluate"):
         params = load_params(args.params)
         test, names, truth = read_split(args.data, "test")
-        encoding = TabularEncoding.from_json(read_json(Path(args.models, "tabular.json")))
-        tabular = encoding.transform(test)
+        choice = read_json(args.champion)
+        heads = TrainedHeads.load(Path(args.models), params.variants, choice["fusion_weights"])
+        blocks = stored_blocks(test, "test", params.variants, Path(args.embeddings), Path(args.sparse_scores), heads.encoding)
         summary, per_class = {}, {}
         with atomic_dir(args.plots) as plots:
-            for variant in params.embed.variants:
-                booster = xgb.Booster(model_file=str(Path(args.models, f"{variant}.ubj")))
-                matrix = design_matrix(load_matrix(Path(args.embeddings, variant, "test")), tabular, encoding)
-                predicted = predict_proba(booster, matrix).argmax(axis=1)
+            for variant, probabilities in variant_probabilities(params.variants, blocks, heads).items():
+                predicted = probabilities.argmax(axis=1)
                 summary[variant] = summary_metrics(truth, predicted)
                 per_class[variant] = per_class_metrics(truth, predicted, names)
                 write_json(Path(plots, f"{variant}.json"), confusion_rows(truth, predicted, names))
-                log.info("%s: accuracy %.4f, macro-F1 %.4f", variant, summary[variant]["accuracy"], summary[variant]["macro_f1"])
+                log.info("%s: test accuracy %.4f, macro-F1 %.4f", variant, summary[variant]["accuracy"], summary[variant]["macro_f1"])
+            summary = {variant: summary[variant] for variant in params.variants}
             write_json(args.metrics, summary)
-            write_json(args.per_class, per_class)
+            write_json(args.per_class, {variant: per_class[variant] for variant in params.variants})
+            champion = choice["champion"]
+            write_json(args.report, {"name": champion, "validation": read_json(args.validation)[champion], "test": summary[champion]})
 
 
 if __name__ == "__main__":

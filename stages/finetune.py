@@ -1,4 +1,7 @@
-"""Stage finetune: fine-tune the base encoder on the train split only; save it as a sentence-transformers folder."""
+"""Stage finetune: fine-tune the base encoder on the train split only; save it as a sentence-transformers folder.
+
+The validation split only draws the per-epoch curve; the test split is never read.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from transformers import set_seed
 from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
-from prodcat.finetune import Examples, finetune_encoder, run_fingerprint, share_truncated
+from prodcat.finetune import LabelledTexts, SoftmaxHeadLoss, build_loss, finetune_encoder, run_fingerprint, share_truncated
+from prodcat.softmax_head import save_head
 from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
 
@@ -19,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder (train.parquet is read, never test)")
+    parser.add_argument("--data", required=True, help="preprocess output folder (train and validation are read, never test)")
     parser.add_argument("--model", required=True, help="output sentence-transformers folder")
     parser.add_argument("--checkpoints", required=True, help="per-epoch checkpoints, kept to resume a crashed run")
     parser.add_argument("--report", required=True, help="training summary (a DVC metric)")
@@ -28,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     with stage_errors("finetune"):
         params = load_params(args.params)
         train, names, labels = read_split(args.data, "train", columns=["text", "label"])
-        examples = Examples(train["text"].tolist(), labels.tolist())
+        validation, _, validation_labels = read_split(args.data, "validation", columns=["text", "label"])
+        examples = LabelledTexts(train["text"].tolist(), labels.tolist())
 
         set_seed(params.finetune.seed)
         device = pick_device()
@@ -37,10 +42,12 @@ def main(argv: list[str] | None = None) -> None:
         truncated = share_truncated(model, examples.texts)
         log.info("device %s, precision %s; %.1f%% of texts exceed %d tokens", device, precision, 100 * truncated, model.max_seq_length)
 
+        loss = build_loss(model, params.finetune, num_labels=len(names))
         summary = finetune_encoder(
             model,
+            loss,
             examples,
-            num_labels=len(names),
+            LabelledTexts(validation["text"].tolist(), validation_labels.tolist()),
             params=params.finetune,
             precision=precision,
             checkpoints=Path(args.checkpoints),
@@ -49,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         with atomic_dir(args.model) as folder:
             model.save_pretrained(str(folder), safe_serialization=True)
+            if isinstance(loss, SoftmaxHeadLoss):
+                save_head(loss.head_weights(), folder)
         write_json(
             args.report,
             {

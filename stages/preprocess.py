@@ -1,4 +1,4 @@
-"""Stage preprocess: raw catalog -> labelled train/test Parquet files and the label map."""
+"""Stage preprocess: raw catalog -> labelled train/validation/test Parquet files and the label map."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--output", required=True, help="folder for train.parquet, test.parquet, labels.json")
+    parser.add_argument("--output", required=True, help="folder for train.parquet, validation.parquet, test.parquet, labels.json")
     parser.add_argument("--report", required=True, help="row counts (a DVC metric)")
     args = parser.parse_args(argv)
     with stage_errors("preprocess"):
@@ -23,13 +23,13 @@ def main(argv: list[str] | None = None) -> None:
         raw = read_catalog(params.data.catalog)
         examples = make_examples(raw, params.dataset, params.preprocess, params.split.group_column)
         check_trainable(examples.frame["label"], params.preprocess.min_class_count)
-        train, test = split_examples(examples.frame, params.split)
+        splits = split_examples(examples.frame, params.split)
         with atomic_dir(args.output) as folder:
-            train.to_parquet(Path(folder, "train.parquet"), index=False)
-            test.to_parquet(Path(folder, "test.parquet"), index=False)
+            for name, frame in splits.items():
+                frame.to_parquet(Path(folder, f"{name}.parquet"), index=False)
             write_json(Path(folder, "labels.json"), label_names(examples.frame["label"]))
-        write_json(args.report, {**examples.report, "train_rows": len(train), "test_rows": len(test)})
-        log.info("%d train / %d test rows, %d classes", len(train), len(test), examples.frame["label"].nunique())
+        write_json(args.report, {**examples.report, **{f"{name}_rows": len(frame) for name, frame in splits.items()}})
+        log.info("%s rows, %d classes", " / ".join(f"{len(f)} {n}" for n, f in splits.items()), examples.frame["label"].nunique())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage train_xgb: one XGBoost classifier per encoder variant on text features + price + categoricals."""
+"""Stage train_xgb: one XGBoost classifier per XGBoost variant (stock, finetuned, hybrid) on its text features + price + categoricals."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import logging
 import os
 from pathlib import Path
 
-
-from prodcat.classifier import TabularEncoding, design_matrix, train_booster
 from prodcat.catalog import read_split
+from prodcat.classifier import TabularEncoding, design_matrix, train_booster
 from prodcat.cli import stage_errors, stage_parser
-from prodcat.embedding import load_matrix
 from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
+from prodcat.scoring import TABULAR_FILE, stored_blocks, text_features
+from prodcat.variants import xgboost_variants
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +21,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder")
     parser.add_argument("--embeddings", required=True, help="embed output folder")
+    parser.add_argument("--sparse-scores", required=True, help="train_sparse scores folder (out-of-fold on train)")
     parser.add_argument("--output", required=True, help="folder for <variant>.ubj boosters and tabular.json")
     args = parser.parse_args(argv)
     with stage_errors("train_xgb"):
         params = load_params(args.params)
         train, names, labels = read_split(args.data, "train")
         encoding = TabularEncoding.fit(train, params.dataset.categorical_columns)
-        tabular = encoding.transform(train)
+        variants = xgboost_variants(params.variants)
+        blocks = stored_blocks(train, "train", variants, Path(args.embeddings), Path(args.sparse_scores), encoding)
         with atomic_dir(args.output) as folder:
-            write_json(Path(folder, "tabular.json"), encoding.to_json())
-            for variant in params.embed.variants:
-                matrix = design_matrix(load_matrix(Path(args.embeddings, variant, "train")), tabular, encoding, labels)
+            write_json(Path(folder, TABULAR_FILE), encoding.to_json())
+            for variant in variants:
+                matrix = design_matrix(text_features(variant, blocks), blocks.tabular, encoding, labels)
                 booster = train_booster(matrix, len(names), params.train_xgb, threads=os.cpu_count() or 1)
                 booster.save_model(Path(folder, f"{variant}.ubj"))
                 log.info("%s: %d rounds on %d rows x %d features", variant, booster.num_boosted_rounds(), matrix.num_row(), matrix.num_col())

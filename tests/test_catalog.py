@@ -121,17 +121,24 @@ def test_check_trainable_needs_two_classes() -> None:
 
 def test_stratified_split_is_seeded_and_disjoint() -> None:
     frame = pd.DataFrame({"id": range(100), "label": ["A"] * 70 + ["B"] * 30})
-    train, test = split_examples(frame, SplitParams(test_size=0.2, seed=1))
-    again, _ = split_examples(frame, SplitParams(test_size=0.2, seed=1))
-    assert len(test) == 20 and test["label"].value_counts().to_dict() == {"A": 14, "B": 6}
-    assert set(train["id"]).isdisjoint(test["id"])
-    assert train["id"].tolist() == again["id"].tolist()
+    splits = split_examples(frame, SplitParams(test_size=0.2, validation_size=0.125, seed=1))
+    again = split_examples(frame, SplitParams(test_size=0.2, validation_size=0.125, seed=1))
+    train, validation, test = splits["train"], splits["validation"], splits["test"]
+    assert test["label"].value_counts().to_dict() == {"A": 14, "B": 6}
+    assert validation["label"].value_counts().to_dict() == {"A": 7, "B": 3}
+    assert len(train) == 70
+    assert set(train["id"]).isdisjoint(test["id"]) and set(train["id"]).isdisjoint(validation["id"])
+    assert set(validation["id"]).isdisjoint(test["id"])
+    assert train["id"].tolist() == again["train"]["id"].tolist()
 
 
 def test_grouped_split_keeps_each_group_on_one_side() -> None:
     frame = pd.DataFrame(
         {"id": range(200), "label": ["A", "B"] * 100, "group": [f"g{i // 4}" for i in range(200)]}
     )
-    train, test = split_examples(frame, SplitParams(test_size=0.2, seed=3, group_column="group"))
-    assert set(train["group"]).isdisjoint(test["group"])
-    assert 0.1 < len(test) / len(frame) < 0.3
+    splits = split_examples(frame, SplitParams(test_size=0.2, validation_size=0.2, seed=3, group_column="group"))
+    groups = {name: set(split["group"]) for name, split in splits.items()}
+    assert groups["train"].isdisjoint(groups["test"]) and groups["train"].isdisjoint(groups["validation"])
+    assert groups["validation"].isdisjoint(groups["test"])
+    assert 0.1 < len(splits["test"]) / len(frame) < 0.3
+    assert 0.1 < len(splits["validation"]) / len(frame) < 0.25

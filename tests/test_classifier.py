@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba, train_booster
 from prodcat.params import TrainXgbParams
@@ -34,13 +33,13 @@ def test_no_price_feature_when_catalog_has_no_prices() -> None:
     assert encoding.transform(TRAIN).shape == (4, 1)
 
 
-def test_sparse_design_matrix_keeps_zero_codes_as_values() -> None:
-    """XGBoost reads absent sparse entries as missing: code 0 and price 0 must stay present."""
+def test_design_matrix_keeps_zero_codes_as_values() -> None:
+    """Code 0 and price 0 are values; only blanks, unparseable prices and unseen values are missing."""
     encoding = TabularEncoding.fit(TRAIN, ["model", "seller"])
-    text = sp.csr_matrix(np.zeros((4, 5), dtype=np.float32))
+    text = np.zeros((4, 5), dtype=np.float32)
     matrix = design_matrix(text, encoding.transform(TRAIN), encoding)
     assert matrix.num_col() == 8
-    assert matrix.num_nonmissing() == 12 - 2  # the blank model number and the NaN price are the only gaps
+    assert matrix.num_nonmissing() == 4 * 8 - 2  # the blank model number and the NaN price are the only gaps
     assert matrix.feature_types == ["q"] * 6 + ["c", "c"]
 
 

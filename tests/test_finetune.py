@@ -12,7 +12,7 @@ from tests_support import ROOT, write_params
 from transformers import set_seed
 
 from prodcat.encoders import load_encoder
-from prodcat.finetune import RUN_FINGERPRINT, Examples, finetune_encoder, hold_out, resumable_checkpoint, run_fingerprint
+from prodcat.finetune import RUN_FINGERPRINT, LabelledTexts, build_loss, finetune_encoder, resumable_checkpoint, run_fingerprint
 from prodcat.params import EncoderParams, FinetuneParams
 from stages import finetune as finetune_stage
 from stages import preprocess as preprocess_stage
@@ -37,7 +37,8 @@ def test_objective_separates_classes_and_checkpoints_each_epoch(objective: str, 
     model = load_encoder(str(tiny_bert), max_seq_length=16)
     before = class_separation(model, TEXTS, LABELS)
     params = FinetuneParams(objective=objective, epochs=3, batch_size=6, learning_rate=5e-3, head_learning_rate=5e-2, precision="fp32")
-    summary = finetune_encoder(model, Examples(TEXTS, LABELS), 3, params, "fp32", tmp_path / "ckpt", fingerprint="f")
+    loss = build_loss(model, params, num_labels=3)
+    summary = finetune_encoder(model, loss, LabelledTexts(TEXTS, LABELS), None, params, "fp32", tmp_path / "ckpt", fingerprint="f")
     assert class_separation(model, TEXTS, LABELS) > before + 0.05
     assert sorted(path.name for path in (tmp_path / "ckpt").glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-18", "checkpoint-6"]
     assert summary.steps == 18 and summary.epochs == 3
@@ -55,18 +56,11 @@ def test_checkpoints_of_another_run_are_not_resumed(tmp_path: Path) -> None:
 
 def test_fingerprint_changes_with_data_and_settings() -> None:
     encoder, params = EncoderParams(base="x"), FinetuneParams()
-    examples = Examples(TEXTS, LABELS)
+    examples = LabelledTexts(TEXTS, LABELS)
     base = run_fingerprint(examples, encoder, params)
-    assert base == run_fingerprint(Examples(list(TEXTS), list(LABELS)), encoder, params)
-    assert base != run_fingerprint(Examples(TEXTS[:-1], LABELS[:-1]), encoder, params)
+    assert base == run_fingerprint(LabelledTexts(list(TEXTS), list(LABELS)), encoder, params)
+    assert base != run_fingerprint(LabelledTexts(TEXTS[:-1], LABELS[:-1]), encoder, params)
     assert base != run_fingerprint(examples, encoder, params.model_copy(update={"epochs": 9}))
-
-
-def test_hold_out_is_stratified_and_disjoint() -> None:
-    fit, validation = hold_out(Examples(TEXTS, LABELS), share=0.25, seed=0)
-    assert sorted(validation.labels) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert not set(fit.texts) & set(validation.texts) and len(fit.texts) == 27
-    assert hold_out(Examples(TEXTS, LABELS), share=0, seed=0) == (Examples(TEXTS, LABELS), None)
 
 
 def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +80,7 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
 
     seen: list[str] = []
     original = finetune_stage.finetune_encoder
-    monkeypatch.setattr(finetune_stage, "finetune_encoder", lambda model, train, *a, **k: seen.extend(train.texts) or original(model, train, *a, **k))
+    monkeypatch.setattr(finetune_stage, "finetune_encoder", lambda model, loss, train, *a, **k: seen.extend(train.texts) or original(model, loss, train, *a, **k))
     finetune_stage.main([
         "--params", str(params), "--data", str(processed), "--model", str(tmp_path / "model"),
         "--checkpoints", str(tmp_path / "ckpt"), "--report", str(tmp_path / "finetune.json"), "--live", str(tmp_path / "live"),
@@ -95,3 +89,4 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
     assert (tmp_path / "model" / "model.safetensors").is_file()
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
     assert not any("test" in str(dep) for dep in stage["deps"])
+    assert (tmp_path / "model" / "softmax_head.safetensors").is_file()

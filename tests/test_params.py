@@ -18,7 +18,7 @@ def project_params() -> dict:
 
 def test_project_params_are_valid() -> None:
     params = load_params(ROOT / "params.yaml")
-    assert params.embed.variants == ["stock", "finetuned", "tfidf"]
+    assert params.variants == ["stock", "finetuned", "softmax", "sparse", "hybrid", "fusion"]
     assert params.dataset.id_column in params.dataset.required_columns
 
 
@@ -28,7 +28,8 @@ def test_project_params_are_valid() -> None:
         ("finetune", "objective", "magic", "finetune.objective"),
         ("finetune", "epochs", 0, "finetune.epochs"),
         ("split", "test_size", 1.5, "split.test_size"),
-        ("embed", "variants", ["stock", "stock"], "variants must be unique"),
+        ("sparse", "char_ngrams", [5, 2], "sparse.char_ngrams"),
+        ("sparse", "classifier", "svm", "sparse.classifier"),
         ("preprocess", "rare_classes", "keep", "preprocess.rare_classes"),
         ("train_xgb", "max_dpeth", 3, "train_xgb.max_dpeth: Extra inputs are not permitted"),
     ],
@@ -37,6 +38,24 @@ def test_bad_values_are_named(section: str, key: str, value: object, message: st
     raw = project_params()
     raw[section][key] = value
     with pytest.raises(ParamsError, match=message.replace(".", r"\.")):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"variants": ["stock", "stock"]}, "variants must be unique"),
+        ({"variants": ["stock", "tfidf"]}, "variants.1: Input should be 'stock', 'finetuned'"),
+        ({"variants": ["softmax"], "finetune": {"objective": "batch_all_triplet"}}, "variant softmax needs finetune.objective softmax_head"),
+        ({"variants": ["sparse", "fusion"], "fusion": {"members": ["sparse", "hybrid"]}}, r"fusion.members \['hybrid'\] are not in variants"),
+        ({"fusion": {"members": ["sparse", "fusion"]}}, "fusion.members cannot include fusion itself"),
+    ],
+)
+def test_variant_rules_are_named(change: dict, message: str) -> None:
+    raw = project_params()
+    for key, value in change.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(ParamsError, match=message):
         parse_params(raw)
 
 

@@ -137,7 +137,7 @@ def test_trainable_classes_follow_preprocess_rare_class_rule(rare_classes: str, 
 
 
 def test_params_reject_unknown_or_structural_warnings_and_inverted_bounds() -> None:
-    raw = {"data": {"catalog": "c.csv"}, "dataset": DATASET.model_dump(), "encoder": {"base": "b"}, "embed": {"variants": ["tfidf"]}}
+    raw = {"data": {"catalog": "c.csv"}, "dataset": DATASET.model_dump(), "encoder": {"base": "b"}, "variants": ["sparse"]}
     with pytest.raises(ParamsError, match=r"validation\.warn_only\.0"):
         parse_params({**raw, "validation": {"warn_only": ["required_columns"]}})
     with pytest.raises(ParamsError, match="max_rows"):

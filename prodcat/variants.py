@@ -1,0 +1,77 @@
+"""The model variants the pipeline trains and compares: each is a feature set plus a head.
+
+This registry is the one place that says which features a variant reads and which head turns them
+into class probabilities; the stages, the champion choice and prediction all look variants up here.
+
+| variant   | features                                              | head                         |
+|-----------|-------------------------------------------------------|------------------------------|
+| stock     | base encoder's embedding + price + categoricals       | XGBoost                      |
+| finetuned | fine-tuned encoder's embedding + price + categoricals | XGBoost                      |
+| softmax   | fine-tuned encoder's embedding                        | the fine-tuning softmax head |
+| sparse    | word + character n-gram TF-IDF                        | linear (SVM or logistic)     |
+| hybrid    | fine-tuned embedding + sparse class scores (out of    | XGBoost                      |
+|           | fold on train) + price + categoricals                 |                              |
+| fusion    | the probabilities of its members (params)             | weighted average             |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+# Feature blocks a variant may read: an encoder's embedding, or the sparse model's class scores.
+Encoder = Literal["stock", "finetuned"]
+SPARSE_SCORES = "sparse_scores"
+
+Head = Literal["xgboost", "linear", "softmax", "fusion"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    encoder: Encoder | None  # whose embedding it reads, if any
+    sparse_scores: bool  # reads the sparse model's class scores
+    head: Head
+    description: str
+
+
+VARIANTS: dict[str, Variant] = {
+    variant.name: variant
+    for variant in [
+        Variant("stock", "stock", False, "xgboost", "base encoder embedding + price + categoricals -> XGBoost"),
+        Variant("finetuned", "finetuned", False, "xgboost", "fine-tuned embedding + price + categoricals -> XGBoost"),
+        Variant("softmax", "finetuned", False, "softmax", "fine-tuned embedding -> the softmax head trained with it"),
+        Variant("sparse", None, True, "linear", "word + char n-gram TF-IDF -> linear classifier"),
+        Variant("hybrid", "finetuned", True, "xgboost", "fine-tuned embedding + out-of-fold sparse scores + price + categoricals -> XGBoost"),
+        Variant("fusion", None, False, "fusion", "weighted average of its members' probabilities"),
+    ]
+}
+
+VariantName = Literal["stock", "finetuned", "softmax", "sparse", "hybrid", "fusion"]
+
+
+def variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}") from None
+
+
+def encoders_needed(names: list[str]) -> list[Encoder]:
+    """The encoders whose embeddings the given variants (fusion: through its members) read, in a fixed order."""
+    used = {variant(name).encoder for name in names}
+    return [encoder for encoder in ("stock", "finetuned") if encoder in used]
+
+
+def encoder_source(encoder: Encoder, base: str, finetuned: Path) -> str:
+    """Where an encoder's weights live: `stock` is the base encoder as shipped, `finetuned` the finetune stage's folder."""
+    return base if encoder == "stock" else str(finetuned)
+
+
+def sparse_needed(names: list[str]) -> bool:
+    return any(variant(name).sparse_scores for name in names)
+
+
+def xgboost_variants(names: list[str]) -> list[str]:
+    return [name for name in names if variant(name).head == "xgboost"]

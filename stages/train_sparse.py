@@ -1,0 +1,55 @@
+"""Stage train_sparse: the word + char n-gram TF-IDF linear model, and its class scores for every split.
+
+Train rows get out-of-fold scores (the hybrid's XGBoost learns from them); validation and test
+rows are scored by the model fitted on all train rows, as new products will be.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from prodcat.catalog import read_split
+from prodcat.cli import stage_errors, stage_parser
+from prodcat.embedding import save_matrix
+from prodcat.io import atomic_dir
+from prodcat.params import load_params
+from prodcat.sparse import fit_sparse, fit_temperature, out_of_fold_scores
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--data", required=True, help="preprocess output folder")
+    parser.add_argument("--model", required=True, help="folder for the vectorizers (JSON) and linear weights (npz)")
+    parser.add_argument("--scores", required=True, help="folder of {train,validation,test}.npy class scores")
+    args = parser.parse_args(argv)
+    with stage_errors("train_sparse"):
+        params = load_params(args.params)
+        train, names, labels = read_split(args.data, "train")
+        texts = train["text"].tolist()
+        groups = train["group"].to_numpy() if "group" in train else None
+        started = time.perf_counter()
+        oof = out_of_fold_scores(texts, labels, groups, len(names), params.sparse, params.split.seed)
+        temperature = fit_temperature(oof, labels)
+        model = fit_sparse(texts, labels, len(names), params.sparse, temperature)
+        log.info(
+            "%s on %d train rows x %d n-grams; out-of-fold accuracy %.4f, temperature %.2f (%.1fs)",
+            params.sparse.classifier, len(texts), model.weights.shape[1], float((oof.argmax(axis=1) == labels).mean()),
+            temperature, time.perf_counter() - started,
+        )
+        with atomic_dir(args.model) as folder:
+            model.save(folder)
+        with atomic_dir(args.scores) as folder:
+            save_matrix(Path(folder, "train"), oof)
+            for split in ("validation", "test"):
+                frame, _, _ = read_split(args.data, split, columns=["text", "label"])
+                save_matrix(Path(folder, split), np.asarray(model.scores(frame["text"].tolist())))
+
+
+if __name__ == "__main__":
+    main()
