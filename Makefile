@@ -31,13 +31,13 @@ install: $(BIN)/.installed
 ## Run the whole pipeline (validate -> ... -> evaluate) and print the metrics per encoder variant.
 run: install
 	dvc repro
-	dvc metrics show metrics/evaluate.json
+	dvc metrics show metrics/evaluate.json metrics/champion.json
 
 ## The same pipeline as a Prefect flow, in this process: a temporary local API, no server to start,
 ## run state in .prefect/. DVC still skips what is up to date. Deployments and workers: README.
 flow: install
 	env -u PREFECT_API_URL python -m flows.retrain
-	dvc metrics show metrics/evaluate.json
+	dvc metrics show metrics/evaluate.json metrics/champion.json
 
 ## Run the test suite.
 test: install

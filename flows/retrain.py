@@ -1,4 +1,4 @@
-"""The `retrain` flow: the six DVC stages in order, in the working directory, one Prefect task each.
+"""The `retrain` flow: the DVC stages in order, in the working directory, one Prefect task each.
 
     python -m flows.retrain      # `make flow`: in-process, no server, finetune here too
 

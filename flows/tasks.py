@@ -20,6 +20,8 @@ from prodcat.io import read_json
 from prodcat.params import OrchestrationParams
 
 METRICS = "metrics/evaluate.json"
+VALIDATION = "metrics/validation.json"
+CHAMPION = "metrics/champion.json"
 DATA_QUALITY = "metrics/data_quality.json"
 DATA_DOCS = "reports/data_docs"
 
@@ -94,14 +96,19 @@ def _wait_or_cancel(flow_run_id: UUID, poll_seconds: float = 2.0) -> FlowRun:
 
 @task(cache_policy=NO_CACHE)
 def publish_metrics(workspace: Path) -> dict[str, dict[str, float]]:
-    """Accuracy and macro-F1 per encoder variant as a table artifact (the Artifacts page keeps its history)."""
-    metrics = read_json(workspace / METRICS)
+    """Validation and test scores per variant, the champion marked, as a table artifact (the Artifacts page keeps its history)."""
+    metrics, validation = read_json(workspace / METRICS), read_json(workspace / VALIDATION)
+    champion = read_json(workspace / CHAMPION)["name"]
     create_table_artifact(
         key="retrain-metrics",
-        table=[{"variant": variant, **scores} for variant, scores in metrics.items()],
-        description=f"Test-split accuracy and macro-F1 per encoder variant ({METRICS})",
+        table=[metrics_row(variant, scores, validation[variant], champion) for variant, scores in metrics.items()],
+        description=f"Per variant: validation accuracy ({VALIDATION}), test accuracy and macro-F1 ({METRICS}); the champion was chosen on validation",
     )
     return metrics
+
+
+def metrics_row(variant: str, test: dict[str, float], validation: dict[str, float], champion: str) -> dict[str, object]:
+    return {"variant": variant, "champion": variant == champion, "validation_accuracy": validation["accuracy"], **test}
 
 
 @task(cache_policy=NO_CACHE)

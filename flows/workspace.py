@@ -22,7 +22,7 @@ import yaml
 
 from prodcat.profiles import update_params_file
 
-STAGES = ("validate", "preprocess", "finetune", "embed", "train_xgb", "evaluate")
+STAGES = ("validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate")
 
 
 class StageError(RuntimeError):

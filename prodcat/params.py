@@ -138,12 +138,12 @@ class TrainXgbParams(_Section):
     seed: int = 42
 
 
-# The six DVC stages and batch scoring (stages/predict.py), as the flows run them.
-Stage = Literal["validate", "preprocess", "finetune", "embed", "train_xgb", "evaluate", "predict"]
+# The DVC stages and batch scoring (stages/predict.py), as the flows run them.
+Stage = Literal["validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate", "predict"]
 
 DEFAULT_TIMEOUTS: dict[str, int] = {
-    "validate": 600, "preprocess": 600, "finetune": 14400, "embed": 3600, "train_xgb": 1800, "evaluate": 600,
-    "predict": 3600,
+    "validate": 600, "preprocess": 600, "finetune": 14400, "embed": 3600, "train_sparse": 1800, "train_xgb": 1800,
+    "champion": 600, "evaluate": 600, "predict": 3600,
 }
 
 

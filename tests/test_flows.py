@@ -23,7 +23,7 @@ import yaml
 from conftest import run
 from flows_support import background, free_port, run_tool, tool_env, wait_until_healthy, working_copy
 
-STAGES = ["validate", "preprocess", "finetune", "embed", "train_xgb", "evaluate"]
+STAGES = ["validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate"]
 RUN_TIMEOUT = 300
 
 
@@ -185,8 +185,14 @@ def test_retrain_runs_every_stage_with_finetune_on_the_gpu_worker(stack: Stack, 
     table = found["retrain-metrics"]
     assert table.type == "table"
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
-    assert rows == [{"variant": variant, **scores} for variant, scores in metrics.items()]
-    assert {row["variant"] for row in rows} == {"stock", "finetuned", "tfidf"}
+    validation = json.loads((stack.cpu / "metrics/validation.json").read_text())
+    champion = json.loads((stack.cpu / "metrics/champion.json").read_text())["name"]
+    assert rows == [
+        {"variant": variant, "champion": variant == champion, "validation_accuracy": validation[variant]["accuracy"], **scores}
+        for variant, scores in metrics.items()
+    ]
+    assert [row["variant"] for row in rows if row["champion"]] == [champion]
+    assert [row["variant"] for row in rows] == ["stock", "finetuned", "softmax", "sparse", "hybrid", "fusion"]
     quality = found["data-quality"]
     assert quality.type == "markdown"
     summary = json.loads((stack.cpu / "metrics/data_quality.json").read_text())
@@ -225,10 +231,12 @@ def test_predict_deployment_scores_a_catalog_with_the_trained_models(stack: Stac
     from prefect.deployments import run_deployment
 
     output = stack.cpu / "predictions.csv"
-    parameters = {"catalog": str(small_catalog), "output": str(output), "variant": "tfidf"}
+    parameters = {"catalog": str(small_catalog), "output": str(output)}  # the champion
     flow_run = run_deployment("predict/predict", parameters=parameters, timeout=RUN_TIMEOUT, poll_interval=1)
     assert flow_run.state.is_completed(), f"{flow_run.state.name}: {flow_run.state.message}\n{stack.log_tail()}"
-    assert len(pd.read_csv(output)) == len(pd.read_csv(small_catalog))
+    predictions = pd.read_csv(output)
+    assert len(predictions) == len(pd.read_csv(small_catalog))
+    assert set(predictions["predicted"]) <= set(json.loads((stack.cpu / "data/processed/labels.json").read_text()))
 
 
 @pytest.mark.slow
