@@ -17,6 +17,7 @@ import xgboost as xgb
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba
 from prodcat.embedding import Matrix, encode_texts, tfidf_from_json
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
+from prodcat.errors import InputError
 from prodcat.io import read_json
 from prodcat.params import Params
 
@@ -36,7 +37,7 @@ def load_variant(variant: str, params: Params, models: Path, labels: Path) -> Tr
     text_artifacts = {"stock": [], "finetuned": [models / "finetuned"], "tfidf": [models / "tfidf.json"]}[variant]
     needed = [booster_file, labels, *text_artifacts]
     if missing := [str(path) for path in needed if not path.exists()]:
-        raise FileNotFoundError(f"variant {variant!r} is not trained here (missing {', '.join(missing)}); run `dvc repro` first")
+        raise InputError(f"variant {variant!r} is not trained here (missing {', '.join(missing)}); run `dvc repro` first")
     if variant == "tfidf":
         vectorizer = tfidf_from_json(read_json(models / "tfidf.json"))
         featurize = vectorizer.transform

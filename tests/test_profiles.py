@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tests_support import ROOT, write_params
 
+from devtools.scratch_repo import ROOT, write_params
 from prodcat.classifier import TabularEncoding
+from prodcat.errors import InputError
 from prodcat.params import load_params
 from prodcat.profiles import apply_profile, profile_path
 from stages import preprocess as preprocess_stage
@@ -22,6 +23,9 @@ PRICERUNNER = ROOT.parent / "shared" / "data" / "pricerunner_aggregate.csv"
 def test_profile_rewrites_only_its_keys_and_keeps_comments(tmp_path: Path) -> None:
     params_file = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params_file)
+    for catalog in ["prices.csv", "data/default/catalog.csv"]:  # a catalog must exist to be applied
+        (tmp_path / catalog).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / catalog).touch()
     apply_profile(params_file, profile_path("pricerunner"), catalog="prices.csv")
     before, after = yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(params_file.read_text())
     assert after["dataset"]["text_columns"] == ["Product Title"] and after["dataset"]["price_column"] is None
@@ -35,7 +39,7 @@ def test_profile_rewrites_only_its_keys_and_keeps_comments(tmp_path: Path) -> No
 
 
 def test_unknown_profile_lists_the_shipped_ones() -> None:
-    with pytest.raises(FileNotFoundError, match="amazon2020, pricerunner"):
+    with pytest.raises(InputError, match="amazon2020, pricerunner"):
         profile_path("ebay")
 
 
