@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests_support import write_params
 
+from devtools.scratch_repo import write_params
 from prodcat.catalog import read_catalog
 from stages import validate
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from tests_support import ROOT, write_params
 from transformers import set_seed
+
+from devtools.scratch_repo import ROOT, write_params
 
 from prodcat.encoders import load_encoder
 from prodcat.finetune import RUN_FINGERPRINT, Examples, finetune_encoder, hold_out, resumable_checkpoint, run_fingerprint

@@ -9,7 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import run
+
+from devtools.processes import run
+from devtools.scratch_repo import set_params
+from prodcat.pipeline import stage_names
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +25,7 @@ def yaml_catalog(project: Path) -> Path:
 
 def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path) -> None:
     result = run(["dvc", "repro"], project)
-    for stage in ["validate", "preprocess", "finetune", "embed", "train_xgb", "evaluate"]:
+    for stage in stage_names():
         assert f"Running stage '{stage}'" in result.stdout
 
     quality = json.loads((project / "metrics/data_quality.json").read_text())
@@ -97,9 +100,7 @@ def point_catalog(project: Path, frame_or_text: pd.DataFrame | str) -> None:
         catalog.write_text(frame_or_text, encoding="utf-8")
     else:
         frame_or_text.to_csv(catalog, index=False, lineterminator="\n")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["data"]["catalog"] = "catalog.csv"
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    set_params(project / "params.yaml", catalog="catalog.csv")
 
 
 def test_data_quality_drift_and_a_broken_catalog_stop_at_validate_touching_nothing_downstream(project: Path) -> None:

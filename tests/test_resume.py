@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-from tests_support import write_params
 
+from devtools.scratch_repo import write_params
 from stages import preprocess as preprocess_stage
 
 pytestmark = pytest.mark.slow
