@@ -89,7 +89,7 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
     original = finetune_stage.finetune_encoder
     monkeypatch.setattr(finetune_stage, "finetune_encoder", lambda model, train, *a, **k: seen.extend(train.texts) or original(model, train, *a, **k))
     finetune_stage.main([
-        "--params", str(params), "--data", str(processed), "--model", str(tmp_path / "model"),
+        "--params", str(params), "--data", str(processed), "--output", str(tmp_path / "model"),
         "--checkpoints", str(tmp_path / "ckpt"), "--report", str(tmp_path / "finetune.json"), "--live", str(tmp_path / "live"),
     ])
     assert sorted(seen) == sorted(train["text"]) and not set(seen) & (set(test["text"]) - set(train["text"]))

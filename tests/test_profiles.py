@@ -49,7 +49,7 @@ def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> 
     pd.read_csv(PRICERUNNER, dtype=str).iloc[::40].to_csv(sample, index=False)
     params_file = write_params(tmp_path, sample, preprocess={"min_class_count": 5})
     apply_profile(params_file, profile_path("pricerunner"), catalog=None)
-    validate_stage.main(["--params", str(params_file), "--summary", str(tmp_path / "quality.json")])
+    validate_stage.main(["--params", str(params_file), "--report", str(tmp_path / "quality.json")])
     preprocess_stage.main(["--params", str(params_file), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "pre.json")])
 
     train = pd.read_parquet(tmp_path / "processed" / "train.parquet")
