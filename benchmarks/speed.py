@@ -28,7 +28,7 @@ from prodcat.catalog import build_text, category_at_level, label_ids, read_catal
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba, train_booster
 from prodcat.embedding import encode_texts
 from prodcat.encoders import load_encoder, resolve_precision
-from prodcat.finetune import Examples, finetune_encoder
+from prodcat.finetune import LabelledTexts, finetune_encoder
 from prodcat.params import FinetuneParams, TrainXgbParams
 
 CATALOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "amazon2020_first1000.csv"
@@ -37,7 +37,7 @@ BASE = "all-MiniLM-L6-v2"
 MAX_SEQ_LENGTH = 128
 
 
-def load_rows(rows: int) -> tuple[Examples, Examples]:
+def load_rows(rows: int) -> tuple[LabelledTexts, LabelledTexts]:
     """(train, held-out) examples: label = main category, classes seen in train only."""
     raw = read_catalog(CATALOG)
     frame = pd.DataFrame({"text": build_text(raw, TEXT_COLUMNS, 4000), "label": raw["Category"].map(category_at_level)}).dropna()
@@ -45,12 +45,12 @@ def load_rows(rows: int) -> tuple[Examples, Examples]:
     names = sorted(train["label"].unique())
     rest = rest[rest["label"].isin(names)]
     return (
-        Examples(train["text"].tolist(), label_ids(train["label"], names).tolist()),
-        Examples(rest["text"].tolist(), label_ids(rest["label"], names).tolist()),
+        LabelledTexts(train["text"].tolist(), label_ids(train["label"], names).tolist()),
+        LabelledTexts(rest["text"].tolist(), label_ids(rest["label"], names).tolist()),
     )
 
 
-def heldout_accuracy(model, train: Examples, heldout: Examples, precision: str) -> float:
+def heldout_accuracy(model, train: LabelledTexts, heldout: LabelledTexts, precision: str) -> float:
     """XGBoost on the encoder's embeddings, scored on rows no fine-tuning saw."""
     empty = TabularEncoding(use_price=False, categories={})
     features = {name: encode_texts(model, ex.texts, 64, precision) for name, ex in [("train", train), ("heldout", heldout)]}
@@ -62,7 +62,7 @@ def heldout_accuracy(model, train: Examples, heldout: Examples, precision: str) 
     return float((predicted == np.array(heldout.labels)).mean())
 
 
-def original_finetune(model, train: Examples, epochs: int) -> None:
+def original_finetune(model, train: LabelledTexts, epochs: int) -> None:
     """The seed recipe's loop: batch size 2, fp32, a linear head on the normalised embedding, per-step device moves."""
     from torch import nn
     from torch.utils.data import DataLoader

@@ -6,8 +6,9 @@ Two objectives (param `finetune.objective`):
   (GROUP_BY_LABEL sampler), so every batch has positives and negatives.
 Either way only the encoder is kept; XGBoost is the classifier downstream.
 
-Checkpoints are written once per epoch. A rerun after a crash resumes from the last one, but only
-if it was written for the same data and settings (a run fingerprint is stored beside them).
+A checkpoint is written at the end of each epoch and replaces the previous one: resuming needs only
+the last (with its optimizer state, ~3x the model). A rerun after a crash resumes from it, but only
+if it was written for the same data and settings (a run fingerprint is stored beside it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import math
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,22 +70,22 @@ class SoftmaxHeadLoss(nn.Module):
 
 
 @dataclass(frozen=True)
-class Examples:
+class LabelledTexts:
     texts: list[str]
     labels: list[int]
 
 
-def hold_out(examples: Examples, share: float, seed: int) -> tuple[Examples, Examples | None]:
+def hold_out(examples: LabelledTexts, share: float, seed: int) -> tuple[LabelledTexts, LabelledTexts | None]:
     """A stratified validation slice of the train split, to watch fine-tuning; the test split stays unseen."""
     if share == 0:
         return examples, None
     fit_texts, val_texts, fit_labels, val_labels = train_test_split(
         examples.texts, examples.labels, test_size=share, random_state=seed, stratify=examples.labels
     )
-    return Examples(fit_texts, fit_labels), Examples(val_texts, val_labels)
+    return LabelledTexts(fit_texts, fit_labels), LabelledTexts(val_texts, val_labels)
 
 
-def centroid_accuracy(model: SentenceTransformer, reference: Examples, validation: Examples, precision: str) -> float:
+def centroid_accuracy(model: SentenceTransformer, reference: LabelledTexts, validation: LabelledTexts, precision: str) -> float:
     """Nearest-class-centroid accuracy: an objective-agnostic measure of how well embeddings separate labels."""
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -97,18 +99,18 @@ def centroid_accuracy(model: SentenceTransformer, reference: Examples, validatio
     return float((predicted == np.asarray(validation.labels)).mean())
 
 
-def sample(examples: Examples, size: int, seed: int) -> Examples:
+def sample(examples: LabelledTexts, size: int, seed: int) -> LabelledTexts:
     """At most `size` examples, drawn without replacement: centroids need a sample, not every train row."""
     if len(examples.texts) <= size:
         return examples
     picked = np.random.default_rng(seed).choice(len(examples.texts), size=size, replace=False)
-    return Examples([examples.texts[i] for i in picked], [examples.labels[i] for i in picked])
+    return LabelledTexts([examples.texts[i] for i in picked], [examples.labels[i] for i in picked])
 
 
 class LiveMetrics(TrainerCallback):
     """Per-step training loss and per-epoch validation accuracy to DVCLive, for `dvc plots show`."""
 
-    def __init__(self, live: Live, model: SentenceTransformer, reference: Examples, validation: Examples | None, precision: str) -> None:
+    def __init__(self, live: Live, model: SentenceTransformer, reference: LabelledTexts, validation: LabelledTexts | None, precision: str) -> None:
         self.live, self.model, self.reference, self.validation, self.precision = live, model, reference, validation, precision
 
     def on_log(self, args, state, control, logs=None, **kwargs) -> None:
@@ -176,7 +178,7 @@ def build_loss(model: SentenceTransformer, objective: str, num_labels: int) -> n
     return BatchAllTripletLoss(model)
 
 
-def run_fingerprint(train: Examples, encoder: EncoderParams, finetune: FinetuneParams) -> str:
+def run_fingerprint(train: LabelledTexts, encoder: EncoderParams, finetune: FinetuneParams) -> str:
     """Hash of everything that shapes the weights: a checkpoint is resumable only under the same one."""
     digest = hashlib.sha256()
     digest.update(json.dumps([encoder.model_dump(), finetune.model_dump()], sort_keys=True).encode())
@@ -206,7 +208,7 @@ def share_truncated(model: SentenceTransformer, texts: list[str]) -> float:
 
 def finetune_encoder(
     model: SentenceTransformer,
-    train: Examples,
+    train: LabelledTexts,
     num_labels: int,
     params: FinetuneParams,
     precision: str,
@@ -214,7 +216,7 @@ def finetune_encoder(
     fingerprint: str,
     live_dir: Path | None = None,
 ) -> TrainingSummary:
-    """Train `model` in place on (text, label) pairs; one checkpoint per epoch under `checkpoints`.
+    """Train `model` in place on (text, label) pairs; the last epoch's checkpoint under `checkpoints`.
 
     With `live_dir`, a `validation_share` slice of `train` is held out and per-step loss and per-epoch
     validation accuracy are logged there with DVCLive.
@@ -222,7 +224,6 @@ def finetune_encoder(
     device = str(model.device)
     resume_from = resumable_checkpoint(checkpoints, fingerprint)
     fit, validation = hold_out(train, params.validation_share, params.seed) if live_dir else (train, None)
-    live = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else None
     loss = build_loss(model, params.objective, num_labels)
     head_rate = {SoftmaxHeadLoss.head_parameters: params.head_learning_rate} if isinstance(loss, SoftmaxHeadLoss) else {}
     args = SentenceTransformerTrainingArguments(
@@ -240,6 +241,7 @@ def finetune_encoder(
         use_cpu=device == "cpu",
         batch_sampler=BatchSamplers.GROUP_BY_LABEL if params.objective == "batch_all_triplet" else BatchSamplers.BATCH_SAMPLER,
         save_strategy="epoch",
+        save_total_limit=1,  # the last epoch's checkpoint is all a resumed run needs
         logging_steps=10,
         seed=params.seed,
         data_seed=params.seed,
@@ -251,13 +253,13 @@ def finetune_encoder(
     head_checkpoint = LossHeadCheckpoint(loss)
     if resume_from:
         head_checkpoint.restore(resume_from)
-    callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(fit, 512, params.seed), validation, precision)] if live else [])
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
-    log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(fit.texts), params.epochs, resume_from)
-    started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
-    if live:
-        live.end()
+    live_run = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else nullcontext()
+    with live_run as live:  # ended whether training succeeds or not
+        callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(fit, 512, params.seed), validation, precision)] if live else [])
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+        log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(fit.texts), params.epochs, resume_from)
+        started = time.perf_counter()
+        output = trainer.train(resume_from_checkpoint=resume_from)
     return TrainingSummary(
         epochs=params.epochs,
         steps=output.global_step,

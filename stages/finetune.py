@@ -10,7 +10,7 @@ from transformers import set_seed
 from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
-from prodcat.finetune import Examples, finetune_encoder, run_fingerprint, share_truncated
+from prodcat.finetune import LabelledTexts, finetune_encoder, run_fingerprint, share_truncated
 from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     with stage_errors("finetune"):
         params = load_params(args.params)
         train, names, labels = read_split(args.data, "train", columns=["text", "label"])
-        examples = Examples(train["text"].tolist(), labels.tolist())
+        examples = LabelledTexts(train["text"].tolist(), labels.tolist())
 
         set_seed(params.finetune.seed)
         device = pick_device()
