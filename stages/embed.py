@@ -11,10 +11,11 @@ import pandas as pd
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.embedding import (
     Matrix,
+    cache_path,
     cached_encode,
     encode_texts,
-    encoder_fingerprint,
     fit_tfidf,
+    prune_cache,
     save_matrix,
     tfidf_to_json,
 )
@@ -30,7 +31,7 @@ Splits = dict[str, list[str]]
 def encoder_matrices(encoder: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path) -> tuple[dict[str, Matrix], Path]:
     """Sentence embeddings per split, through the text-hash cache of this encoder's fingerprint."""
     model = load_encoder(encoder, params.encoder.max_seq_length, device=device)
-    cache_file = cache_dir / f"{encoder_fingerprint(model, precision)}.npz"
+    cache_file = cache_path(cache_dir, model, precision)
     matrices = {}
     for split, texts in splits.items():
         matrices[split], encoded = cached_encode(
@@ -68,8 +69,7 @@ def main(argv: list[str] | None = None) -> None:
                 for split, matrix in matrices.items():
                     save_matrix(Path(folder, variant, split), matrix)
                 log.info("%s: %d features in %.1fs (%s)", variant, matrices["train"].shape[1], time.perf_counter() - started, precision)
-        for stale in set(Path(args.cache).glob("*.npz")) - used_cache_files:  # keep the cache to this run's encoders
-            stale.unlink()
+        prune_cache(Path(args.cache), keep=used_cache_files)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,12 @@ def test_unknown_profile_lists_the_shipped_ones() -> None:
 @pytest.mark.skipif(not PRICERUNNER.is_file(), reason="needs ../shared/data/pricerunner_aggregate.csv")
 def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> None:
     sample = tmp_path / "pricerunner_sample.csv"
-    pd.read_csv(PRICERUNNER, dtype=str).iloc[::40].to_csv(sample, index=False)
+    # Whole clusters (every 25th), so that many groups have several rows and "no group on both sides" can fail.
+    full = pd.read_csv(PRICERUNNER, dtype=str)
+    clusters = full["Cluster ID"].drop_duplicates().iloc[::25]
+    rows = full[full["Cluster ID"].isin(clusters)]
+    assert (rows["Cluster ID"].value_counts() >= 2).sum() > 100
+    rows.to_csv(sample, index=False)
     params_file = write_params(tmp_path, sample, preprocess={"min_class_count": 5})
     apply_profile(params_file, profile_path("pricerunner"), catalog=None)
     validate_stage.main(["--params", str(params_file), "--report", str(tmp_path / "quality.json")])
@@ -55,6 +60,7 @@ def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> 
     train = pd.read_parquet(tmp_path / "processed" / "train.parquet")
     test = pd.read_parquet(tmp_path / "processed" / "test.parquet")
     assert set(train["group"]).isdisjoint(test["group"])
+    assert 0.1 < len(test) / (len(train) + len(test)) < 0.3
     assert train["label"].nunique() == 10
     encoding = TabularEncoding.fit(train, load_params(params_file).dataset.categorical_columns)
     assert encoding.feature_names == ["Merchant ID"]  # no price column: the feature is simply absent
