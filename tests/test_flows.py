@@ -170,7 +170,7 @@ def test_retrain_runs_every_stage_with_finetune_on_the_gpu_worker(stack: Stack, 
     (child,) = child_runs(flow_run.id)
     assert child.work_pool_name == "gpu" and child.state.is_completed()
     # Trained in the gpu copy (it holds the checkpoints); the cpu copy got the model through the remote.
-    assert len(list((stack.gpu / "models/checkpoints").glob("checkpoint-*"))) == 2
+    assert len(list((stack.gpu / "models/checkpoints").glob("checkpoint-*"))) == 1  # the last epoch's only
     assert not list((stack.cpu / "models/checkpoints").iterdir())
     assert (stack.cpu / "models/finetuned/model.safetensors").is_file()
     assert any(stack.remote.rglob("*")), "nothing was pushed to the DVC remote"
