@@ -49,7 +49,7 @@ data: install
 
 ## Per-stage wall time, no-op re-run time and peak memory of the pipeline.
 figures: install
-	python -m prodcat.figures
+	python -m benchmarks.figures
 
 ## Fine-tuning and embedding speed against the original recipe's code path (prints a table).
 bench-speed: install

@@ -20,15 +20,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from prodcat.figures import measure
+from benchmarks.figures import measure
+from devtools.scratch_repo import ROOT, commit_all, copy_pipeline, set_params
+from prodcat.pipeline import stage_names
 from prodcat.profiles import apply_profile, profile_path
 from prodcat.variants import VARIANTS
-from prodcat.workspace import ROOT, commit_all, copy_pipeline
 
 SHARED = ROOT.parent / "shared" / "data"
-STAGES = ["validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate"]
+STAGES = list(stage_names())
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,7 @@ def prepare(benchmark: Benchmark, folder: Path) -> Path:
     """A throwaway repo holding the pipeline code, configured for `benchmark`."""
     repo = copy_pipeline(folder / "repo")
     apply_profile(repo / "params.yaml", profile_path(benchmark.profile), catalog=str(benchmark.catalog))
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in benchmark.overrides.items():
-        params[section].update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    set_params(repo / "params.yaml", **benchmark.overrides)
     commit_all(repo, "benchmark")
     return repo
 

@@ -15,7 +15,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.tasks import stage_options
-from flows.workspace import hand_off, repro, take_inputs
+from flows.dvc_runner import repro
+from flows.handoff import hand_off, take_inputs
 from prodcat.params import parse_params
 
 STAGE = "finetune"

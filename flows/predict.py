@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.tasks import stage_options
-from flows.workspace import run_stage_cli
+from flows.dvc_runner import run_stage_cli
 from prodcat.params import load_params
 
 

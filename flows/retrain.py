@@ -14,7 +14,9 @@ from typing import Any
 from prefect import flow
 
 from flows.tasks import publish_data_quality, publish_metrics, reproduce, reproduce_elsewhere, stage_options
-from flows.workspace import STAGES, StageError, apply_overrides
+from flows.dvc_runner import StageError
+from flows.overrides import apply_overrides
+from prodcat.pipeline import stage_names
 from prodcat.params import load_params
 
 
@@ -30,7 +32,7 @@ def retrain(overrides: dict[str, Any] | None = None, finetune_deployment: str | 
         apply_overrides(workspace, overrides)
     settings = load_params(workspace / "params.yaml").orchestration
     # Tasks are called one after another, never submitted: DVC never runs twice at once in a workspace.
-    for stage in STAGES:
+    for stage in stage_names(workspace / "dvc.yaml"):
         try:
             if stage == "finetune" and finetune_deployment:
                 reproduce_elsewhere.with_options(**stage_options(stage, settings))(workspace, stage, finetune_deployment)

@@ -15,7 +15,8 @@ from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 from prefect.tasks import exponential_backoff
 
-from flows.workspace import DvcFailure, StageError, changes, repro, share_inputs, take_over
+from flows.dvc_runner import DvcFailure, StageError, changes, repro
+from flows.handoff import share_inputs, take_over
 from prodcat.io import read_json
 from prodcat.params import OrchestrationParams
 

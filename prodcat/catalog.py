@@ -15,22 +15,28 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from prodcat.errors import InputError
 from prodcat.params import DatasetParams, PreprocessParams, SplitParams
 
 OTHER_CLASS = "Other"
 SPLITS = ("train", "validation", "test")  # what preprocess writes; only evaluate reads test labels
 
+# The price formats parse_price reads; the data-quality suite checks prices against the very same patterns.
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
-_US_PRICE = re.compile(rf"^\s*\$?\s*(?P<low>{_NUMBER})\s*(?:-\s*\$?\s*(?P<high>{_NUMBER}))?\s*$")
-_EU_PRICE = re.compile(r"^\s*(?:€\s*)?(?P<int>\d{1,3}(?:\.\d{3})+|\d+),(?P<cents>\d{1,2})\s*(?:€|EUR)?\s*$")
+US_PRICE = re.compile(rf"^\s*\$?\s*(?P<low>{_NUMBER})\s*(?:-\s*\$?\s*(?P<high>{_NUMBER}))?\s*$")
+EU_PRICE = re.compile(r"^\s*(?:€\s*)?(?P<int>\d{1,3}(?:\.\d{3})+|\d+),(?P<cents>\d{1,2})\s*(?:€|EUR)?\s*$")
+# Both as one match-only regex (named groups made non-capturing: pandas warns about capture groups).
+PRICE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", f"(?:{US_PRICE.pattern})|(?:{EU_PRICE.pattern})")
 
 
 def read_catalog(path: str | Path) -> pd.DataFrame:
     """Read a catalog CSV as strings, blanks as missing: no column is guessed into numbers."""
+    if not Path(path).is_file():
+        raise InputError(f"catalog not found: {path}")
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise ValueError(f"cannot read {path} as a UTF-8 CSV: {error}") from None
+        raise InputError(f"cannot read {path} as a UTF-8 CSV: {error}") from None
 
 
 def parse_price(raw: object) -> float:
@@ -40,11 +46,11 @@ def parse_price(raw: object) -> float:
     """
     if not isinstance(raw, str):
         return math.nan
-    if match := _US_PRICE.match(raw):
+    if match := US_PRICE.match(raw):
         low = float(match["low"].replace(",", ""))
         high = float(match["high"].replace(",", "")) if match["high"] else low
         price = (low + high) / 2
-    elif match := _EU_PRICE.match(raw):
+    elif match := EU_PRICE.match(raw):
         price = float(f"{match['int'].replace('.', '')}.{match['cents']}")
     else:
         return math.nan
@@ -128,11 +134,11 @@ def check_trainable(labels: pd.Series, min_class_count: int) -> None:
     """A classifier needs two classes, each large enough to appear on both sides of the split."""
     counts = labels.value_counts()
     if len(counts) < 2:
-        raise ValueError(
+        raise InputError(
             f"need at least 2 classes with {min_class_count}+ labelled rows, found {len(counts)}: {dict(counts)}"
         )
     if counts.min() < 3:
-        raise ValueError(
+        raise InputError(
             f"class {counts.idxmin()!r} has {counts.min()} row(s), too few for train, validation and test; "
             "raise preprocess.min_class_count"
         )
@@ -172,6 +178,8 @@ def label_ids(labels: pd.Series, names: list[str]) -> np.ndarray:
 
 def read_split(folder: str | Path, split: str, columns: list[str] | None = None) -> tuple[pd.DataFrame, list[str], np.ndarray]:
     """One split written by preprocess, the label map, and the split's class indices."""
+    if not Path(folder, f"{split}.parquet").is_file():
+        raise InputError(f"no {split} split in {folder}: run the preprocess stage first")
     frame = pd.read_parquet(Path(folder, f"{split}.parquet"), columns=columns)
     names = json.loads(Path(folder, "labels.json").read_text(encoding="utf-8"))
     return frame, names, label_ids(frame["label"], names)

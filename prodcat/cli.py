@@ -1,4 +1,8 @@
-"""What every stage CLI shares: a params flag and errors shown as one readable message."""
+"""What every CLI shares: a params flag and a user's mistake shown as one readable line.
+
+Only `InputError` (prodcat/errors.py) is a user's mistake. Any other exception is left alone: it
+surfaces with its traceback, and the flows (flows/dvc_runner.py) retry it as a possible transient.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prodcat.params import ParamsError
-
-# Errors a user can act on: shown as a message, not a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ParamsError, ValueError, FileNotFoundError)
+from prodcat.errors import InputError
 
 
 def stage_parser(description: str | None) -> argparse.ArgumentParser:
@@ -21,11 +22,15 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 @contextmanager
-def stage_errors(stage: str) -> Iterator[None]:
-    """Turn a user-facing error into `<stage>: error: ...` on stderr and exit status 1."""
-    logging.basicConfig(level=logging.INFO, format=f"{stage}: %(message)s")
+def cli_errors(prog: str) -> Iterator[None]:
+    """Turn an InputError into `<prog>: error: ...` on stderr and exit status 1; log lines are prefixed `<prog>: `."""
+    logging.basicConfig(level=logging.INFO, format=f"{prog}: %(message)s")
     try:
         yield
-    except USER_ERRORS as error:
-        print(f"{stage}: error: {error}", file=sys.stderr)
+    except InputError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+# The stage CLIs' name for it: `with stage_errors("embed"):`.
+stage_errors = cli_errors

@@ -12,11 +12,13 @@ import argparse
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
+
+from prodcat.cli import cli_errors
+from prodcat.errors import InputError
 
 SITE_NAME = "prodcat"
 TEMPLATES = Path(__file__).with_name("data_docs")
@@ -80,7 +82,7 @@ def screenshot(page: Path, output: Path, width: int = 1400, height: int = 2000) 
     """A PNG of `page` rendered by headless Chromium with no network access, to check the report offline."""
     chromium = find_chromium()
     if chromium is None:
-        raise FileNotFoundError("chromium not found; install it (e.g. `apt-get install -y chromium`)")
+        raise InputError("chromium not found; install it (e.g. `apt-get install -y chromium`)")
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
@@ -98,10 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("site", type=Path, nargs="?", default=Path("reports/data_docs"))
     parser.add_argument("--output", type=Path, default=Path("reports/data_docs.png"))
     args = parser.parse_args(argv)
-    pages = validation_pages(args.site)
-    if not pages:
-        sys.exit(f"no validation page under {args.site}; run `dvc repro validate` first")
-    print(screenshot(pages[-1], args.output))
+    with cli_errors("datadocs"):
+        pages = validation_pages(args.site)
+        if not pages:
+            raise InputError(f"no validation page under {args.site}; run `dvc repro validate` first")
+        print(screenshot(pages[-1], args.output))
 
 
 if __name__ == "__main__":

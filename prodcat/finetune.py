@@ -7,8 +7,9 @@ Two objectives (param `finetune.objective`):
 The encoder is kept for the embedding variants; the softmax head is kept beside it
 (`softmax_head.safetensors`) and scored directly as the `softmax` variant.
 
-Checkpoints are written once per epoch. A rerun after a crash resumes from the last one, but only
-if it was written for the same data and settings (a run fingerprint is stored beside them).
+A checkpoint is written at the end of each epoch and replaces the previous one: resuming needs only
+the last (with its optimizer state, ~3x the model). A rerun after a crash resumes from it, but only
+if it was written for the same data and settings (a run fingerprint is stored beside it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import math
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,6 @@ from safetensors.torch import load_file, save_file
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer.losses import BatchAllTripletLoss
-from sklearn.model_selection import train_test_split
 from torch import nn
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
@@ -217,7 +218,6 @@ def finetune_encoder(
     """
     device = str(model.device)
     resume_from = resumable_checkpoint(checkpoints, fingerprint)
-    live = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else None
     head_rate = {SoftmaxHeadLoss.head_parameters: params.head_learning_rate} if isinstance(loss, SoftmaxHeadLoss) else {}
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
@@ -234,6 +234,7 @@ def finetune_encoder(
         use_cpu=device == "cpu",
         batch_sampler=BatchSamplers.GROUP_BY_LABEL if params.objective == "batch_all_triplet" else BatchSamplers.BATCH_SAMPLER,
         save_strategy="epoch",
+        save_total_limit=1,  # the last epoch's checkpoint is all a resumed run needs
         logging_steps=10,
         seed=params.seed,
         data_seed=params.seed,
@@ -245,13 +246,13 @@ def finetune_encoder(
     head_checkpoint = LossHeadCheckpoint(loss)
     if resume_from:
         head_checkpoint.restore(resume_from)
-    callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(train, 512, params.seed), validation, precision)] if live else [])
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
-    log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(train.texts), params.epochs, resume_from)
-    started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
-    if live:
-        live.end()
+    live_run = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else nullcontext()
+    with live_run as live:  # ended whether training succeeds or not
+        callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(train, 512, params.seed), validation, precision)] if live else [])
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+        log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(train.texts), params.epochs, resume_from)
+        started = time.perf_counter()
+        output = trainer.train(resume_from_checkpoint=resume_from)
     return TrainingSummary(
         epochs=params.epochs,
         steps=output.global_step,

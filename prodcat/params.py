@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prodcat.variants import VariantName
 
+from prodcat.errors import InputError
+from prodcat.pipeline import task_names
 
-class ParamsError(ValueError):
+
+class ParamsError(InputError):
     """params.yaml is missing, unreadable or does not match the schema."""
 
 
@@ -138,13 +141,8 @@ class TrainXgbParams(_Section):
     seed: int = 42
 
 
-# The DVC stages and batch scoring (stages/predict.py), as the flows run them.
-Stage = Literal["validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate", "predict"]
-
-DEFAULT_TIMEOUTS: dict[str, int] = {
-    "validate": 600, "preprocess": 600, "finetune": 14400, "embed": 3600, "train_sparse": 1800, "train_xgb": 1800,
-    "champion": 600, "evaluate": 600, "predict": 3600,
-}
+# A task (a DVC stage of dvc.yaml, or batch scoring) that params.yaml gives no timeout of its own.
+DEFAULT_TIMEOUT_SECONDS = 3600
 
 
 class OrchestrationParams(_Section):
@@ -152,14 +150,18 @@ class OrchestrationParams(_Section):
 
     retries: int = Field(2, ge=0, le=10)
     retry_delay_seconds: float = Field(10, gt=0)
-    timeout_seconds: dict[Stage, int] = Field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    timeout_seconds: dict[str, int] = Field(default_factory=dict, validate_default=True)
 
     @field_validator("timeout_seconds")
     @classmethod
-    def _positive_and_complete(cls, timeouts: dict[str, int]) -> dict[str, int]:
+    def _known_positive_and_complete(cls, timeouts: dict[str, int]) -> dict[str, int]:
+        """Keys are the flows' tasks (the stages of dvc.yaml, plus predict); a task left out gets the default."""
+        tasks = task_names()
+        if unknown := sorted(set(timeouts) - set(tasks)):
+            raise ValueError(f"unknown stage(s) {unknown}; the stages are {list(tasks)}")
         if any(seconds <= 0 for seconds in timeouts.values()):
             raise ValueError(f"timeouts must be positive, got {timeouts}")
-        return {**DEFAULT_TIMEOUTS, **timeouts}
+        return {task: timeouts.get(task, DEFAULT_TIMEOUT_SECONDS) for task in tasks}
 
 
 class Params(_Section):

@@ -15,6 +15,7 @@ import pandas as pd
 
 from prodcat.embedding import encode_texts
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
+from prodcat.errors import InputError
 from prodcat.io import read_json
 from prodcat.params import Params
 from prodcat.scoring import FeatureBlocks, TrainedHeads, variant_probabilities
@@ -48,7 +49,7 @@ class Predictor:
 def champion_choice(models: Path) -> dict:
     path = models / CHAMPION_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `dvc repro` first (the champion stage writes it)")
+        raise InputError(f"{path} is missing: run `dvc repro` first (the champion stage writes it)")
     return read_json(path)
 
 
@@ -59,7 +60,7 @@ def load_predictor(name: str | None, params: Params, models: Path, labels: Path)
     variant(name)  # an unknown name fails here, with the known ones
     scored = [*params.fusion.members, name] if name == "fusion" else [name]
     if not labels.is_file():
-        raise FileNotFoundError(f"{labels} is missing: run `dvc repro` first")
+        raise InputError(f"{labels} is missing: run `dvc repro` first")
     heads = TrainedHeads.load(models, scored, choice["fusion_weights"])
     device = pick_device()
     precision = resolve_precision(params.embed.precision, device)

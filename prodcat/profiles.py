@@ -14,7 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
+from prodcat.cli import cli_errors
+from prodcat.errors import InputError
 from prodcat.params import parse_params
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
@@ -25,7 +28,7 @@ def profile_path(name: str) -> Path:
     path = Path(name) if name.endswith((".yaml", ".yml")) else PROFILES / f"{name}.yaml"
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-        raise FileNotFoundError(f"no profile {name!r} (shipped: {shipped}; or give a .yaml path)")
+        raise InputError(f"no profile {name!r} (shipped: {shipped}; or give a .yaml path)")
     return path
 
 
@@ -49,6 +52,8 @@ def _round_trip() -> YAML:
 def update_params_file(params_file: Path, change: Callable[[dict], None]) -> None:
     """Apply `change` to params.yaml in place, keeping comments; nothing is written unless the result validates."""
     yaml = _round_trip()
+    if not params_file.is_file():
+        raise InputError(f"params file not found: {params_file}")
     params = yaml.load(params_file.read_text(encoding="utf-8"))
     change(params)
     parse_params(params)
@@ -57,8 +62,18 @@ def update_params_file(params_file: Path, change: Callable[[dict], None]) -> Non
 
 
 def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None:
-    """Rewrite params.yaml with the profile (and catalog path); refuse if the result does not validate."""
-    overrides = _round_trip().load(profile.read_text(encoding="utf-8"))
+    """Rewrite params.yaml with the profile (and catalog path); refuse if the result does not validate.
+
+    A relative `catalog` is read from the params file's folder, as DVC does.
+    """
+    if catalog and not (params_file.parent / catalog).is_file():
+        raise InputError(f"catalog not found: {catalog} (from {params_file.parent.resolve()})")
+    try:
+        overrides = _round_trip().load(profile.read_text(encoding="utf-8"))
+    except YAMLError as error:
+        raise InputError(f"{profile} is not valid YAML: {error}") from None
+    if not isinstance(overrides, dict):
+        raise InputError(f"{profile} must be a mapping of params sections (dataset, split, ...)")
 
     def change(params: dict) -> None:
         if "dataset" in overrides:
@@ -76,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--catalog", help="also point data.catalog at this CSV")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    apply_profile(Path(args.params), profile_path(args.profile), args.catalog)
+    with cli_errors("profiles"):
+        apply_profile(Path(args.params), profile_path(args.profile), args.catalog)
     print(f"{args.params}: applied profile {args.profile}" + (f", catalog {args.catalog}" if args.catalog else ""))
 
 

@@ -16,6 +16,7 @@ import torch
 import xgboost as xgb
 from sklearn.model_selection import StratifiedKFold
 
+from prodcat.errors import InputError
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba
 from prodcat.embedding import load_matrix
 from prodcat.softmax_head import head_probabilities, load_head
@@ -78,14 +79,14 @@ class TrainedHeads:
                 heads.sparse_temperature = load_temperature(_existing(models / "sparse"))
             elif head == "fusion":
                 if fusion_weights is None:
-                    raise ValueError("the fusion variant needs its weights (models/champion.json, from the champion stage)")
+                    raise InputError("the fusion variant needs its weights (models/champion.json, from the champion stage)")
                 heads.fusion_weights = fusion_weights
         return heads
 
 
 def _existing(path: Path) -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `dvc repro` first")
+        raise InputError(f"{path} is missing: run `dvc repro` first")
     return path
 
 

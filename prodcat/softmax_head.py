@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from prodcat.errors import InputError
+
 SOFTMAX_HEAD_FILE = "softmax_head.safetensors"  # beside the saved encoder
 
 
@@ -27,7 +29,7 @@ def save_head(head: dict[str, torch.Tensor], folder: Path) -> None:
 def load_head(folder: Path) -> dict[str, torch.Tensor]:
     path = folder / SOFTMAX_HEAD_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the softmax variant needs finetune.objective softmax_head and `dvc repro`")
+        raise InputError(f"{path} is missing: the softmax variant needs finetune.objective softmax_head and `dvc repro`")
     return load_file(str(path))
 
 

@@ -16,6 +16,9 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
+from prodcat.cli import cli_errors
+from prodcat.errors import InputError
+
 AMAZON_2020_COLUMNS: tuple[str, ...] = (
     "Uniq Id", "Product Name", "Brand Name", "Asin", "Category", "Upc Ean Code", "List Price",
     "Selling Price", "Quantity", "Model Number", "About Product", "Product Specification",
@@ -434,7 +437,7 @@ def _row(rng: np.random.Generator, top: str) -> dict[str, str]:
 def generate_catalog(n_rows: int = 2400, seed: int = 7) -> pd.DataFrame:
     """The default catalog: `n_rows` products, every column a str ("" for blank), same seed -> same frame."""
     if n_rows < 1:
-        raise ValueError(f"n_rows must be positive, got {n_rows}")
+        raise InputError(f"n_rows must be positive, got {n_rows}")
     rng = np.random.default_rng(seed)
     shares = np.array([CATEGORIES[top][0] for top in TOPS])
     tops = rng.choice(len(TOPS), size=n_rows, p=shares / shares.sum())
@@ -449,9 +452,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--output", type=Path, default=Path("data/default/catalog.csv"))
     args = parser.parse_args(argv)
-    frame = generate_catalog(args.rows, args.seed)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.output, index=False, encoding="utf-8", lineterminator="\n")
+    with cli_errors("synth"):
+        frame = generate_catalog(args.rows, args.seed)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.output, index=False, encoding="utf-8", lineterminator="\n")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pandas as pd
 
 from prodcat.catalog import SPLITS
 from prodcat.cli import stage_errors, stage_parser
-from prodcat.embedding import cached_encode, encode_texts, encoder_fingerprint, save_matrix
+from prodcat.embedding import cache_path, cached_encode, encode_texts, prune_cache, save_matrix
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.io import atomic_dir
 from prodcat.params import Params, load_params
@@ -25,7 +25,7 @@ Splits = dict[str, list[str]]
 def encoder_matrices(encoder: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
     """Sentence embeddings per split, through the text-hash cache of this encoder's fingerprint."""
     model = load_encoder(encoder, params.encoder.max_seq_length, device=device)
-    cache_file = cache_dir / f"{encoder_fingerprint(model, precision)}.npz"
+    cache_file = cache_path(cache_dir, model, precision)
     matrices = {}
     for split, texts in splits.items():
         matrices[split], encoded = cached_encode(
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> None:
                 for split, matrix in matrices.items():
                     save_matrix(Path(folder, encoder, split), matrix)
                 log.info("%s: %d dimensions in %.1fs (%s)", encoder, matrices["train"].shape[1], time.perf_counter() - started, precision)
-        for stale in set(Path(args.cache).glob("*.npz")) - used_cache_files:  # keep the cache to this run's encoders
-            stale.unlink()
+        prune_cache(Path(args.cache), keep=used_cache_files)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
     parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
     parser.add_argument("--validation", required=True, help="the champion stage's validation scores")
-    parser.add_argument("--metrics", required=True, help="test accuracy and macro_f1 per variant (a DVC metric)")
+    parser.add_argument("--report", required=True, help="test accuracy and macro_f1 per variant (a DVC metric)")
     parser.add_argument("--per-class", required=True, help="per-class precision/recall/F1 per variant (a DVC metric)")
-    parser.add_argument("--report", required=True, help="the champion's name, validation and test scores (a DVC metric)")
+    parser.add_argument("--champion-report", required=True, help="the champion's name, validation and test scores (a DVC metric)")
     parser.add_argument("--plots", required=True, help="folder of <variant>.json confusion rows (a DVC plot)")
     args = parser.parse_args(argv)
     with stage_errors("evaluate"):
@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> None:
                 write_json(Path(plots, f"{variant}.json"), confusion_rows(truth, predicted, names))
                 log.info("%s: test accuracy %.4f, macro-F1 %.4f", variant, summary[variant]["accuracy"], summary[variant]["macro_f1"])
             summary = {variant: summary[variant] for variant in params.variants}
-            write_json(args.metrics, summary)
+            write_json(args.report, summary)
             write_json(args.per_class, {variant: per_class[variant] for variant in params.variants})
             champion = choice["champion"]
-            write_json(args.report, {"name": champion, "validation": read_json(args.validation)[champion], "test": summary[champion]})
+            write_json(args.champion_report, {"name": champion, "validation": read_json(args.validation)[champion], "test": summary[champion]})
 
 
 if __name__ == "__main__":

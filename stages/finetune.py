@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder (train and validation are read, never test)")
-    parser.add_argument("--model", required=True, help="output sentence-transformers folder")
+    parser.add_argument("--output", required=True, help="output sentence-transformers folder, with the softmax head")
     parser.add_argument("--checkpoints", required=True, help="per-epoch checkpoints, kept to resume a crashed run")
     parser.add_argument("--report", required=True, help="training summary (a DVC metric)")
     parser.add_argument("--live", required=True, help="DVCLive folder: per-step loss, per-epoch validation accuracy")
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             fingerprint=run_fingerprint(examples, params.encoder, params.finetune),
             live_dir=Path(args.live),
         )
-        with atomic_dir(args.model) as folder:
+        with atomic_dir(args.output) as folder:
             model.save_pretrained(str(folder), safe_serialization=True)
             if isinstance(loss, SoftmaxHeadLoss):
                 save_head(loss.head_weights(), folder)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder")
-    parser.add_argument("--model", required=True, help="folder for the vectorizers (JSON) and linear weights (npz)")
+    parser.add_argument("--output", required=True, help="folder for the vectorizers (JSON) and linear weights (npz)")
     parser.add_argument("--scores", required=True, help="folder of {train,validation,test}.npy class scores")
     args = parser.parse_args(argv)
     with stage_errors("train_sparse"):
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             params.sparse.classifier, len(texts), model.weights.shape[1], float((oof.argmax(axis=1) == labels).mean()),
             temperature, time.perf_counter() - started,
         )
-        with atomic_dir(args.model) as folder:
+        with atomic_dir(args.output) as folder:
             model.save(folder)
         with atomic_dir(args.scores) as folder:
             save_matrix(Path(folder, "train"), oof)

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--summary", required=True, help="data-quality summary (a DVC metric), written only on success")
+    parser.add_argument("--report", required=True, help="data-quality summary (a DVC metric), written only on success")
     parser.add_argument("--data-docs", type=Path, help="folder for the Great Expectations Data Docs, written on every run")
     args = parser.parse_args(argv)
     with stage_errors("validate"):
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
             log.warning("warning: %s", warning)
         index = args.data_docs / "index.html" if args.data_docs else None
         raise_for_failures(report, catalog_path, index)
-        write_json(args.summary, report.summary)
+        write_json(args.report, report.summary)
         log.info(
             "%s passed %d of %d data-quality expectations (%d rows, %d warning(s))%s",
             catalog_path, report.summary["passed"], len(report.outcomes), len(catalog), len(report.warnings),

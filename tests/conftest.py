@@ -1,21 +1,17 @@
-"""Shared fixtures: a small synthetic catalog, a tiny BERT, and a throwaway copy of the project as a git+DVC repo."""
+"""Shared fixtures: a small synthetic catalog, a tiny BERT, and a throwaway copy of the project as a git+DVC repo.
+
+Helpers live in the `devtools` package (installed with the project), so no test edits `sys.path`.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tests_support import small_run, write_params  # noqa: E402
-from tiny_bert import build_tiny_bert  # noqa: E402
-
-from prodcat.workspace import commit_all, copy_pipeline  # noqa: E402
+from devtools.scratch_repo import commit_all, copy_pipeline, small_run, write_params
+from devtools.tiny_bert import build_tiny_bert
 
 # Offline, quiet, and git identities for the throwaway repos; set before any library reads them.
 os.environ.update(
@@ -51,15 +47,6 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path) -> 
 
     names = pd.read_csv(small_catalog, dtype=str, keep_default_na=False)["Product Name"].tolist()
     return build_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert", names)
-
-
-def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a command with the test interpreter's tools first on PATH; output captured for assertions."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture()

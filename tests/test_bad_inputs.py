@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests_support import write_params
 
+from devtools.scratch_repo import write_params
 from prodcat.catalog import read_catalog
 from stages import validate
 
@@ -36,7 +36,7 @@ def run_validate(folder: Path, catalog: Path, capsys, caplog, data_docs: bool = 
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(f"previous {name}\n".encode())
     params = write_params(folder, catalog, **sections)
-    argv = ["--params", str(params), "--summary", str(folder / SUMMARY)]
+    argv = ["--params", str(params), "--report", str(folder / SUMMARY)]
     argv += ["--data-docs", str(folder / "reports/data_docs")] if data_docs else []
     caplog.set_level(logging.INFO)
     try:

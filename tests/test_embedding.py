@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from prodcat.embedding import (
     cached_encode,
@@ -57,3 +58,33 @@ def test_fingerprint_tells_encoders_and_precisions_apart(tiny_bert: Path) -> Non
     assert encoder_fingerprint(model, "fp32") == encoder_fingerprint(load_encoder(str(tiny_bert), max_seq_length=32), "fp32")
     assert encoder_fingerprint(model, "fp32") != encoder_fingerprint(model, "bf16")
     assert encoder_fingerprint(model, "fp32") != encoder_fingerprint(load_encoder(str(tiny_bert), max_seq_length=16), "fp32")
+
+
+def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock(small_catalog: Path, tiny_bert: Path, tmp_path: Path) -> None:
+    """Two encoders over the same texts: each variant's matrices are its own encoder's, on a cold and on a warm cache."""
+    from devtools.scratch_repo import write_params
+    from devtools.tiny_bert import build_tiny_bert
+    from prodcat.embedding import cache_path
+    from stages import embed as embed_stage
+    from stages import preprocess as preprocess_stage
+
+    params = write_params(
+        tmp_path, small_catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32},
+        preprocess={"min_class_count": 8}, embed={"precision": "fp32"}, variants=["stock", "finetuned"],
+    )  # fmt: skip
+    processed = tmp_path / "processed"
+    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
+    texts = pd.read_parquet(processed / "test.parquet")["text"].tolist()
+    names = pd.read_csv(small_catalog, dtype=str, keep_default_na=False)["Product Name"].tolist()
+    other = build_tiny_bert(tmp_path / "other-bert", names, seed=1)  # the fixture's vocabulary and shape, other weights
+    stock, finetuned = load_encoder(str(tiny_bert), 32), load_encoder(str(other), 32)
+    argv = ["--params", str(params), "--data", str(processed), "--finetuned", str(other), "--output", str(tmp_path / "emb"),
+            "--cache", str(tmp_path / "cache")]  # fmt: skip
+
+    for _ in range(2):  # cold cache, then every text from the cache
+        embed_stage.main(argv)
+        got = {variant: load_matrix(tmp_path / "emb" / variant / "test") for variant in ("stock", "finetuned")}
+        assert not np.allclose(got["stock"], got["finetuned"], atol=1e-3)
+        assert np.allclose(got["stock"], encode_texts(stock, texts, batch_size=16, precision="fp32"), atol=1e-5)
+        assert np.allclose(got["finetuned"], encode_texts(finetuned, texts, batch_size=16, precision="fp32"), atol=1e-5)
+    assert sorted((tmp_path / "cache").glob("*.npz")) == sorted({cache_path(tmp_path / "cache", m, "fp32") for m in (stock, finetuned)})

@@ -1,4 +1,4 @@
-"""Fine-tuning: both objectives learn, checkpoints per epoch, resumption only for the same run, train split only."""
+"""Fine-tuning: both objectives learn, only the last checkpoint kept, resumption only for the same run, train split only."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from tests_support import ROOT, write_params
 from transformers import set_seed
+
+from devtools.scratch_repo import ROOT, write_params
 
 from prodcat.encoders import load_encoder
 from prodcat.finetune import RUN_FINGERPRINT, LabelledTexts, build_loss, finetune_encoder, resumable_checkpoint, run_fingerprint
@@ -32,7 +33,7 @@ def class_separation(model, texts: list[str], labels: list[int]) -> float:
 
 
 @pytest.mark.parametrize("objective", ["softmax_head", "batch_all_triplet"])
-def test_objective_separates_classes_and_checkpoints_each_epoch(objective: str, tiny_bert: Path, tmp_path: Path) -> None:
+def test_objective_separates_classes_and_keeps_only_the_last_checkpoint(objective: str, tiny_bert: Path, tmp_path: Path) -> None:
     set_seed(0)
     model = load_encoder(str(tiny_bert), max_seq_length=16)
     before = class_separation(model, TEXTS, LABELS)
@@ -40,7 +41,7 @@ def test_objective_separates_classes_and_checkpoints_each_epoch(objective: str, 
     loss = build_loss(model, params, num_labels=3)
     summary = finetune_encoder(model, loss, LabelledTexts(TEXTS, LABELS), None, params, "fp32", tmp_path / "ckpt", fingerprint="f")
     assert class_separation(model, TEXTS, LABELS) > before + 0.05
-    assert sorted(path.name for path in (tmp_path / "ckpt").glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-18", "checkpoint-6"]
+    assert sorted(path.name for path in (tmp_path / "ckpt").glob("checkpoint-*")) == ["checkpoint-18"]  # epochs 1-2 rotated out
     assert summary.steps == 18 and summary.epochs == 3
 
 
@@ -64,8 +65,11 @@ def test_fingerprint_changes_with_data_and_settings() -> None:
 
 
 def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stage reads train.parquet only: it runs with the test split deleted, and sees no test id's text."""
+    """The trainer sees exactly the train rows and labels, with validation.parquet and test.parquet beside them."""
     import pandas as pd
+
+    from prodcat import finetune as finetune_module
+    from prodcat.catalog import label_ids
 
     params = write_params(
         tmp_path, small_catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32},
@@ -75,17 +79,31 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
     preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
     test = pd.read_parquet(processed / "test.parquet")
     train = pd.read_parquet(processed / "train.parquet")
+    names = json.loads((processed / "labels.json").read_text())
     assert set(test["id"]).isdisjoint(train["id"])
-    (processed / "test.parquet").unlink()
+    test_only = set(test["text"]) - set(train["text"])
+    assert test_only
 
-    seen: list[str] = []
+    given: list[tuple[str, int]] = []
     original = finetune_stage.finetune_encoder
-    monkeypatch.setattr(finetune_stage, "finetune_encoder", lambda model, loss, train, *a, **k: seen.extend(train.texts) or original(model, loss, train, *a, **k))
+    monkeypatch.setattr(
+        finetune_stage, "finetune_encoder", lambda model, loss, train, *a, **k: given.extend(zip(train.texts, train.labels)) or original(model, loss, train, *a, **k)
+    )
+    trained_on: list[str] = []
+
+    class RecordingTrainer(finetune_module.SentenceTransformerTrainer):
+        def __init__(self, *args, train_dataset, **kwargs) -> None:
+            trained_on.extend(train_dataset["text"])
+            super().__init__(*args, train_dataset=train_dataset, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "SentenceTransformerTrainer", RecordingTrainer)
     finetune_stage.main([
-        "--params", str(params), "--data", str(processed), "--model", str(tmp_path / "model"),
+        "--params", str(params), "--data", str(processed), "--output", str(tmp_path / "model"),
         "--checkpoints", str(tmp_path / "ckpt"), "--report", str(tmp_path / "finetune.json"), "--live", str(tmp_path / "live"),
     ])
-    assert sorted(seen) == sorted(train["text"]) and not set(seen) & (set(test["text"]) - set(train["text"]))
+    assert sorted(given) == sorted(zip(train["text"], label_ids(train["label"], names).tolist()))
+    assert trained_on and set(trained_on) <= set(train["text"]) and not set(trained_on) & test_only
+    assert sorted(trained_on) == sorted(train["text"])  # validation.parquet draws the curve; it is not trained on
     assert (tmp_path / "model" / "model.safetensors").is_file()
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
     assert not any("test" in str(dep) for dep in stage["deps"])

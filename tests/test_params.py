@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.scratch_repo import ROOT
 from prodcat.params import ParamsError, load_params, parse_params
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def project_params() -> dict:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-from tests_support import write_params
 
+from devtools.scratch_repo import write_params
 from stages import preprocess as preprocess_stage
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def finetune_command(params: Path, processed: Path, out: Path) -> list[str]:
     return [
         sys.executable, "-m", "stages.finetune", "--params", str(params), "--data", str(processed),
-        "--model", str(out / "model"), "--checkpoints", str(out / "checkpoints"),
+        "--output", str(out / "model"), "--checkpoints", str(out / "checkpoints"),
         "--report", str(out / "finetune.json"), "--live", str(out / "live"),
     ]  # fmt: skip
 

@@ -1,6 +1,6 @@
 """Pipeline figures: wall time and peak memory of every stage, and the cost of a no-op `dvc repro`.
 
-    python -m prodcat.figures            # forces every stage once, in order (the full pipeline's time)
+    python -m benchmarks.figures            # forces every stage once, in order (the full pipeline's time)
 
 Each stage runs as `dvc repro --force --single-item <stage>` inside a fresh Python process, so that
 process's RUSAGE_CHILDREN peak RSS belongs to that stage alone (the stage command and dvc itself).

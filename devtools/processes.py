@@ -1,9 +1,8 @@
-"""A real Prefect server and process workers for tests/test_flows.py, each in its own temp dirs, always cleaned up."""
+"""Processes for tests and benchmarks: this interpreter's tools first on PATH, background servers and workers, always stopped."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,22 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-from conftest import ROOT, run
-from tests_support import small_run, write_params
 
-from prodcat.workspace import commit_all, copy_pipeline
 
-def working_copy(folder: Path, catalog: Path, tiny_bert: Path) -> Path:
-    """A clone-like copy of the project (pipeline, flows, prefect.yaml, the committed .dvc/config) on the small catalog and tiny encoder."""
-    copy_pipeline(folder)
-    shutil.copytree(ROOT / "flows", folder / "flows", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(ROOT / "prefect.yaml", folder / "prefect.yaml")
-    write_params(folder, catalog, **small_run(tiny_bert), orchestration={"retry_delay_seconds": 1})
-    run(["git", "init", "-q"], folder)
-    run(["dvc", "init", "-q"], folder)
-    shutil.copy2(ROOT / ".dvc" / "config", folder / ".dvc" / "config")  # the default DVC remote, as committed
-    commit_all(folder, "pipeline code")
-    return folder
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment with this interpreter's tools (dvc, prefect, python) first on PATH, plus `extra`."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
+
+
+def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with this interpreter's tools first on PATH; output captured for assertions."""
+    result = subprocess.run(command, cwd=cwd, env=tool_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 def run_tool(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -45,11 +41,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def tool_env(**extra: str) -> dict[str, str]:
-    """This interpreter's tools first on PATH, plus `extra`."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
 
 
 @contextmanager

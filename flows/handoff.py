@@ -1,18 +1,13 @@
-"""The DVC side of the flows: run a stage, classify its failure, hand a stage over between working copies.
+"""Handing a stage over between working copies (the GPU worker's and the parent's) through the DVC remote.
 
-Nothing here knows about Prefect or about models: a stage is whatever `dvc.yaml` declares, and DVC
-alone decides whether it is up to date. Outputs move between working copies through the DVC remote.
+The stage's inputs are pushed by the copy that asks and pulled by the one that runs it; its cached
+outputs travel back through the remote, its lock entry and small uncached reports as the flow run's
+result. What a stage reads and writes comes from dvc.yaml (prodcat.pipeline).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,17 +15,8 @@ from typing import Any
 
 import yaml
 
-from prodcat.profiles import update_params_file
-
-STAGES = ("validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate")
-
-
-class StageError(RuntimeError):
-    """The stage rejected its inputs (`<stage>: error: ...`): a rerun on the same inputs fails the same way."""
-
-
-class DvcFailure(RuntimeError):
-    """DVC or a stage died without a stage error (I/O, a signal, a held lock, the remote): worth a retry."""
+from flows.dvc_runner import StageError, changes, checked
+from prodcat.pipeline import stage_specs
 
 
 @dataclass(frozen=True)
@@ -48,83 +34,6 @@ class Output:
     def machine_local(self) -> bool:
         """Uncached outs (checkpoints to resume from) belong to the machine that ran the stage."""
         return not self.cache and self.kind == "outs"
-
-
-def dvc(args: list[str], workspace: Path) -> subprocess.CompletedProcess[str]:
-    """Run `dvc <args>` in `workspace`."""
-    return _run(["-m", "dvc", *args], workspace)
-
-
-def run_stage_cli(workspace: Path, stage: str, args: list[str]) -> str:
-    """Run `python -m stages.<stage> <args>` outside DVC (a stage not in dvc.yaml, such as predict); its stdout."""
-    result = _run(["-m", f"stages.{stage}", *args], workspace)
-    if result.returncode != 0:
-        raise stage_failure(stage, result.stderr, result.returncode)
-    return result.stdout
-
-
-def _run(args: list[str], workspace: Path) -> subprocess.CompletedProcess[str]:
-    """Run this interpreter with `args` in `workspace`; stage commands started by DVC find it as `python`.
-
-    The process and whatever it starts get their own process group, killed whole when we are
-    interrupted (a Prefect timeout or cancellation), so no orphan keeps writing outputs.
-    """
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    command = [sys.executable, *args]
-    with subprocess.Popen(
-        command, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0
-    ) as process:
-        try:
-            stdout, stderr = process.communicate()
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            raise
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-def checked(args: list[str], workspace: Path) -> str:
-    """`dvc <args>`'s stdout; a failure here is DVC's own (remote, lock, disk), so it is retryable."""
-    result = dvc(args, workspace)
-    if result.returncode != 0:
-        raise DvcFailure(f"dvc {' '.join(args)} failed (exit {result.returncode}): {_tail(result.stderr)}")
-    return result.stdout
-
-
-def repro(workspace: Path, stage: str) -> bool:
-    """`dvc repro --single-item <stage>`: True when the stage ran, False when DVC found it up to date."""
-    result = dvc(["repro", "--single-item", stage], workspace)
-    if result.returncode != 0:
-        raise stage_failure(stage, result.stderr, result.returncode)
-    return f"Running stage '{stage}'" in result.stdout
-
-
-def stage_failure(stage: str, stderr: str, returncode: int) -> StageError | DvcFailure:
-    """The stage's own error message as a StageError when it printed one, else a retryable DvcFailure."""
-    lines = stderr.splitlines()
-    first = next((index for index, line in enumerate(lines) if line.startswith(f"{stage}: error:")), None)
-    if first is None:
-        return DvcFailure(f"{stage} failed (exit {returncode}): {_tail(stderr)}")
-    return StageError("\n".join(line for line in lines[first:] if line.strip() and not line.startswith("ERROR: ")))
-
-
-def changes(workspace: Path, stage: str) -> list[Any]:
-    """`dvc status <stage>` as data: empty when DVC finds the stage up to date in this working copy."""
-    return json.loads(checked(["status", "--json", stage], workspace) or "{}").get(stage, [])
-
-
-def apply_overrides(workspace: Path, overrides: Mapping[str, Any]) -> None:
-    """Set dotted keys in params.yaml as `dvc exp run -S key=value` does; comments kept, the result validated first."""
-
-    def change(document: dict) -> None:
-        for dotted, value in overrides.items():
-            *sections, key = dotted.split(".")
-            node = document
-            for section in sections:
-                node = node.setdefault(section, {})
-            node[key] = value
-
-    update_params_file(workspace / "params.yaml", change)
 
 
 def stage_outputs(workspace: Path, stage: str) -> list[Output]:
@@ -233,7 +142,7 @@ def _drift(stage_changes: list[Any], local: set[str]) -> list[Any]:
 
 
 def _stages(workspace: Path) -> dict[str, Any]:
-    return yaml.safe_load((workspace / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    return stage_specs(workspace / "dvc.yaml")
 
 
 def _read_lock(workspace: Path) -> dict[str, Any]:
@@ -254,8 +163,3 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
-
-
-def _tail(text: str, lines: int = 6) -> str:
-    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
-

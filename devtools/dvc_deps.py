@@ -1,0 +1,133 @@
+"""Are `dvc.yaml`'s deps true by construction? Each stage must list every repo-local file its command imports.
+
+A stage's entry modules are the `python -m <module>` of its `cmd`. From each, the import closure
+inside the repository is walked with `ast` (`import a.b`, `from a.b import c`, relative imports,
+the packages' `__init__.py` on the way), plus the data folders a module reads beside itself (a
+folder next to the module whose name appears in it as a string, e.g. `Path(__file__).with_name("data_docs")`).
+A listed folder covers every file under it.
+
+    python -m devtools.dvc_deps [REPO]      # prints what each stage misses; exit 1 if anything
+
+Used by tests/test_dvc_deps.py; run it after adding a stage or an import.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ENTRY = re.compile(r"\bpython3?\s+-m\s+([\w.]+)")
+
+
+def module_file(repo: Path, name: str) -> Path | None:
+    """The repo-local file of module `name` (a .py file or a package's __init__.py), None when it is not in the repo."""
+    parts = name.split(".")
+    for candidate in (repo.joinpath(*parts).with_suffix(".py"), repo.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _package_parts(repo: Path, path: Path) -> list[str]:
+    """The dotted package of a module file, as parts ("prodcat/quality/suite.py" -> ["prodcat", "quality"])."""
+    parts = list(path.relative_to(repo).with_suffix("").parts)
+    return parts if path.name == "__init__.py" and parts.pop() == "__init__" else parts[:-1]
+
+
+def imported_modules(repo: Path, path: Path) -> set[str]:
+    """Dotted names of everything `path` imports: modules, and `from m import x` also as `m.x` (x may be a submodule)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                package = _package_parts(repo, path)
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            names.add(module)
+            names |= {f"{module}.{alias.name}" for alias in node.names}
+    return {name for name in names if name}
+
+
+def _with_parents(name: str) -> list[str]:
+    """Importing `a.b.c` runs `a/__init__.py` and `a/b/__init__.py` first."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _only_a_docstring(path: Path) -> bool:
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
+
+
+def data_folders(path: Path) -> set[Path]:
+    """Folders beside `path` (not packages) that it names in a string: package data the module reads."""
+    strings = {
+        node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    return {
+        folder for folder in path.parent.iterdir()
+        if folder.is_dir() and folder.name in strings and not (folder / "__init__.py").exists() and folder.name != "__pycache__"
+    }
+
+
+def import_closure(repo: Path, module: str) -> set[Path]:
+    """Every repo-local file `python -m <module>` loads or reads beside itself: modules, package inits with code, data folders.
+
+    `__init__.py` files that hold only a docstring are left out: editing one cannot change an output.
+    """
+    repo = repo.resolve()
+    seen: set[Path] = set()
+    todo = [file for name in _with_parents(module) if (file := module_file(repo, name))]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in imported_modules(repo, path):
+            todo += [file for parent in _with_parents(name) if (file := module_file(repo, parent))]
+    needed = {path for path in seen if not (path.name == "__init__.py" and _only_a_docstring(path))}
+    return needed | {folder for path in seen for folder in data_folders(path)}
+
+
+def stage_modules(cmd: str | list[str]) -> list[str]:
+    """The `python -m` modules of a stage command."""
+    return ENTRY.findall(" ".join(cmd) if isinstance(cmd, list) else cmd)
+
+
+def missing_deps(repo: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, list[str]]:
+    """Per stage of dvc.yaml, the repo-local files and folders its command needs that its deps do not list (empty when none)."""
+    repo = repo.resolve()
+    stages = yaml.safe_load((repo / dvc_yaml).read_text(encoding="utf-8"))["stages"]
+    missing = {}
+    for name, spec in stages.items():
+        deps = [repo / (dep if isinstance(dep, str) else next(iter(dep))) for dep in spec.get("deps", [])]
+        needed = {path for module in stage_modules(spec.get("cmd", "")) for path in import_closure(repo, module)}
+        missing[name] = sorted(
+            path.relative_to(repo).as_posix()
+            for path in needed
+            if not any(path == dep or dep in path.parents for dep in deps)
+        )
+    return missing
+
+
+def main(argv: list[str] | None = None) -> None:
+    repo = Path((argv if argv is not None else sys.argv[1:])[0] if (argv or sys.argv[1:]) else ".")
+    missing = missing_deps(repo)
+    for stage, files in missing.items():
+        if files:
+            print(f"{stage}: missing deps {files}")
+    print(f"{len(missing)} stages checked, {sum(bool(files) for files in missing.values())} with missing deps")
+    raise SystemExit(1 if any(missing.values()) else 0)
+
+
+if __name__ == "__main__":
+    main()

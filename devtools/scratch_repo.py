@@ -1,0 +1,81 @@
+"""Throwaway copies of the pipeline: what tests and benchmarks run `dvc repro` in, away from the real workspace."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from prodcat.profiles import update_params_file
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", "profiles", ".dvcignore"]
+
+
+def copy_pipeline(repo: Path) -> Path:
+    """Copy the pipeline's code and params into `repo`, a fresh git + DVC repository (one commit, no outputs)."""
+    repo.mkdir(parents=True, exist_ok=True)
+    for name in PIPELINE_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, repo / name)
+    return repo
+
+
+def commit_all(repo: Path, message: str) -> None:
+    """`git init` and `dvc init` where needed, then commit everything: DVCLive and `dvc exp` want a baseline commit."""
+    dvc = [sys.executable, "-m", "dvc"]
+    commands = [] if (repo / ".git").exists() else [["git", "init", "-q"], [*dvc, "init", "-q"], [*dvc, "config", "core.analytics", "false"]]
+    for command in [*commands, ["git", "add", "-A"], ["git", "commit", "-qm", message]]:
+        subprocess.run(command, cwd=repo, check=True, capture_output=True)
+
+
+def set_params(params_file: Path, catalog: Path | str | None = None, **sections: dict | list) -> Path:
+    """Point `data.catalog` at `catalog` and override keys of `sections` (a list, such as `variants`, replaces the value),
+    through the project's own updater (comments kept, validated)."""
+
+    def change(params: dict) -> None:
+        if catalog is not None:
+            params["data"]["catalog"] = str(catalog)
+        for section, values in sections.items():
+            if isinstance(values, dict):
+                params.setdefault(section, {}).update(values)
+            else:
+                params[section] = values
+
+    update_params_file(params_file, change)
+    return params_file
+
+
+def write_params(folder: Path, catalog: Path | str, **sections: dict) -> Path:
+    """The project's params.yaml copied into `folder`, with `data.catalog` replaced and any section keys overridden."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "params.yaml", folder / "params.yaml")
+    return set_params(folder / "params.yaml", catalog, **sections)
+
+
+def small_run(tiny_bert: Path) -> dict[str, dict]:
+    """Params sections for a fast pipeline run: the tiny encoder, two short epochs, few boosting rounds."""
+    return {
+        "encoder": {"base": str(tiny_bert), "max_seq_length": 64},
+        "preprocess": {"min_class_count": 8},
+        "finetune": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "head_learning_rate": 1e-2},
+        "train_xgb": {"num_boost_round": 20},
+    }
+
+
+def working_copy(folder: Path, catalog: Path, tiny_bert: Path, **sections: dict) -> Path:
+    """A clone-like copy of the project (pipeline, flows, prefect.yaml, the committed .dvc/config) on a small catalog and tiny encoder."""
+    copy_pipeline(folder)
+    shutil.copytree(ROOT / "flows", folder / "flows", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "prefect.yaml", folder / "prefect.yaml")
+    write_params(folder, catalog, **{**small_run(tiny_bert), **sections})
+    dvc = [sys.executable, "-m", "dvc"]
+    for command in (["git", "init", "-q"], [*dvc, "init", "-q"]):
+        subprocess.run(command, cwd=folder, check=True, capture_output=True)
+    shutil.copy2(ROOT / ".dvc" / "config", folder / ".dvc" / "config")  # the default DVC remote, as committed
+    commit_all(folder, "pipeline code")
+    return folder
