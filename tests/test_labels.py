@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from prodcat.catalog import label_ids, label_names, read_split
-from prodcat.classifier import TabularEncoding, design_matrix, train_booster
-from prodcat.params import TrainXgbParams
-from prodcat.predict import TrainedVariant, predict
+from prodcat.classifier import TabularEncoding
+from prodcat.predict import Predictor, predict
+from prodcat.scoring import TrainedHeads
 
 NAMES = ["Books", "Toys", "Zoo Supplies"]
 
@@ -32,46 +33,39 @@ def test_read_split_returns_the_map_as_written_and_each_row_its_class_index(tmp_
 
 
 def test_predict_names_the_category_whose_probability_is_highest() -> None:
-    """A booster that learnt feature value k -> class k, and a featurizer mapping each text to its class index."""
-    code = {"a book": 0, "a toy": 1, "a zoo thing": 2}
-    encoding = TabularEncoding(use_price=False, categories={})
-    features = np.repeat(np.arange(3, dtype=np.float32), 30).reshape(-1, 1)
-    booster = train_booster(
-        design_matrix(features, encoding.transform(pd.DataFrame(index=range(90))), encoding, features.ravel().astype(int)),
-        num_classes=3, params=TrainXgbParams(num_boost_round=10), threads=1,
-    )
-    variant = TrainedVariant(
-        name="handmade", labels=NAMES, encoding=encoding, booster=booster,
-        featurize=lambda texts: np.array([[code[text]] for text in texts], dtype=np.float32),
-    )
-    products = pd.DataFrame({"id": ["p1", "p2", "p3"], "text": ["a zoo thing", "a book", "a toy"]})
-    result = predict(variant, products, top_k=2)
+    """The label map is applied by position: reversing it, or the ranking, names the wrong categories."""
+    scores = np.log(np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3]], dtype=np.float32))
+
+    class FixedScores:
+        def scores(self, texts: list[str]) -> np.ndarray:
+            return scores
+
+    heads = TrainedHeads(TabularEncoding(use_price=False, categories={}), sparse_temperature=1.0)
+    predictor = Predictor("sparse", NAMES, ["sparse"], {}, FixedScores(), heads)
+    result = predict(predictor, pd.DataFrame({"id": ["p1", "p2", "p3"], "text": ["x", "y", "z"]}), top_k=2)
     assert result["id"].tolist() == ["p1", "p2", "p3"]
     assert result["predicted"].tolist() == ["Zoo Supplies", "Books", "Toys"]
     assert result["top1_category"].tolist() == result["predicted"].tolist()
-    assert (result["top1_probability"] > 0.5).all() and (result["top2_probability"] < result["top1_probability"]).all()
+    assert result["top2_category"].tolist() == ["Toys", "Toys", "Zoo Supplies"]
+    assert result["top1_probability"].tolist() == pytest.approx([0.7, 0.6, 0.5], abs=1e-4)
 
 
 def test_a_saved_variant_loads_with_its_label_map_and_names_the_right_categories(tmp_path: Path) -> None:
-    """load_variant + predict on what train_xgb and embed save (tfidf: no encoder needed)."""
+    """load_predictor + predict on what train_sparse, train_xgb, champion and preprocess save (sparse: no encoder needed)."""
     from devtools.scratch_repo import ROOT
-    from prodcat.embedding import fit_tfidf, tfidf_to_json
     from prodcat.io import write_json
-    from prodcat.params import TfidfParams, load_params
-    from prodcat.predict import load_variant
+    from prodcat.params import SparseParams, load_params
+    from prodcat.predict import load_predictor
+    from prodcat.sparse import fit_sparse
 
     texts = {"Books": "paperback novel book", "Toys": "plastic toy bricks", "Zoo Supplies": "zoo animal feed"}
     train = pd.DataFrame({"text": [texts[name] for name in NAMES for _ in range(20)], "label": [name for name in NAMES for _ in range(20)]})
-    vectorizer = fit_tfidf(train["text"].tolist(), TfidfParams(min_df=1))
-    encoding = TabularEncoding(use_price=False, categories={})
-    matrix = design_matrix(vectorizer.transform(train["text"]), encoding.transform(train), encoding, label_ids(train["label"], NAMES))
-    (tmp_path / "xgb").mkdir()
-    train_booster(matrix, 3, TrainXgbParams(num_boost_round=10), threads=1).save_model(tmp_path / "xgb" / "tfidf.ubj")
-    write_json(tmp_path / "xgb" / "tabular.json", encoding.to_json())
-    write_json(tmp_path / "tfidf.json", tfidf_to_json(vectorizer))
+    fit_sparse(train["text"].tolist(), label_ids(train["label"], NAMES), 3, SparseParams(min_df=1), temperature=3.0).save(tmp_path / "sparse")
+    write_json(tmp_path / "xgb" / "tabular.json", TabularEncoding(use_price=False, categories={}).to_json())
+    write_json(tmp_path / "champion.json", {"champion": "sparse", "fusion_weights": None})
     write_json(tmp_path / "labels.json", NAMES)
 
-    variant = load_variant("tfidf", load_params(ROOT / "params.yaml"), tmp_path, tmp_path / "labels.json")
-    assert variant.labels == NAMES
+    predictor = load_predictor(None, load_params(ROOT / "params.yaml"), tmp_path, tmp_path / "labels.json")
+    assert (predictor.name, predictor.labels) == ("sparse", NAMES)
     products = pd.DataFrame({"id": ["1", "2", "3"], "text": [texts["Toys"], texts["Books"], texts["Zoo Supplies"]]})
-    assert predict(variant, products)["predicted"].tolist() == ["Toys", "Books", "Zoo Supplies"]
+    assert predict(predictor, products)["predicted"].tolist() == ["Toys", "Books", "Zoo Supplies"]

@@ -10,7 +10,6 @@ from sklearn.model_selection import StratifiedKFold
 
 from prodcat.classifier import TabularEncoding, design_matrix, train_booster
 from prodcat.params import TrainXgbParams
-from prodcat.predict import Predictor, predict
 from prodcat.scoring import (
     FeatureBlocks,
     TrainedHeads,
@@ -91,20 +90,3 @@ def test_champion_is_best_accuracy_then_macro_f1_then_first_listed() -> None:
     }
     assert choose_champion(scores) == "fusion"
     assert choose_champion({"a": {"accuracy": 0.5, "macro_f1": 0.5}, "b": {"accuracy": 0.5, "macro_f1": 0.5}}) == "a"
-
-
-def test_predictions_name_the_class_of_the_highest_probability() -> None:
-    """The label map is applied by position: reversing it, or the ranking, names the wrong categories."""
-    encoding = TabularEncoding.fit(pd.DataFrame(index=range(2)), [])
-    heads = TrainedHeads(encoding, sparse_temperature=1.0)
-    scores = np.log(np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]], dtype=np.float32))
-
-    class FixedScores:
-        def scores(self, texts: list[str]) -> np.ndarray:
-            return scores
-
-    predictor = Predictor("sparse", ["Books", "Garden", "Toys"], ["sparse"], {}, FixedScores(), heads)
-    result = predict(predictor, pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"]}), top_k=2)
-    assert result["predicted"].tolist() == ["Toys", "Books"]
-    assert result["top2_category"].tolist() == ["Garden", "Garden"]
-    assert result["top1_probability"].tolist() == pytest.approx([0.7, 0.6], abs=1e-4)
