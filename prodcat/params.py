@@ -135,9 +135,9 @@ class FusionParams(_Section):
 
 
 class TrainXgbParams(_Section):
-    max_depth: int = Field(6, ge=1)
-    eta: float = Field(0.3, gt=0, le=1)
-    num_boost_round: int = Field(100, ge=1)
+    max_depth: int = Field(4, ge=1)
+    eta: float = Field(0.1, gt=0, le=1)
+    num_boost_round: int = Field(300, ge=1)
     seed: int = 42
 
 
