@@ -14,8 +14,9 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
-import yaml
+from prodcat.pipeline import stage_names
 
 _MEASURE = """
 import json, resource, subprocess, sys, time
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dvc-yaml", default="dvc.yaml")
     args = parser.parse_args(argv)
-    stages = list(yaml.safe_load(open(args.dvc_yaml, encoding="utf-8"))["stages"])
+    stages = stage_names(Path(args.dvc_yaml))
 
     rows = [(stage, measure(["dvc", "repro", "--force", "--single-item", stage])) for stage in stages]
     noop = measure(["dvc", "repro"])
