@@ -16,11 +16,11 @@ import torch
 import xgboost as xgb
 from sklearn.model_selection import StratifiedKFold
 
-from prodcat.errors import InputError
 from prodcat.classifier import TabularEncoding, design_matrix, predict_proba
 from prodcat.embedding import load_matrix
-from prodcat.softmax_head import head_probabilities, load_head
+from prodcat.errors import InputError
 from prodcat.io import read_json
+from prodcat.softmax_head import head_probabilities, load_head
 from prodcat.sparse import load_temperature
 from prodcat.sparse import probabilities as sparse_probabilities
 from prodcat.variants import encoders_needed, sparse_needed, variant
@@ -140,8 +140,7 @@ def cross_fitted_fusion(probabilities: dict[str, np.ndarray], labels: np.ndarray
     on the other half, and the champion is chosen on those scores.
     """
     honest = np.zeros_like(next(iter(probabilities.values())))
-    classes, counts = np.unique(labels, return_counts=True)
-    if counts.min() >= 2:
+    if np.unique(labels, return_counts=True)[1].min() >= 2:
         halves = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed).split(labels, labels)
     else:  # a class with one validation row cannot be stratified: plain halves
         order = np.random.default_rng(seed).permutation(len(labels))

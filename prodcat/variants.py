@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-# Feature blocks a variant may read: an encoder's embedding, or the sparse model's class scores.
+# The encoders whose embeddings a variant may read (the other feature block is the sparse class scores).
 Encoder = Literal["stock", "finetuned"]
-SPARSE_SCORES = "sparse_scores"
 
 Head = Literal["xgboost", "linear", "softmax", "fusion"]
 
@@ -48,7 +47,7 @@ VARIANTS: dict[str, Variant] = {
     ]
 }
 
-VariantName = Literal["stock", "finetuned", "softmax", "sparse", "hybrid", "fusion"]
+VariantName = Literal[tuple(VARIANTS)]  # what params.yaml may name, validated by pydantic
 
 
 def variant(name: str) -> Variant:
