@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test data figures bench-speed bench-accuracy
+.PHONY: install run flow test plots data figures bench-speed bench-accuracy
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -26,7 +26,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Also writes the page template `dvc plots show` uses (.dvc/config: plots.html_template), with the
+# Vega libraries inline so that the plots open offline; skipped when it is up to date.
 install: $(BIN)/.installed
+	python -m prodcat.vega_offline
 
 ## Run the whole pipeline (validate -> ... -> evaluate) and print the metrics per encoder variant.
 run: install
@@ -42,6 +45,10 @@ flow: install
 ## Run the test suite.
 test: install
 	pytest
+
+## Confusion matrices and training curves as one page that opens offline: dvc_plots/index.html.
+plots: install
+	dvc plots show
 
 ## Regenerate the embedded default catalog (deterministic: same bytes every time).
 data: install

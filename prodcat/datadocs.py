@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from prodcat.chromium import screenshot
 from prodcat.cli import cli_errors
 from prodcat.errors import InputError
 
 SITE_NAME = "prodcat"
 TEMPLATES = Path(__file__).with_name("data_docs")
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 _REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref=\"https?://[^\"]*\"[^>]*>\s*", re.IGNORECASE)
 _REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*", re.IGNORECASE)
@@ -72,27 +70,6 @@ def site_config(folder: Path) -> dict:
 def validation_pages(site: Path) -> list[Path]:
     """The validation result pages of a site, newest run last (run folders are timestamps)."""
     return sorted(Path(site, "validations").rglob("*.html"))
-
-
-def find_chromium() -> str | None:
-    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
-
-
-def screenshot(page: Path, output: Path, width: int = 1400, height: int = 2000) -> Path:
-    """A PNG of `page` rendered by headless Chromium with no network access, to check the report offline."""
-    chromium = find_chromium()
-    if chromium is None:
-        raise InputError("chromium not found; install it (e.g. `apt-get install -y chromium`)")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-        "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",  # any network request fails fast
-        f"--window-size={width},{height}", f"--screenshot={output.resolve()}", page.resolve().as_uri(),
-    ]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    if not output.is_file():
-        raise RuntimeError(f"chromium wrote no screenshot of {page}")
-    return output
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from prodcat.catalog import parse_price
-from prodcat.datadocs import find_chromium, screenshot, strip_remote_assets, validation_pages
+from prodcat.chromium import find_chromium, screenshot
+from prodcat.datadocs import strip_remote_assets, validation_pages
 from prodcat.params import DatasetParams, ParamsError, PreprocessParams, ValidationParams, parse_params
 from prodcat.quality import (
     PRICE_PATTERN,
