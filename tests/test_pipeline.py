@@ -26,7 +26,7 @@ def yaml_catalog(project: Path) -> Path:
 
 def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path) -> None:
     result = run(["dvc", "repro"], project)
-    assert stage_names() == ("validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate")
+    assert stage_names() == ("validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate", "bundle")
     for stage in stage_names():
         assert f"Running stage '{stage}'" in result.stdout
 
