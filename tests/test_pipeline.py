@@ -120,6 +120,8 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     # Compare two encoder configurations as the README shows: an experiment (here the second objective) and a metrics diff.
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "baseline"], project)
+    # A version of the registered bundle is a GTO tag (`gto register` makes the same); another project fetches it by name.
+    run(["git", "tag", "-a", "product-classifier@v1.0.0", "-m", "first bundle"], project)
     run(["dvc", "artifacts", "get", str(project), "product-classifier", "-o", str(project.parent / "fetched")], project.parent)
     assert load_bundle(project.parent / "fetched").manifest == manifest
     experiment = run(
