@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test plots data figures bench-speed bench-accuracy
+.PHONY: install run flow test plots data figures bench-speed bench-accuracy bench-batch
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -65,3 +65,7 @@ bench-speed: install
 ## Accuracy of every variant on the real catalogs in ../shared/data; rewrites docs/BENCHMARKS.md.
 bench-accuracy: install
 	python -m benchmarks.accuracy
+
+## Batch prediction of a generated 1,000,000-row catalog with models/bundle: products/s and peak RSS (ROWS=... to change).
+bench-batch: install
+	python -m benchmarks.batch --rows $(or $(ROWS),1000000)

@@ -141,6 +141,16 @@ class TrainXgbParams(_Section):
     seed: int = 42
 
 
+class MonitorParams(_Section):
+    """The report beside every scored batch: when a shift from the training data becomes a warning."""
+
+    bins: int = Field(10, ge=2, le=100)  # quantile bins of the training text lengths and prices
+    psi_warning: float = Field(0.25, gt=0)  # population stability index above this is a warning
+    low_confidence: float = Field(0.5, gt=0, lt=1)  # top-1 probability below this is a low-confidence prediction
+    max_low_confidence_share: float = Field(0.2, ge=0, le=1)
+    max_unseen_share: float = Field(0.5, ge=0, le=1)  # per categorical column, of its filled values
+
+
 # A task (a DVC stage of dvc.yaml, or batch scoring) that params.yaml gives no timeout of its own.
 DEFAULT_TIMEOUT_SECONDS = 3600
 
@@ -177,6 +187,7 @@ class Params(_Section):
     sparse: SparseParams = SparseParams()
     train_xgb: TrainXgbParams = TrainXgbParams()
     fusion: FusionParams = FusionParams()
+    monitor: MonitorParams = MonitorParams()
     orchestration: OrchestrationParams = OrchestrationParams()
 
     @field_validator("variants")

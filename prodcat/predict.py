@@ -53,6 +53,14 @@ def champion_choice(models: Path) -> dict:
     return read_json(path)
 
 
+def text_encoder(source: str, max_seq_length: int, batch_size: int, precision: str) -> Callable[[list[str]], np.ndarray]:
+    """`texts -> embeddings` of the sentence-transformers encoder at `source`, on the best device here."""
+    device = pick_device()
+    model = load_encoder(source, max_seq_length, device=device)
+    chosen = resolve_precision(precision, device)
+    return lambda texts: encode_texts(model, texts, batch_size, chosen)
+
+
 def load_predictor(name: str | None, params: Params, models: Path, labels: Path) -> Predictor:
     """The predictor of variant `name`, or of the champion chosen on validation when `name` is None."""
     choice = champion_choice(models)
@@ -62,12 +70,10 @@ def load_predictor(name: str | None, params: Params, models: Path, labels: Path)
     if not labels.is_file():
         raise InputError(f"{labels} is missing: run `dvc repro` first")
     heads = TrainedHeads.load(models, scored, choice["fusion_weights"])
-    device = pick_device()
-    precision = resolve_precision(params.embed.precision, device)
-    encoders = {}
-    for encoder in encoders_needed(scored):
-        model = load_encoder(encoder_source(encoder, params.encoder.base, models / "finetuned"), params.encoder.max_seq_length, device=device)
-        encoders[encoder] = lambda texts, model=model: encode_texts(model, texts, params.embed.batch_size, precision)
+    encoders = {
+        encoder: text_encoder(encoder_source(encoder, params.encoder.base, models / "finetuned"), params.encoder.max_seq_length, params.embed.batch_size, params.embed.precision)
+        for encoder in encoders_needed(scored)
+    }
     sparse = SparseModel.load(models / "sparse") if sparse_needed(scored) else None
     return Predictor(name, read_json(labels), scored, encoders, sparse, heads)
 

@@ -229,7 +229,7 @@ def test_transient_failure_is_retried_and_the_run_completes(stack: Stack, first_
 
 
 @pytest.mark.slow
-def test_predict_deployment_scores_a_catalog_with_the_trained_models(stack: Stack, small_catalog: Path, first_run) -> None:
+def test_predict_deployment_scores_a_catalog_with_the_bundle_and_publishes_its_report(stack: Stack, small_catalog: Path, first_run) -> None:
     from prefect.deployments import run_deployment
 
     output = stack.cpu / "predictions.csv"
@@ -239,6 +239,11 @@ def test_predict_deployment_scores_a_catalog_with_the_trained_models(stack: Stac
     predictions = pd.read_csv(output)
     assert len(predictions) == len(pd.read_csv(small_catalog))
     assert set(predictions["predicted"]) <= set(json.loads((stack.cpu / "data/processed/labels.json").read_text()))
+    report = json.loads((stack.cpu / "predictions.csv.report.json").read_text())
+    markdown = artifacts(flow_run.id)["batch-report"]
+    print(markdown.data)
+    assert markdown.type == "markdown" and f"## Batch report: {len(predictions)} products" in markdown.data
+    assert f"| text length PSI | {report['text_length']['psi']:.3f} |" in markdown.data
 
 
 @pytest.mark.slow

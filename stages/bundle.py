@@ -1,0 +1,47 @@
+"""Stage bundle: the champion as one versioned folder (models/bundle) that batch jobs and the service load.
+
+Copies what the champion needs from models/ (nothing else), and writes a manifest: variant, labels,
+inference settings, the training data's fingerprint and profile (the drift report's reference), the
+champion's validation and test scores, library versions. Registered in dvc.yaml under `artifacts:`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from prodcat.bundle import file_sha256, write_bundle
+from prodcat.catalog import read_split
+from prodcat.cli import stage_errors, stage_parser
+from prodcat.drift import reference_profile
+from prodcat.io import atomic_dir, read_json
+from prodcat.params import load_params
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--data", required=True, help="preprocess output folder (train.parquet, labels.json)")
+    parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
+    parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
+    parser.add_argument("--scores", required=True, help="the champion's validation and test scores (evaluate's champion report)")
+    parser.add_argument("--output", required=True, help="the bundle folder")
+    args = parser.parse_args(argv)
+    with stage_errors("bundle"):
+        params = load_params(args.params)
+        train, labels, _ = read_split(args.data, "train")
+        choice, scores = read_json(args.champion), read_json(args.scores)
+        train_file = Path(args.data, "train.parquet")
+        training_data = {"file": train_file.as_posix(), "sha256": file_sha256(train_file), "rows": len(train)}
+        reference = reference_profile(train, train["label"], params.monitor.bins)
+        with atomic_dir(args.output) as scratch:
+            manifest = write_bundle(
+                scratch, choice["champion"], choice["fusion_weights"], labels, params, Path(args.models),
+                training_data, {"validation": scores["validation"], "test": scores["test"]}, reference,
+            )
+        log.info("%s -> %s (%s, fingerprint %s)", manifest["variant"], args.output, ", ".join(manifest["files"]), manifest["fingerprint"])
+
+
+if __name__ == "__main__":
+    main()
