@@ -26,6 +26,7 @@ import pandas as pd
 from devtools.processes import background, free_port, tool_env, wait_until_healthy
 from prodcat.bundle import Bundle, load_bundle
 from prodcat.catalog import read_catalog
+from prodcat.cli import cli_errors
 from prodcat.params import load_params
 from prodcat.serve import served_columns
 
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=1, help="products per request")
     args = parser.parse_args(argv)
 
-    bundle = load_bundle(args.bundle)
-    products = split_products(bundle, Path(load_params(args.params).data.catalog), Path(args.processed), args.requests * args.batch)
+    with cli_errors("bench-serve"):
+        bundle = load_bundle(args.bundle)
+        products = split_products(bundle, Path(load_params(args.params).data.catalog), Path(args.processed), args.requests * args.batch)
     bodies = [products[start : start + args.batch] for start in range(0, len(products), args.batch)]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
