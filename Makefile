@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test data serve figures bench-speed bench-accuracy bench-serve
+.PHONY: install run flow test data serve figures bench-speed bench-accuracy bench-batch bench-serve
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -66,3 +66,7 @@ bench-serve: install
 ## Accuracy of every variant on the real catalogs in ../shared/data; rewrites docs/BENCHMARKS.md.
 bench-accuracy: install
 	python -m benchmarks.accuracy
+
+## Batch prediction of a generated 1,000,000-row catalog with models/bundle: products/s and peak RSS (ROWS=... to change).
+bench-batch: install
+	python -m benchmarks.batch --rows $(or $(ROWS),1000000)

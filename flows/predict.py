@@ -1,32 +1,45 @@
-"""The `predict` flow: batch scoring with stages/predict.py and the models `retrain` left in this working copy."""
+"""The `predict` flow: batch scoring with stages/predict.py and the model bundle in this working copy, and its report as an artifact."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.tasks import stage_options
 from flows.dvc_runner import run_stage_cli
+from flows.tasks import stage_options
+from prodcat.drift import report_markdown
+from prodcat.batch import report_path
+from prodcat.io import read_json
 from prodcat.params import load_params
 
 
 @task(cache_policy=NO_CACHE)
-def score(workspace: Path, catalog: str, output: str, variant: str | None) -> None:
-    """Run the prediction CLI; it validates the catalog first and writes the output whole or not at all."""
-    chosen = ["--variant", variant] if variant else []  # default: the champion
-    summary = run_stage_cli(workspace, "predict", [*chosen, "--input", catalog, "--output", output])
+def score(workspace: Path, catalog: str, output: str, bundle: str) -> None:
+    """Run the prediction CLI; it scores in chunks and writes the predictions and their report whole or not at all."""
+    summary = run_stage_cli(workspace, "predict", ["--bundle", bundle, "--input", catalog, "--output", output])
     get_run_logger().info(summary.strip())
 
 
+@task(cache_policy=NO_CACHE)
+def publish_report(workspace: Path, output: str) -> dict:
+    """The batch's drift and quality report as a markdown artifact (the Artifacts page keeps one per run)."""
+    path = workspace / report_path(output)
+    report = read_json(path)
+    create_markdown_artifact(key="batch-report", markdown=report_markdown(report, path), description=f"Drift and quality of {output} ({path})")
+    return report
+
+
 @flow(name="predict")
-def predict(catalog: str, output: str, variant: str | None = None) -> str:
+def predict(catalog: str, output: str, bundle: str = "models/bundle") -> str:
     """Predict the category (and top 3) of every product in `catalog` (CSV) into `output` (.parquet or .csv).
 
-    `variant` defaults to the champion that the last `retrain` chose on validation.
+    `bundle` defaults to the champion bundle that the last `retrain` left in this working copy.
     """
     workspace = Path.cwd()
     settings = load_params(workspace / "params.yaml").orchestration
-    score.with_options(**stage_options("predict", settings))(workspace, catalog, output, variant)
+    score.with_options(**stage_options("predict", settings))(workspace, catalog, output, bundle)
+    publish_report(workspace, output)
     return output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -186,3 +187,25 @@ def batch_report(
     monitor = BatchMonitor(profile, known_categories, thresholds, variant, model_fingerprint)
     monitor.add(features, predictions, input_checks)
     return monitor.report()
+
+
+def report_markdown(report: dict, source: Path | str) -> str:
+    """The report as markdown (a Prefect artifact): warnings first, then one line per measure."""
+    verdict = f"{len(report['warnings'])} warning(s)" if report["warnings"] else "no warnings"
+    lines = [f"## Batch report: {report['rows']} products, {verdict}", "", f"Model: `{report['variant']}` (fingerprint `{report['model_fingerprint']}`)", ""]
+    lines += [f"- **warning**: {warning}" for warning in report["warnings"]]
+    price = report["price"]
+    lines += [
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| rows failing an input check | {report['input_failures']['share']:.1%} |",
+        *(f"| unseen {column} values | {entry['share']:.1%} |" for column, entry in report["unseen_categoricals"].items()),
+        f"| text length PSI | {report['text_length']['psi']:.3f} |",
+        *([f"| price PSI | {price['psi']:.3f} |"] if price else []),
+        f"| predicted labels PSI | {report['predicted_labels']['psi']:.3f} |",
+        f"| low confidence (top-1 < {report['low_confidence']['threshold']}) | {report['low_confidence']['share']:.1%} |",
+        "",
+        f"Full report: `{source}`",
+    ]
+    return "\n".join(lines)

@@ -1,46 +1,61 @@
-"""Batch prediction: validate a catalog without labels, then write the predicted category and top-3 per product.
+"""Batch prediction with the model bundle: the predicted category and top-3 per product, and a drift report.
 
-    python -m stages.predict --input new.csv --output predictions.parquet     # the champion
-    python -m stages.predict --variant sparse --input new.csv --output predictions.parquet
+    python -m stages.predict --input new.csv --output predictions.parquet     # models/bundle
+    python -m stages.predict --bundle path/to/bundle --input new.csv --output predictions.csv --chunk-rows 50000
 
-Uses what `dvc repro` trained (models/, data/processed/labels.json) and the `dataset` params.
+The catalog is read, checked and scored in chunks, so its size does not change the memory used. Writes
+the predictions (whole or not at all) and `<output>.report.json` beside them: input-suite failures,
+unseen categorical values, text-length, price and predicted-label shift against the training data,
+low-confidence share, and warnings. A missing column or a file that is not a CSV table stops the run
+before anything is written; row-level problems are counted in the report.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
-from pathlib import Path
 
-from prodcat.catalog import feature_frame
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.io import atomic_file
-from prodcat.params import load_params
-from prodcat.predict import load_predictor, predict
-from prodcat.quality import build_suite, raise_for_failures, read_checked, run_suite
-from prodcat.variants import VARIANTS
+from tqdm import tqdm
 
+from prodcat.batch import PredictionsFile, read_chunks, report_path, score_chunk
+from prodcat.bundle import load_bundle
+from prodcat.cli import cli_errors
+from prodcat.errors import InputError
+from prodcat.io import atomic_file, write_json
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--variant", choices=list(VARIANTS), help="default: the champion chosen on validation (models/champion.json)")
-    parser.add_argument("--input", required=True, help="catalog CSV with the `dataset` columns (the label column is optional)")
-    parser.add_argument("--output", required=True, help="predictions (.parquet or .csv)")
-    parser.add_argument("--models", default="models", help="the models folder that `dvc repro` filled")
-    parser.add_argument("--labels", default="data/processed/labels.json", help="the label map written by preprocess")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", default="models/bundle", help="the model bundle (default: models/bundle, from `dvc repro`)")
+    parser.add_argument("--input", required=True, help="catalog CSV with the bundle's dataset columns (the label column is optional)")
+    parser.add_argument("--output", required=True, help="predictions (.parquet or .csv); the report goes to <output>.report.json")
+    parser.add_argument("--chunk-rows", type=int, default=20000, help="rows read, checked and scored at a time (default: 20000)")
     parser.add_argument("--top-k", type=int, default=3)
     args = parser.parse_args(argv)
-    with stage_errors("predict"):
-        params = load_params(args.params)
-        raw = read_checked(args.input)
-        suite = build_suite(params.dataset, params.validation, params.preprocess, with_labels=False)
-        raise_for_failures(run_suite(raw, suite), args.input)
-        predictor = load_predictor(args.variant, params, Path(args.models), Path(args.labels))
+    with cli_errors("predict"):
+        bundle = load_bundle(args.bundle)
+        monitor = bundle.monitor()
         started = time.perf_counter()
-        predictions = predict(predictor, feature_frame(raw, params.dataset, params.preprocess.max_text_chars), args.top_k)
+        with (
+            atomic_file(args.output) as scratch,
+            atomic_file(report_path(args.output)) as report_scratch,
+            PredictionsFile(scratch) as predictions,
+            tqdm(desc="predict", unit=" products", unit_scale=True, mininterval=2) as progress,
+        ):
+            for chunk in read_chunks(args.input, args.chunk_rows):
+                predictions.append(score_chunk(bundle, chunk, monitor, args.input, args.top_k))
+                progress.update(len(chunk))
+            if predictions.rows == 0:
+                raise InputError(f"{args.input} has a header but no products")
+            report = monitor.report()
+            write_json(report_scratch, report)
         seconds = time.perf_counter() - started
-        with atomic_file(args.output) as scratch:
-            predictions.to_csv(scratch, index=False) if scratch.suffix == ".csv" else predictions.to_parquet(scratch, index=False)
-        print(f"predict: {len(predictions)} products with {predictor.name} in {seconds:.1f}s ({len(predictions) / seconds:.0f} products/s) -> {args.output}")
+        print(
+            f"predict: {predictions.rows} products with {bundle.manifest['variant']} in {seconds:.1f}s "
+            f"({predictions.rows / seconds:.0f} products/s) -> {args.output}"
+        )
+        for warning in report["warnings"]:
+            print(f"predict: warning: {warning}")
+        print(f"predict: report -> {report_path(args.output)}")
 
 
 if __name__ == "__main__":

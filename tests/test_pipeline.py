@@ -86,19 +86,31 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     for column in ["stock.accuracy", "finetuned.accuracy", "hybrid.macro_f1"]:
         assert column in shown
 
-    # Batch prediction with the trained models, on products without labels and with unseen categorical values.
+    # The bundle: the champion and only what it needs; it scores as the models folder does.
+    from prodcat.bundle import load_bundle
+    from prodcat.params import load_params
+    from prodcat.predict import load_predictor
+
+    manifest = json.loads((project / "models/bundle/manifest.json").read_text())
+    assert manifest["variant"] == champion["name"] and manifest["scores"] == {"validation": champion["validation"], "test": champion["test"]}
+    assert manifest["labels"] == labels and manifest["training_data"]["rows"] == len(train)
+    bundle = load_bundle(project / "models/bundle")
+    old = load_predictor(None, load_params(project / "params.yaml"), project / "models", project / "data/processed/labels.json")
+    assert np.array_equal(bundle.predictor.probabilities(test), old.probabilities(test))
+
+    # Batch prediction with the bundle, on products without labels and with unseen categorical values.
     catalog = pd.read_csv(yaml_catalog(project), dtype=str, keep_default_na=False).head(25).drop(columns=["Category"])
     catalog = catalog.assign(**{"Model Number": "NEVER-SEEN-1", "Is Amazon Seller": "maybe"})
     catalog.to_csv(project / "new.csv", index=False)
-    for variant in [*VARIANTS, None]:
-        chosen = ["--variant", variant] if variant else []
-        printed = run(["python", "-m", "stages.predict", *chosen, "--input", "new.csv", "--output", f"{variant}.parquet"], project).stdout
-        assert f"predict: 25 products with {variant or champion['name']}" in printed and "products/s" in printed
-        predictions = pd.read_parquet(project / f"{variant}.parquet")
-        assert list(predictions.columns[:4]) == ["id", "predicted", "top1_category", "top1_probability"]
-        assert set(predictions["predicted"]) <= set(labels) and (predictions["predicted"] == predictions["top1_category"]).all()
-        probabilities = predictions[["top1_probability", "top2_probability", "top3_probability"]]
-        assert (probabilities.diff(axis=1).iloc[:, 1:] <= 0).all().all() and (probabilities.sum(axis=1) <= 1.0001).all()
+    printed = run(["python", "-m", "stages.predict", "--input", "new.csv", "--output", "new.parquet", "--chunk-rows", "10"], project).stdout
+    assert f"predict: 25 products with {champion['name']}" in printed and "products/s" in printed
+    predictions = pd.read_parquet(project / "new.parquet")
+    assert list(predictions.columns[:4]) == ["id", "predicted", "top1_category", "top1_probability"]
+    assert set(predictions["predicted"]) <= set(labels) and (predictions["predicted"] == predictions["top1_category"]).all()
+    probabilities = predictions[["top1_probability", "top2_probability", "top3_probability"]]
+    assert (probabilities.diff(axis=1).iloc[:, 1:] <= 0).all().all() and (probabilities.sum(axis=1) <= 1.0001).all()
+    report = json.loads((project / "new.parquet.report.json").read_text())
+    assert report["unseen_categoricals"]["Is Amazon Seller"] == {"share": 1.0, "examples": ["maybe"]}
 
     again = run(["dvc", "repro"], project)
     assert "Running stage" not in again.stdout
@@ -108,6 +120,8 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     # Compare two encoder configurations as the README shows: an experiment (here the second objective) and a metrics diff.
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "baseline"], project)
+    run(["dvc", "artifacts", "get", str(project), "product-classifier", "-o", str(project.parent / "fetched")], project.parent)
+    assert load_bundle(project.parent / "fetched").manifest == manifest
     experiment = run(
         ["dvc", "exp", "run", "-S", "finetune.objective=batch_all_triplet", "-S", "variants=[stock,finetuned,sparse,hybrid,fusion]", "-S", "fusion.members=[hybrid,sparse]"],
         project,

@@ -7,7 +7,7 @@
 The names below are the package's API (stages import them from here).
 """
 
-from prodcat.quality.csv_file import read_checked
+from prodcat.quality.csv_file import check_header, read_checked
 from prodcat.quality.outcomes import DataQualityError, Outcome, QualityReport, raise_for_failures
 from prodcat.quality.suite import (
     PRICE_PATTERN,
@@ -24,6 +24,7 @@ __all__ = [
     "Outcome",
     "QualityReport",
     "build_suite",
+    "check_header",
     "category_path_pattern",
     "raise_for_failures",
     "read_checked",

@@ -40,20 +40,35 @@ def _short_records(text: str, width: int) -> list[int]:
         csv.field_size_limit(limit)
 
 
-def read_checked(path: str | Path) -> pd.DataFrame:
-    """Read the catalog as preprocess does, turning files that are not a CSV table into messages that say what to fix."""
+def check_header(path: str | Path) -> None:
+    """What can be told from the file's first non-blank line: it exists, is not empty, is UTF-8 and comma-separated.
+
+    Reads one line, so it suits files too large to read whole (batch prediction reads those in chunks).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataQualityError(f"{path} not found: expected a CSV file with one row per product")
-    data = path.read_bytes()
-    if not data.strip():
+    with path.open("rb") as handle:
+        header = next((line for line in handle if line.strip()), b"")
+    if not header:
         raise DataQualityError(f"{path} is empty: expected a header row, then one row per product")
+    try:
+        text = header.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataQualityError(_undecodable(path, header, error)) from None
+    if hint := _delimiter_hint(path, text):
+        raise DataQualityError(hint)
+
+
+def read_checked(path: str | Path) -> pd.DataFrame:
+    """Read the catalog as preprocess does, turning files that are not a CSV table into messages that say what to fix."""
+    path = Path(path)
+    check_header(path)
+    data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DataQualityError(_undecodable(path, data, error)) from None
-    if hint := _delimiter_hint(path, text.partition("\n")[0]):
-        raise DataQualityError(hint)
     try:
         frame = read_catalog(path)
     except ValueError as error:  # unbalanced quotes, ragged rows

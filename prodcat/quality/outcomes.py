@@ -29,6 +29,8 @@ class Outcome:
     observed: float | int | None  # % of offending rows, or the measured value of a table-wide check
     message: str
     folded: bool = False  # could not run for a missing column: reported once, on that column
+    tolerance: float = 0.0  # share of rows the expectation lets fail (1 - mostly)
+    flagged_rows: tuple = ()  # index labels of the offending rows, when the suite ran with every_row
 
     @property
     def key(self) -> str:
@@ -145,6 +147,8 @@ def outcomes_of(results: list, frame: pd.DataFrame) -> list[Outcome]:
             observed=_observed(result.result or {}),
             message=_describe(result, frame, dependents[column] if column in missing else 0),
             folded=column in missing and config.type != exists,
+            tolerance=1 - config.kwargs.get("mostly", 1.0) if config.kwargs.get("mostly") is not None else 0.0,
+            flagged_rows=tuple((result.result or {}).get("unexpected_index_list") or ()),
         ))
     return outcomes
 

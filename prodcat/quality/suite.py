@@ -108,9 +108,14 @@ def build_suite(
 
 
 def run_suite(
-    frame: pd.DataFrame, expectations: list[gxe.Expectation], name: str = "catalog", data_docs: Path | None = None
+    frame: pd.DataFrame, expectations: list[gxe.Expectation], name: str = "catalog", data_docs: Path | None = None,
+    every_row: bool = False,
 ) -> QualityReport:
-    """Run the expectations through a GX Checkpoint over an in-memory DataFrame; Data Docs into `data_docs`."""
+    """Run the expectations through a GX Checkpoint over an in-memory DataFrame; Data Docs into `data_docs`.
+
+    `every_row` keeps the index of every offending row (GX's COMPLETE result format), so rows failing
+    any expectation can be counted; otherwise a few examples per expectation.
+    """
     for logger in QUIET_LOGGERS:  # stages log at INFO: keep their lines, not GX's chatter
         logging.getLogger(logger).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
@@ -124,7 +129,7 @@ def run_suite(
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=name, validation_definitions=[definition], actions=actions,
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10},  # offending values kept per expectation
+        result_format={"result_format": "COMPLETE" if every_row else "SUMMARY", "partial_unexpected_count": 10},  # offending values kept per expectation
     ))
     run_id = RunIdentifier(run_name="validate", run_time=dt.datetime.now(dt.timezone.utc))  # names the run in Data Docs
     outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
