@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test plots data figures bench-speed bench-accuracy bench-batch
+.PHONY: install run flow test plots data serve figures bench-speed bench-accuracy bench-batch bench-serve
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -54,6 +54,10 @@ plots: install
 data: install
 	python -m prodcat.synth --rows 2400 --seed 7 --output data/default/catalog.csv
 
+## The online service over the model bundle: http://127.0.0.1:8000 (set PORT, HOST to change), docs at /docs.
+serve: install
+	python -m prodcat.serve --bundle models/bundle
+
 ## Per-stage wall time, no-op re-run time and peak memory of the pipeline.
 figures: install
 	python -m benchmarks.figures
@@ -61,6 +65,10 @@ figures: install
 ## Fine-tuning and embedding speed against the original recipe's code path (prints a table).
 bench-speed: install
 	python -m benchmarks.speed
+
+## Load figures of the online service (concurrent clients against a real server) and the ratio to batch scoring.
+bench-serve: install
+	python -m benchmarks.serve
 
 ## Accuracy of every variant on the real catalogs in ../shared/data; rewrites docs/BENCHMARKS.md.
 bench-accuracy: install

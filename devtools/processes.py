@@ -82,11 +82,11 @@ def wait_until_healthy(api_url: str, server: subprocess.Popen, log: Path, timeou
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise AssertionError(f"prefect server exited ({server.returncode}):\n{log.read_text()[-4000:]}")
+            raise AssertionError(f"server exited ({server.returncode}):\n{log.read_text()[-4000:]}")
         try:
             with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    raise AssertionError(f"prefect server not healthy after {timeout}s:\n{log.read_text()[-4000:]}")
+    raise AssertionError(f"server not healthy after {timeout}s:\n{log.read_text()[-4000:]}")

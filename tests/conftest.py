@@ -56,3 +56,15 @@ def project(tmp_path: Path, small_catalog: Path, tiny_bert: Path) -> Path:
     write_params(repo, small_catalog, **small_run(tiny_bert))
     commit_all(repo, "pipeline code")
     return repo
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path, tiny_bert: Path) -> Path:
+    """The `project` after one `dvc repro`, shared by the tests that only read what it trained (the bundle); slow."""
+    from devtools.processes import run
+
+    repo = copy_pipeline(tmp_path_factory.mktemp("trained") / "project")
+    write_params(repo, small_catalog, **small_run(tiny_bert))
+    commit_all(repo, "pipeline code")
+    run(["dvc", "repro"], repo)
+    return repo
