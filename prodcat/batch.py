@@ -27,11 +27,17 @@ from prodcat.quality import DataQualityError, build_suite, check_header, run_sui
 STRUCTURAL_CHECKS = ("required_columns",)  # a chunk failing these cannot be scored: the run stops
 OUTPUT_FORMATS = (".parquet", ".csv")
 REPORT_SUFFIX = ".report.json"
+REPORT_PAGE_SUFFIX = ".report.html"
 
 
 def report_path(output: str | Path) -> Path:
     """Where the drift and quality report of `output` goes: beside it, `<output>.report.json`."""
     return Path(f"{output}{REPORT_SUFFIX}")
+
+
+def report_page_path(output: str | Path) -> Path:
+    """The same report as an offline HTML page (prodcat/report_page.py): `<output>.report.html`."""
+    return Path(f"{output}{REPORT_PAGE_SUFFIX}")
 
 
 def read_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -101,17 +101,19 @@ def _percent(share: float) -> str:
     return f"{100 * share:.1f}%"
 
 
-def _bin_label(low: float, high: float) -> str:
-    return f"{low:.4g} to {high:.4g}"
+def bin_labels(edges: list[float]) -> list[str]:
+    """Names of the bins prodcat.drift cuts at `edges`: the first and last are open-ended."""
+    inner = [f"{low:.4g} to {high:.4g}" for low, high in zip(edges, edges[1:])]
+    return [f"below {edges[0]:.4g}", *inner, f"{edges[-1]:.4g} and above"]
 
 
 def histogram_spec(title: str, axis_title: str, section: dict) -> dict:
     """Grouped bars: the share of rows per bin, reference next to batch (bins may differ in width)."""
     edges = section["edges"]
     for sample in SAMPLES:
-        if len(section[sample]) != len(edges) - 1:
-            raise InputError(f"report {title}: {len(edges)} edges but {len(section[sample])} {sample} shares")
-    bins = [_bin_label(low, high) for low, high in zip(edges, edges[1:])]
+        if len(section[sample]) != len(edges) + 1:
+            raise InputError(f"report {title}: {len(edges)} edges but {len(section[sample])} {sample} shares (expected {len(edges) + 1})")
+    bins = bin_labels(edges)
     values = [
         {"bin": label, "sample": sample, "share": share}
         for sample in SAMPLES

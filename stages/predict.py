@@ -4,7 +4,8 @@
     python -m stages.predict --bundle path/to/bundle --input new.csv --output predictions.csv --chunk-rows 50000
 
 The catalog is read, checked and scored in chunks, so its size does not change the memory used. Writes
-the predictions (whole or not at all) and `<output>.report.json` beside them: input-suite failures,
+the predictions (whole or not at all) and `<output>.report.json` beside them, with the same report as
+an HTML page that opens offline (`<output>.report.html`): input-suite failures,
 unseen categorical values, text-length, price and predicted-label shift against the training data,
 low-confidence share, and warnings. A missing column or a file that is not a CSV table stops the run
 before anything is written; row-level problems are counted in the report.
@@ -17,11 +18,13 @@ import time
 
 from tqdm import tqdm
 
-from prodcat.batch import PredictionsFile, read_chunks, report_path, score_chunk
+from prodcat.batch import PredictionsFile, read_chunks, report_page_path, report_path, score_chunk
 from prodcat.bundle import load_bundle
 from prodcat.cli import cli_errors
 from prodcat.errors import InputError
 from prodcat.io import atomic_file, write_json
+from prodcat.report_page import render_report_page
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         with (
             atomic_file(args.output) as scratch,
             atomic_file(report_path(args.output)) as report_scratch,
+            atomic_file(report_page_path(args.output)) as page_scratch,
             PredictionsFile(scratch) as predictions,
             tqdm(desc="predict", unit=" products", unit_scale=True, mininterval=2) as progress,
         ):
@@ -48,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise InputError(f"{args.input} has a header but no products")
             report = monitor.report()
             write_json(report_scratch, report)
+            page_scratch.write_text(render_report_page(report), encoding="utf-8")
         seconds = time.perf_counter() - started
         print(
             f"predict: {predictions.rows} products with {bundle.manifest['variant']} in {seconds:.1f}s "
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         for warning in report["warnings"]:
             print(f"predict: warning: {warning}")
-        print(f"predict: report -> {report_path(args.output)}")
+        print(f"predict: report -> {report_path(args.output)}, {report_page_path(args.output)}")
 
 
 if __name__ == "__main__":

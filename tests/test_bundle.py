@@ -18,6 +18,7 @@ from prodcat.bundle import BUNDLE_FORMAT, BundleError, load_bundle, write_bundle
 from prodcat.catalog import label_ids, label_names, make_examples
 from prodcat.classifier import TabularEncoding
 from prodcat.drift import batch_report, reference_profile
+from prodcat.report_page import render_report_page
 from prodcat.io import write_json
 from prodcat.params import SparseParams, load_params
 from prodcat.predict import load_predictor
@@ -90,7 +91,9 @@ def test_a_bundle_it_cannot_read_is_refused_by_name(trained, tmp_path: Path) -> 
 def predict_files(bundle: Path, catalog: Path, output: Path, chunk_rows: int) -> tuple[pd.DataFrame, dict]:
     predict_stage.main(["--bundle", str(bundle), "--input", str(catalog), "--output", str(output), "--chunk-rows", str(chunk_rows)])
     frame = pd.read_csv(output, dtype={"id": str}) if output.suffix == ".csv" else pd.read_parquet(output)
-    return frame, json.loads(Path(f"{output}.report.json").read_text())
+    report = json.loads(Path(f"{output}.report.json").read_text())
+    assert Path(f"{output}.report.html").read_text(encoding="utf-8") == render_report_page(report)  # the same report, as a page
+    return frame, report
 
 
 def test_chunked_prediction_equals_one_chunk_in_parquet_and_csv(trained, new_products: pd.DataFrame, tmp_path: Path, capsys) -> None:

@@ -37,8 +37,8 @@ REPORT = {
     "model_fingerprint": "sha256:abc123",
     "input_failures": {"share": 0.01, "checks": {"price_format": 0.01}},
     "unseen_categoricals": {"Is Amazon Seller": {"share": 0.2, "examples": ["<b>maybe</b>", "Z"]}},
-    "text_length": {"psi": 0.31, "edges": [0, 50, 100, 200], "reference": [0.2, 0.5, 0.3], "batch": [0.1, 0.6, 0.3]},
-    "price": {"psi": 0.1, "edges": [0, 10, 25.5, 1000], "reference": [0.3, 0.4, 0.3], "batch": [0.2, 0.4, 0.4]},
+    "text_length": {"psi": 0.31, "edges": [50, 100], "reference": [0.2, 0.5, 0.3], "batch": [0.1, 0.6, 0.3]},
+    "price": {"psi": 0.1, "edges": [10, 25.5], "reference": [0.3, 0.4, 0.3], "batch": [0.2, 0.4, 0.4]},
     "predicted_labels": {
         "psi": 0.05,
         "reference": {"Toys & Games": 0.5, "Home</script>": 0.5},
@@ -91,7 +91,7 @@ def drawn_charts(page: Path, ids: set[str]) -> dict[str, dict]:
 
 
 def bar_values(labels: list[str], x_title: str) -> dict[tuple[str, str], float]:
-    """{(category, sample): percent} from Vega-Lite's bar descriptions ("x: 0 to 50; share of rows: 20%; sample: batch")."""
+    """{(category, sample): percent} from Vega-Lite's bar descriptions ("x: below 50; share of rows: 20%; sample: batch")."""
     bars = [dict(part.split(": ", 1) for part in label.split("; ")) for label in labels]
     return {(bar[x_title], bar["sample"]): round(float(bar["share of rows"].rstrip("%")), 6) for bar in bars}
 
@@ -200,7 +200,7 @@ def test_report_page_without_prices_or_warnings() -> None:
 
 
 def test_report_page_rejects_a_report_it_cannot_draw() -> None:
-    with pytest.raises(InputError, match=r"report text length: 4 edges but 2 batch shares"):
+    with pytest.raises(InputError, match=r"report text length: 2 edges but 2 batch shares \(expected 3\)"):
         render_report_page({**REPORT, "text_length": {**REPORT["text_length"], "batch": [0.5, 0.5]}})
     with pytest.raises(InputError, match=r"the batch report lacks low_confidence, warnings"):
         render_report_page({key: value for key, value in REPORT.items() if key not in ("low_confidence", "warnings")})
@@ -213,12 +213,12 @@ def test_report_page_draws_its_charts_offline(tmp_path: Path) -> None:
     charts = drawn_charts(page, {"chart-text-length", "chart-price", "chart-predicted-labels"})
     text_length, price, labels = charts["chart-text-length"], charts["chart-price"], charts["chart-predicted-labels"]
     assert [chart["svgs"] for chart in (text_length, price, labels)] == [1, 1, 1]
-    assert {"text length (PSI 0.310)", "0 to 50", "100 to 200", "share of rows", "reference", "batch"} <= text_length["texts"]
+    assert {"text length (PSI 0.310)", "below 50", "100 and above", "share of rows", "reference", "batch"} <= text_length["texts"]
     assert bar_values(text_length["bars"], "text length") == {
-        ("0 to 50", "reference"): 20.0, ("50 to 100", "reference"): 50.0, ("100 to 200", "reference"): 30.0,
-        ("0 to 50", "batch"): 10.0, ("50 to 100", "batch"): 60.0, ("100 to 200", "batch"): 30.0,
+        ("below 50", "reference"): 20.0, ("50 to 100", "reference"): 50.0, ("100 and above", "reference"): 30.0,
+        ("below 50", "batch"): 10.0, ("50 to 100", "batch"): 60.0, ("100 and above", "batch"): 30.0,
     }
-    assert {"price (PSI 0.100)", "10 to 25.5", "25.5 to 1000"} <= price["texts"] and len(price["bars"]) == 6
+    assert {"price (PSI 0.100)", "10 to 25.5", "25.5 and above"} <= price["texts"] and len(price["bars"]) == 6
     assert {"predicted labels (PSI 0.050)", "Home</script>", "Pet Supplies", "Toys & Games"} <= labels["texts"]
     assert bar_values(labels["bars"], "predicted label") == {
         ("Home</script>", "reference"): 50.0, ("Pet Supplies", "reference"): 0.0, ("Toys & Games", "reference"): 50.0,
