@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -136,7 +137,8 @@ def export_onnx(model: SentenceTransformer, folder: Path, max_seq_length: int, *
     graph = _SentenceEmbedding(model.to("cpu"), input_names).eval()
     with atomic_dir(folder) as scratch, tempfile.TemporaryDirectory() as work:
         traced, fused = Path(work, "traced.onnx"), Path(work, "fused.onnx")
-        with torch.inference_mode(), _eager_attention(model):
+        with torch.inference_mode(), _eager_attention(model), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks traced as constants: the axes stay dynamic
             torch.onnx.export(
                 graph,
                 tuple(dummy[name] for name in input_names),

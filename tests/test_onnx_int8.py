@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
@@ -77,9 +78,9 @@ def test_check_int8_gates_on_the_mean_cosine_and_adopt_int8_on_the_accuracy_drop
 def test_scoring_encoder_serves_either_backend(tiny_bert: Path, tiny_model: SentenceTransformer, int8_folder: Path, tmp_path: Path) -> None:
     settings = {"max_seq_length": 32, "batch_size": 4, "precision": "fp32"}
     int8 = scoring_encoder(str(tiny_bert), "onnx_int8", int8_folder=int8_folder, **settings)(TEXTS)
-    torch = scoring_encoder(str(tiny_bert), "torch", **settings)(TEXTS)
+    torch_vectors = scoring_encoder(str(tiny_bert), "torch", **settings)(TEXTS)
     assert np.array_equal(int8, Int8Encoder(int8_folder).encode(TEXTS, 4))
-    assert np.allclose(torch, encode_texts(tiny_model, TEXTS, 4, "fp32"), atol=1e-6)
+    assert np.allclose(torch_vectors, encode_texts(tiny_model, TEXTS, 4, "fp32"), atol=1e-6)
     with pytest.raises(InputError, match="backend onnx_int8 needs an int8 export folder with export.json"):
         scoring_encoder(str(tiny_bert), "onnx_int8", int8_folder=tmp_path, **settings)
 
@@ -141,3 +142,29 @@ def test_embed_stage_falls_back_to_torch_and_says_why(small_catalog: Path, tiny_
     test_texts = pd.read_parquet(out / "processed/test.parquet")["text"].tolist()
     assert np.allclose(load_matrix(out / "emb/stock/test"), encode_texts(tiny_model, test_texts, 64, "fp32"), atol=1e-5)
     assert list((out / "int8").iterdir()) == [] and len(list((out / "cache").glob("*.npz"))) == 1  # the torch cache only
+
+
+def test_champion_keeps_int8_for_prediction_only_within_the_accuracy_drop(tmp_path: Path) -> None:
+    from prodcat.classifier import TabularEncoding
+    from prodcat.embedding import save_matrix
+    from prodcat.scoring import FeatureBlocks, TrainedHeads
+    from stages.champion import scoring_backend
+
+    truth = np.arange(10) % 3
+    torch_embeddings = np.eye(3, 4, dtype=np.float32)[truth]  # the softmax head below reads class k off dimension k
+    one_row_off = torch_embeddings.copy()
+    one_row_off[0] = np.roll(one_row_off[0], 1)
+    encoding = TabularEncoding.fit(pd.DataFrame(index=range(10)), [])
+    head = {"weight": torch.eye(3, 4), "bias": torch.zeros(3), "log_scale": torch.tensor(2.0)}
+    heads = TrainedHeads(encoding, softmax_head=head, sparse_temperature=1.0, fusion_weights={"softmax": 1.0, "sparse": 0.0})
+    sparse_scores = np.zeros((10, 3), dtype=np.float32)
+
+    def backend(int8: np.ndarray, champion: str = "softmax") -> tuple[str, str]:
+        blocks = FeatureBlocks({"finetuned": int8}, sparse_scores, encoding.transform(pd.DataFrame(index=range(10))))
+        return scoring_backend(champion, ["softmax", "sparse"], blocks, heads, truth, tmp_path, max_drop=0.002)
+
+    assert backend(one_row_off) == ("torch", "embed adopted no int8 embeddings (metrics/embed.json)")
+    save_matrix(tmp_path / "finetuned" / "validation_torch", torch_embeddings)
+    assert backend(torch_embeddings) == ("onnx_int8", "champion validation accuracy torch 1.0000, int8 1.0000")
+    assert backend(one_row_off) == ("torch", "champion validation accuracy torch 1.0000, int8 0.9000: drop 0.1000 above embed.int8_max_accuracy_drop 0.002")
+    assert backend(one_row_off, champion="fusion")[0] == "torch"  # the fusion scored through its members
