@@ -41,7 +41,8 @@ def int8_matrices(
     export is removed, so an `models/onnx_int8/<encoder>/` folder always holds an adopted one.
     """
     try:
-        encoder = Int8Encoder(export_int8(model, folder, params.encoder.max_seq_length))
+        export = export_int8(model, folder, params.encoder.max_seq_length, ffn_output_fp32=params.embed.int8_ffn_output_fp32)
+        encoder = Int8Encoder(export)
         cache_file = cache_dir / f"{encoder.fingerprint}.npz"  # export fingerprints never equal a torch one
         validation, _ = cached_encode(splits["validation"], lambda batch: encoder.encode(batch, params.embed.batch_size), cache_file)
     except Exception as error:  # noqa: BLE001 - any export or runtime failure means: score with torch, and say why

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 import torch
@@ -43,7 +44,7 @@ def test_fp32_export_pools_like_sentence_transformers_mean_without_and_cls_with_
     cls_normalized = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="cls"), Normalize()])
     for name, model, norms_one in (("mean", tiny_model, False), ("cls", cls_normalized, True)):
         reference = encode_texts(model, TEXTS, batch_size=4, precision="fp32")
-        exported = Int8Encoder(export_onnx(model, tmp_path / name, max_seq_length=32, int8=False)).encode(TEXTS, batch_size=4)
+        exported = Int8Encoder(export_onnx(model, tmp_path / name, max_seq_length=32, quantization=None)).encode(TEXTS, batch_size=4)
         assert np.abs(exported - reference).max() < 1e-5, name
         assert np.allclose(np.linalg.norm(exported, axis=1), 1.0, atol=1e-5) == norms_one, name
     tokens = tiny_model.tokenizer(TEXTS[1], return_tensors="pt")
@@ -61,7 +62,19 @@ def test_int8_embeddings_stay_close_to_torch_but_are_quantized(tiny_model: Sente
     assert int8[1, 0] == pytest.approx(reference[1, 0], abs=2e-3)
     info = read_json(int8_folder / "export.json")
     assert (info["pooling"], info["normalize"], info["max_seq_length"], info["inputs"]) == ("mean", False, 32, ["input_ids", "attention_mask", "token_type_ids"])
-    assert info["quantization"]["per_channel"] is True
+    assert (info["quantization"]["per_channel"], info["quantization"]["fp32_after"]) == (True, [])
+
+
+def test_ffn_output_fp32_keeps_the_matmuls_after_gelu_unquantized(tiny_model: SentenceTransformer, int8_folder: Path, tmp_path: Path) -> None:
+    def matmuls_after_gelu(folder: Path) -> list[str]:
+        graph = onnx.load(folder / "model.onnx").graph
+        produced_by = {output: node.op_type for node in graph.node for output in node.output}
+        return [node.op_type for node in graph.node if any(produced_by.get(name) == "BiasGelu" for name in node.input)]
+
+    kept = export_int8(tiny_model, tmp_path / "kept", max_seq_length=32, ffn_output_fp32=True)
+    assert matmuls_after_gelu(kept) == ["MatMul", "MatMul"]  # one per layer, fp32
+    assert matmuls_after_gelu(int8_folder) == ["DynamicQuantizeLinear", "DynamicQuantizeLinear"]  # quantized on the fly
+    assert Int8Encoder(kept).fingerprint != Int8Encoder(int8_folder).fingerprint
 
 
 def test_check_int8_gates_on_the_mean_cosine_and_adopt_int8_on_the_accuracy_drop() -> None:
@@ -138,7 +151,7 @@ def test_embed_stage_falls_back_to_torch_and_says_why(small_catalog: Path, tiny_
     texts, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
     stock = read_json(out / "embed.json")["encoders"]["stock"]
     assert stock["backend_used"] == "torch" and stock["mean_cosine"] == pytest.approx(-1.0, abs=1e-5)
-    assert stock["reason"].endswith("mean below embed.int8_min_cosine 0.99")
+    assert stock["reason"].endswith("mean below embed.int8_min_cosine 0.98")
     test_texts = pd.read_parquet(out / "processed/test.parquet")["text"].tolist()
     assert np.allclose(load_matrix(out / "emb/stock/test"), encode_texts(tiny_model, test_texts, 64, "fp32"), atol=1e-5)
     assert list((out / "int8").iterdir()) == [] and len(list((out / "cache").glob("*.npz"))) == 1  # the torch cache only
