@@ -30,6 +30,7 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.transformers.optimizer import optimize_model
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 from transformers import AutoTokenizer
 
 from prodcat.embedding import encode_texts, encoder_fingerprint
@@ -76,8 +77,8 @@ class _SentenceEmbedding(torch.nn.Module):
 
 def _pooling_and_normalize(model: SentenceTransformer) -> tuple[str, bool]:
     """The pooling mode and whether the model normalises, read from its modules (for the export's description)."""
-    modes = [module.pooling_mode for module in model if type(module).__name__ == "Pooling"]
-    normalize = any(type(module).__name__ == "Normalize" for module in model)
+    modes = [module.pooling_mode for module in model if isinstance(module, Pooling)]
+    normalize = any(isinstance(module, Normalize) for module in model)
     mode = modes[0] if modes else "none"
     return (mode if isinstance(mode, str) else "+".join(mode)), normalize
 

@@ -181,3 +181,19 @@ def test_champion_keeps_int8_for_prediction_only_within_the_accuracy_drop(tmp_pa
     assert backend(torch_embeddings) == ("onnx_int8", "champion validation accuracy torch 1.0000, int8 1.0000")
     assert backend(one_row_off) == ("torch", "champion validation accuracy torch 1.0000, int8 0.9000: drop 0.1000 above embed.int8_max_accuracy_drop 0.002")
     assert backend(one_row_off, champion="fusion")[0] == "torch"  # the fusion scored through its members
+
+
+@pytest.mark.slow
+def test_dvc_repro_with_the_int8_backend_records_both_gates_and_is_then_up_to_date(project: Path) -> None:
+    from devtools.processes import run
+    from devtools.scratch_repo import set_params
+
+    set_params(project / "params.yaml", embed={"backend": "onnx_int8"})
+    run(["dvc", "repro"], project)
+    embed = read_json(project / "metrics/embed.json")
+    assert {encoder: report["backend_used"] for encoder, report in embed["encoders"].items()} == {"stock": "onnx_int8", "finetuned": "onnx_int8"}
+    assert sorted(path.name for path in (project / "models/onnx_int8").iterdir()) == ["finetuned", "stock"]
+    champion = read_json(project / "models/champion.json")
+    assert champion["embed_backend_reason"].startswith("champion validation accuracy torch")
+    assert (champion["embed_backend"] == "onnx_int8") == ("above embed.int8_max_accuracy_drop" not in champion["embed_backend_reason"])
+    assert "up to date" in run(["dvc", "status"], project).stdout
