@@ -7,6 +7,10 @@ Two objectives (param `finetune.objective`):
 The encoder is kept for the embedding variants; the softmax head is kept beside it
 (`softmax_head.safetensors`) and scored directly as the `softmax` variant.
 
+Batches hold texts of similar token length (`finetune.length_buckets`, LengthBucketBatchSampler):
+the Trainer's own `group_by_length` is ignored by sentence-transformers, and padding a short text to
+the batch's longest is compute spent on nothing. The optimizer is the fused AdamW (`finetune.fused_optimizer`).
+
 A checkpoint is written at the end of each epoch and replaces the previous one: resuming needs only
 the last (with its optimizer state, ~3x the model). A rerun after a crash resumes from it, but only
 if it was written for the same data and settings (a run fingerprint is stored beside it).
@@ -22,6 +26,7 @@ import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +36,17 @@ from datasets import Dataset
 from dvclive import Live
 from safetensors.torch import load_file, save_file
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.base.sampler import BatchSamplers, DefaultBatchSampler
 from sentence_transformers.sentence_transformer.losses import BatchAllTripletLoss
 from torch import nn
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from prodcat.embedding import encode_texts
-from prodcat.softmax_head import head_logits
+from prodcat.flops import token_lengths
+from prodcat.length_buckets import bucketed_batches
 from prodcat.params import EncoderParams, FinetuneParams
+from prodcat.softmax_head import head_logits
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,25 @@ class SoftmaxHeadLoss(nn.Module):
     def head_weights(self) -> dict[str, torch.Tensor]:
         """The head's own weights, as saved beside the encoder."""
         return {"weight": self.classifier.weight, "bias": self.classifier.bias, "log_scale": self.log_scale}
+
+
+class LengthBucketBatchSampler(DefaultBatchSampler):
+    """Batches of texts of similar token length (prodcat.length_buckets), a fresh draw each epoch from seed + epoch.
+
+    Given to the Trainer as `partial(LengthBucketBatchSampler, lengths=...)`: the dataset holds texts,
+    the lengths are counted once with the model's tokenizer.
+    """
+
+    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed: int = 0, *, lengths: list[int]) -> None:
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+        self.lengths = lengths
+
+    def __iter__(self):
+        yield from bucketed_batches(self.lengths, self.batch_size, seed=self.seed + self.epoch, drop_last=self.drop_last)
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.lengths), self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
 
 
 @dataclass(frozen=True)
@@ -219,6 +245,12 @@ def finetune_encoder(
     device = str(model.device)
     resume_from = resumable_checkpoint(checkpoints, fingerprint)
     head_rate = {SoftmaxHeadLoss.head_parameters: params.head_learning_rate} if isinstance(loss, SoftmaxHeadLoss) else {}
+    if params.objective == "batch_all_triplet":
+        batch_sampler = BatchSamplers.GROUP_BY_LABEL  # triplets need several texts of a label per batch, whatever their length
+    elif params.length_buckets:
+        batch_sampler = partial(LengthBucketBatchSampler, lengths=token_lengths(model.tokenizer, train.texts, model.max_seq_length))
+    else:
+        batch_sampler = BatchSamplers.BATCH_SAMPLER
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=params.epochs,
@@ -227,12 +259,12 @@ def finetune_encoder(
         learning_rate_mapping=head_rate,
         lr_scheduler_type="linear",
         warmup_steps=params.warmup_ratio,
-        optim="adamw_torch",
+        optim="adamw_torch_fused" if params.fused_optimizer else "adamw_torch",
         weight_decay=0.01,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
-        batch_sampler=BatchSamplers.GROUP_BY_LABEL if params.objective == "batch_all_triplet" else BatchSamplers.BATCH_SAMPLER,
+        batch_sampler=batch_sampler,
         save_strategy="epoch",
         save_total_limit=1,  # the last epoch's checkpoint is all a resumed run needs
         logging_steps=10,
