@@ -54,7 +54,8 @@ class Workload:
 
 
 WORKLOADS = {"amazon": Workload("amazon2020_first1000.csv", 128), "pricerunner": Workload("pricerunner_aggregate.csv", 48)}
-FINETUNE_PATHS = ["original", "previous", "ours"]  # previous: ours before issue 13 (random batches, unfused AdamW)
+# previous: ours before issue 13 (random batches, unfused AdamW); no-dropout: ours with finetune.dropout false
+FINETUNE_PATHS = ["original", "previous", "ours", "no-dropout"]
 EMBED_PATHS = ["original", "batched", "ours"]
 
 
@@ -125,7 +126,8 @@ def phase_finetune(workload: str, path: str, rows: int, epochs: int) -> dict:
     if path == "original":
         original_finetune(model, train, epochs)
     else:
-        params = FinetuneParams(epochs=epochs, precision=precision, length_buckets=path == "ours", fused_optimizer=path == "ours")
+        new = path != "previous"
+        params = FinetuneParams(epochs=epochs, precision=precision, length_buckets=new, fused_optimizer=new, dropout=path != "no-dropout")
         loss = build_loss(model, params, num_labels=max(train.labels) + 1)
         with tempfile.TemporaryDirectory() as checkpoints:
             finetune_encoder(model, loss, train, None, params, precision, Path(checkpoints), "bench")

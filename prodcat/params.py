@@ -99,6 +99,7 @@ class FinetuneParams(_Section):
     precision: Precision = "auto"
     length_buckets: bool = True  # softmax_head: batches of similar token length (less padding)
     fused_optimizer: bool = True  # AdamW's fused kernel (torch's adamw_torch_fused)
+    dropout: bool = True  # the encoder's own dropout while it trains
     seed: int = 42
 
 
