@@ -103,9 +103,17 @@ class FinetuneParams(_Section):
     seed: int = 42
 
 
+# What embeds the scoring splits and prediction: torch, or the int8 ONNX export (prodcat/onnx_int8.py).
+Backend = Literal["torch", "onnx_int8"]
+
+
 class EmbedParams(_Section):
     batch_size: int = Field(64, ge=1)
     precision: Precision = "auto"
+    backend: Backend = "torch"
+    int8_min_cosine: float = Field(0.98, gt=0, le=1)  # mean cosine int8 vs torch on validation, else torch
+    int8_ffn_output_fp32: bool = False  # keep the feed-forward output projections fp32: closer to torch, slower
+    int8_max_accuracy_drop: float = Field(0.002, ge=0, lt=1)  # champion validation accuracy int8 may lose
 
 
 NgramRange = tuple[int, int]

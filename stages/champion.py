@@ -2,21 +2,47 @@
 
 Reads nothing of the test split: the choice is made before any test score exists (dvc.yaml lists
 this stage's inputs; `evaluate` reports the test scores afterwards).
+
+With int8 embeddings adopted by embed (`embed.backend: onnx_int8`), it also scores the champion on
+the torch embeddings of the same validation rows and records which backend prediction uses
+(`embed_backend` in the output): int8 unless it costs more than `embed.int8_max_accuracy_drop`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
+from prodcat.embedding import load_matrix
 from prodcat.io import write_json
 from prodcat.metrics import summary_metrics
-from prodcat.params import load_params
-from prodcat.scoring import TrainedHeads, choose_champion, cross_fitted_fusion, stored_blocks, variant_probabilities
+from prodcat.onnx_int8 import TORCH_REFERENCE, adopt_int8
+from prodcat.params import Backend, load_params
+from prodcat.scoring import FeatureBlocks, TrainedHeads, choose_champion, cross_fitted_fusion, stored_blocks, variant_probabilities
 
 log = logging.getLogger(__name__)
+
+
+def scoring_backend(
+    champion: str, members: list[str], blocks: FeatureBlocks, heads: TrainedHeads, truth: np.ndarray, embeddings: Path, max_drop: float
+) -> tuple[Backend, str]:
+    """The backend prediction embeds with: int8 where embed adopted it and the champion loses at most `max_drop` accuracy by it."""
+    scored = [*members, "fusion"] if champion == "fusion" else [champion]
+    references = {encoder: embeddings / encoder / TORCH_REFERENCE for encoder in blocks.embeddings}
+    references = {encoder: path for encoder, path in references.items() if path.with_suffix(".npy").is_file()}
+    if not references:
+        return "torch", "embed adopted no int8 embeddings (metrics/embed.json)"
+    torch_blocks = replace(blocks, embeddings={**blocks.embeddings, **{encoder: load_matrix(path) for encoder, path in references.items()}})
+
+    def accuracy(feature_blocks: FeatureBlocks) -> float:
+        return summary_metrics(truth, variant_probabilities(scored, feature_blocks, heads)[champion].argmax(axis=1))["accuracy"]
+
+    return adopt_int8(accuracy(torch_blocks), accuracy(blocks), max_drop)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,10 +68,14 @@ def main(argv: list[str] | None = None) -> None:
             )
         scores = {name: summary_metrics(truth, probabilities[name].argmax(axis=1)) for name in params.variants}
         champion = choose_champion(scores)
+        heads.fusion_weights = fusion_weights
+        backend, reason = scoring_backend(champion, members, blocks, heads, truth, Path(args.embeddings), params.embed.int8_max_accuracy_drop)
+        log.info("embedding backend for prediction: %s (%s)", backend, reason)
         for name, score in scores.items():
             log.info("%s: validation accuracy %.4f, macro-F1 %.4f%s", name, score["accuracy"], score["macro_f1"], "  <- champion" if name == champion else "")
         write_json(args.report, scores)
-        write_json(args.output, {"champion": champion, "rule": "best validation accuracy, then macro-F1", "fusion_weights": fusion_weights})
+        write_json(args.output, {"champion": champion, "rule": "best validation accuracy, then macro-F1", "fusion_weights": fusion_weights,
+                                 "embed_backend": backend, "embed_backend_reason": reason})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,38 +1,93 @@
-"""Stage embed: train/validation/test sentence embeddings of every encoder the variants read (stock, finetuned)."""
+"""Stage embed: train/validation/test sentence embeddings of every encoder the variants read (stock, finetuned).
+
+With `embed.backend: onnx_int8` each encoder is also exported to ONNX and quantized to int8
+(`models/onnx_int8/<encoder>/`); when its validation embeddings pass the cosine gate, the int8 ones
+score validation and test, else the stage falls back to torch. `metrics/embed.json` says which
+backend each encoder used and why.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sentence_transformers import SentenceTransformer
 
 from prodcat.catalog import SPLITS
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.embedding import cache_path, cached_encode, encode_texts, prune_cache, save_matrix
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
-from prodcat.io import atomic_dir
+from prodcat.io import atomic_dir, write_json
+from prodcat.onnx_int8 import TORCH_REFERENCE, Int8Encoder, check_int8, export_int8, row_cosines
 from prodcat.params import Params, load_params
 from prodcat.variants import encoder_source, encoders_needed
 
 log = logging.getLogger(__name__)
 
 Splits = dict[str, list[str]]
+Matrices = dict[str, np.ndarray]
 
 
-def encoder_matrices(encoder: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
-    """Sentence embeddings per split, through the text-hash cache of this encoder's fingerprint."""
-    model = load_encoder(encoder, params.encoder.max_seq_length, device=device)
-    cache_file = cache_path(cache_dir, model, precision)
-    matrices = {}
-    for split, texts in splits.items():
-        matrices[split], encoded = cached_encode(
-            texts, lambda batch: encode_texts(model, batch, params.embed.batch_size, precision), cache_file
-        )
-        log.info("%s: encoded %d of %d %s texts, %d from cache", encoder, encoded, len(texts), split, len(texts) - encoded)
-    return matrices, cache_file
+def int8_matrices(
+    model: SentenceTransformer, splits: Splits, torch_validation: np.ndarray, params: Params, folder: Path, cache_dir: Path
+) -> tuple[Matrices | None, dict, Path | None]:
+    """Validation and test embeddings from the int8 export of `model`, or None when the export fails or misses the gate.
+
+    Returns them with the report (backend used, reason, cosines) and the int8 cache file. A rejected
+    export is removed, so an `models/onnx_int8/<encoder>/` folder always holds an adopted one.
+    """
+    try:
+        export = export_int8(model, folder, params.encoder.max_seq_length, ffn_output_fp32=params.embed.int8_ffn_output_fp32)
+        encoder = Int8Encoder(export)
+        cache_file = cache_dir / f"{encoder.fingerprint}.npz"  # export fingerprints never equal a torch one
+        validation, _ = cached_encode(splits["validation"], lambda batch: encoder.encode(batch, params.embed.batch_size), cache_file)
+    except Exception as error:  # any export or runtime failure means: score with torch, and say why
+        shutil.rmtree(folder, ignore_errors=True)
+        return None, {"backend_used": "torch", "reason": f"int8 export failed: {type(error).__name__}: {error}"}, None
+    cosines = row_cosines(torch_validation, validation)
+    passed, reason = check_int8(torch_validation, validation, params.embed.int8_min_cosine)
+    report = {"backend_used": "onnx_int8" if passed else "torch", "reason": reason,
+              "mean_cosine": round(float(cosines.mean()), 6), "min_cosine": round(float(cosines.min()), 6)}  # fmt: skip
+    if not passed:
+        shutil.rmtree(folder)
+        return None, report, None
+    test, _ = cached_encode(splits["test"], lambda batch: encoder.encode(batch, params.embed.batch_size), cache_file)
+    return {"validation": validation, "test": test}, report, cache_file
+
+
+def encoder_matrices(
+    source: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path, int8_folder: Path
+) -> tuple[Matrices, dict, set[Path]]:
+    """Sentence embeddings per split (through the text-hash caches), the backend report and the cache files used.
+
+    Train is always embedded with torch, whatever the backend: the heads (XGBoost, softmax) are fitted
+    on train, so they learn from the reference vectors; int8 then scores validation and test exactly
+    as prediction will, and the champion's validation accuracy shows what int8 costs. Train in int8
+    would also refit every head whenever the backend changes. With int8 adopted, the torch validation
+    embeddings are kept as `validation_torch` for the champion's accuracy check (`adopt_int8`).
+    """
+    model = load_encoder(source, params.encoder.max_seq_length, device=device)
+    torch_cache = cache_path(cache_dir, model, precision)
+
+    def torch_split(split: str) -> np.ndarray:
+        matrix, encoded = cached_encode(splits[split], lambda batch: encode_texts(model, batch, params.embed.batch_size, precision), torch_cache)
+        log.info("%s: encoded %d of %d %s texts with torch, %d from cache", source, encoded, len(splits[split]), split, len(splits[split]) - encoded)
+        return matrix
+
+    matrices = {"train": torch_split("train"), "validation": torch_split("validation")}
+    report, used = {"backend_used": "torch", "reason": "embed.backend is torch"}, {torch_cache}
+    if params.embed.backend == "onnx_int8":
+        int8, report, int8_cache = int8_matrices(model, splits, matrices["validation"], params, int8_folder, cache_dir)
+        if int8 is not None:
+            matrices |= {TORCH_REFERENCE: matrices["validation"], **int8}
+            used.add(int8_cache)
+    if "test" not in matrices:
+        matrices["test"] = torch_split("test")
+    return matrices, report, used
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--finetuned", required=True, help="fine-tuned sentence-transformers folder")
     parser.add_argument("--output", required=True, help="folder of <encoder>/{train,validation,test}.npy matrices")
     parser.add_argument("--cache", required=True, help="embeddings by text hash, one file per encoder fingerprint")
+    parser.add_argument("--int8", required=True, help="folder of <encoder>/ int8 ONNX exports (empty unless embed.backend is onnx_int8)")
+    parser.add_argument("--report", required=True, help="backend used per encoder and why (a DVC metric)")
     args = parser.parse_args(argv)
     with stage_errors("embed"):
         params = load_params(args.params)
@@ -48,15 +105,19 @@ def main(argv: list[str] | None = None) -> None:
         device = pick_device()
         precision = resolve_precision(params.embed.precision, device)
         used_cache_files: set[Path] = set()
-        with atomic_dir(args.output) as folder:
+        reports = {}
+        with atomic_dir(args.output) as folder, atomic_dir(args.int8) as int8_root:
             for encoder in encoders_needed(params.variants):
                 started = time.perf_counter()
                 source = encoder_source(encoder, params.encoder.base, Path(args.finetuned))
-                matrices, cache_file = encoder_matrices(source, splits, params, device, precision, Path(args.cache))
-                used_cache_files.add(cache_file)
+                matrices, reports[encoder], used = encoder_matrices(source, splits, params, device, precision, Path(args.cache), int8_root / encoder)
+                used_cache_files |= used
                 for split, matrix in matrices.items():
                     save_matrix(Path(folder, encoder, split), matrix)
-                log.info("%s: %d dimensions in %.1fs (%s)", encoder, matrices["train"].shape[1], time.perf_counter() - started, precision)
+                reports[encoder]["seconds"] = round(time.perf_counter() - started, 1)
+                log.info("%s: %d dimensions in %.1fs (%s); backend %s: %s", encoder, matrices["train"].shape[1],
+                         reports[encoder]["seconds"], precision, reports[encoder]["backend_used"], reports[encoder]["reason"])  # fmt: skip
+        write_json(args.report, {"backend": params.embed.backend, "encoders": reports})
         prune_cache(Path(args.cache), keep=used_cache_files)
 
 

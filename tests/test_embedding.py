@@ -79,7 +79,7 @@ def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock
     other = build_tiny_bert(tmp_path / "other-bert", names, seed=1)  # the fixture's vocabulary and shape, other weights
     stock, finetuned = load_encoder(str(tiny_bert), 32), load_encoder(str(other), 32)
     argv = ["--params", str(params), "--data", str(processed), "--finetuned", str(other), "--output", str(tmp_path / "emb"),
-            "--cache", str(tmp_path / "cache")]  # fmt: skip
+            "--cache", str(tmp_path / "cache"), "--int8", str(tmp_path / "int8"), "--report", str(tmp_path / "embed.json")]  # fmt: skip
 
     for _ in range(2):  # cold cache, then every text from the cache
         embed_stage.main(argv)
