@@ -8,8 +8,9 @@ Two workloads, read from ../shared/data:
 - `pricerunner`: short product titles (pricerunner_aggregate.csv), max_seq_length 48, label =
   Category Label; `--rows` train rows and up to 1,000 held-out rows, drawn at random (seed 0).
 For each: fine-tuning (ours with the default params, ours as before issue 13 without length buckets
-and fused AdamW, and the original loop: batch 2, fp32) and embedding (ours, plain batched `encode`,
-the original per-row `df.apply(model.encode)`). Held-out accuracy (XGBoost on each fine-tuned
+and fused AdamW, ours without dropout, and the original loop: batch 2, fp32) and embedding (ours,
+plain batched `encode`, the original per-row `df.apply(model.encode)`, and the int8 ONNX path of
+`embed.backend: onnx_int8`, with its mean cosine to ours; its export is not timed). Held-out accuracy (XGBoost on each fine-tuned
 encoder's embeddings) shows that speed did not cost accuracy.
 Efficiency: GFLOP/s counted on the real (non-padding) tokens (prodcat.flops) as a share of the bf16
 matmul peak measured in the same run (large bf16 matmuls on all cores, best of a few repeats).
@@ -40,6 +41,7 @@ from prodcat.embedding import encode_texts
 from prodcat.encoders import load_encoder, resolve_precision
 from prodcat.finetune import LabelledTexts, build_loss, finetune_encoder
 from prodcat.flops import EncoderShape, forward_flops, token_lengths, training_flops
+from prodcat.onnx_int8 import Int8Encoder, export_int8, row_cosines
 from prodcat.params import FinetuneParams, TrainXgbParams
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -56,7 +58,7 @@ class Workload:
 WORKLOADS = {"amazon": Workload("amazon2020_first1000.csv", 128), "pricerunner": Workload("pricerunner_aggregate.csv", 48)}
 # previous: ours before issue 13 (random batches, unfused AdamW); no-dropout: ours with finetune.dropout false
 FINETUNE_PATHS = ["original", "previous", "ours", "no-dropout"]
-EMBED_PATHS = ["original", "batched", "ours"]
+EMBED_PATHS = ["original", "batched", "ours", "int8"]
 
 
 def labelled_frame(workload: str) -> pd.DataFrame:
@@ -144,16 +146,25 @@ def phase_embed(workload: str, path: str, rows: int) -> dict:
     texts = load_rows(workload, rows)[0].texts
     model = load_encoder(BASE, WORKLOADS[workload].max_seq_length)
     model.eval()
-    started = time.perf_counter()
-    if path == "original":
-        pd.Series(texts).apply(lambda text: model.encode(text))
-    elif path == "batched":
-        model.encode(texts, batch_size=32)
-    else:
-        encode_texts(model, texts, batch_size=64, precision=resolve_precision("auto", "cpu"))
-    seconds = time.perf_counter() - started
+    figures = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        if path == "int8":
+            int8 = Int8Encoder(export_int8(model, Path(scratch) / "int8", model.max_seq_length))
+        encode = {
+            "original": lambda batch: pd.Series(batch).apply(lambda text: model.encode(text)),
+            "batched": lambda batch: model.encode(batch, batch_size=32),
+            "int8": lambda batch: int8.encode(batch, batch_size=64),
+            "ours": lambda batch: encode_texts(model, batch, batch_size=64, precision=resolve_precision("auto", "cpu")),
+        }[path]
+        encode(texts[:2])  # warm-up, untimed: first-call allocations and kernel choices
+        started = time.perf_counter()
+        embeddings = encode(texts)
+        seconds = time.perf_counter() - started
+    if path == "int8":
+        reference = encode_texts(model, texts, batch_size=64, precision=resolve_precision("auto", "cpu"))
+        figures["mean_cosine_to_ours"] = float(row_cosines(reference, embeddings).mean())
     flops = forward_flops(EncoderShape.of(model[0].auto_model.config), token_lengths(model.tokenizer, texts, model.max_seq_length))
-    return {"texts_per_s": len(texts) / seconds, "seconds": seconds, "gflops": flops / seconds / 1e9}
+    return {"texts_per_s": len(texts) / seconds, "seconds": seconds, "gflops": flops / seconds / 1e9, **figures}
 
 
 def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, tries: int = 5) -> float:
@@ -209,7 +220,8 @@ def markdown(result: dict) -> str:
         for path in EMBED_PATHS:
             row = phases["embed"][path]
             ratio = row["texts_per_s"] / phases["embed"]["original"]["texts_per_s"]
-            lines.append(f"| {workload} ({tokens}) | embed | {path} | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['gflops'] / peak:.0f}% | {ratio:.1f}x | |")
+            other = f"{row['texts_per_s'] / phases['embed']['ours']['texts_per_s']:.2f}x ours (bf16), mean cosine {row['mean_cosine_to_ours']:.4f}" if path == "int8" else ""
+            lines.append(f"| {workload} ({tokens}) | embed | {path} | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['gflops'] / peak:.0f}% | {ratio:.1f}x | {other} |")
     return "\n".join(lines)
 
 
