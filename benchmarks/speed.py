@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
             "embed": {path: run_phase(f"embed:{workload}:{path}", args) for path in EMBED_PATHS},
         }
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
 
