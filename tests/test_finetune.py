@@ -37,7 +37,8 @@ def test_objective_separates_classes_and_keeps_only_the_last_checkpoint(objectiv
     set_seed(0)
     model = load_encoder(str(tiny_bert), max_seq_length=16)
     before = class_separation(model, TEXTS, LABELS)
-    params = FinetuneParams(objective=objective, epochs=3, batch_size=6, learning_rate=5e-3, head_learning_rate=5e-2, precision="fp32")
+    # In TEXTS the token length tells the class: length buckets would make every batch single-class.
+    params = FinetuneParams(objective=objective, epochs=3, batch_size=6, learning_rate=5e-3, head_learning_rate=5e-2, precision="fp32", length_buckets=False)
     loss = build_loss(model, params, num_labels=3)
     summary = finetune_encoder(model, loss, LabelledTexts(TEXTS, LABELS), None, params, "fp32", tmp_path / "ckpt", fingerprint="f")
     assert class_separation(model, TEXTS, LABELS) > before + 0.05
@@ -108,3 +109,23 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
     assert not any("test" in str(dep) for dep in stage["deps"])
     assert (tmp_path / "model" / "softmax_head.safetensors").is_file()
+
+
+def test_dropout_is_off_only_while_training_when_asked(tiny_bert: Path, tmp_path: Path) -> None:
+    from torch import nn
+
+    from prodcat import finetune as finetune_module
+
+    model = load_encoder(str(tiny_bert), max_seq_length=16)
+    rates = lambda: sorted({module.p for module in model.modules() if isinstance(module, nn.Dropout)})  # noqa: E731
+    assert rates() == [0.1]
+    with finetune_module.dropout_switched_off(model):
+        assert rates() == [0.0]
+    assert rates() == [0.1]
+    seen: list[list[float]] = []
+    original = finetune_module.SentenceTransformerTrainer.train
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(finetune_module.SentenceTransformerTrainer, "train", lambda self, **k: seen.append(rates()) or original(self, **k))
+        params = FinetuneParams(epochs=1, batch_size=6, precision="fp32", dropout=False)
+        finetune_encoder(model, build_loss(model, params, 3), LabelledTexts(TEXTS, LABELS), None, params, "fp32", tmp_path / "ckpt", "f")
+    assert seen == [[0.0]] and rates() == [0.1]
