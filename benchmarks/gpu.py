@@ -3,17 +3,19 @@
     python -m benchmarks.gpu --model <sentence-transformers folder> --texts <file> --output gpu.json
     make bench-gpu MODEL=... TEXTS=...
 
-Self-contained: needs only torch, transformers and sentence-transformers (plus prodcat.flops and
-prodcat.length_buckets, which are standard-library only), so it runs on a bare GPU machine.
+Self-contained: needs only torch, transformers and sentence-transformers (plus prodcat.flops,
+prodcat.length_buckets and prodcat.embedding, which need nothing else), so it runs on a bare GPU machine.
 Measures, in this order:
 - the matmul peak (bf16, fp16, fp32) on large square matrices, best of a few repeats;
 - fine-tuning (softmax head + CrossEntropy, AdamW, autocast fp16 with a gradient scaler, and bf16)
   on length-bucketed batches, plus bf16 on shuffled batches: steps/s, texts/s, real tokens/s, and
   GFLOP/s over the real tokens (prodcat.flops) as a share of the bf16 peak. Labels are synthetic
   (text index mod 10): speed does not depend on them;
-- embedding: the original recipe's per-row `model.encode(text)` in fp32 against batched `encode`
-  (fp32, and bf16/fp16 autocast as the pipeline runs it): texts/s, GFLOP/s, share, ratio to per-row.
-- tokenization alone (the tokenizer runs on the CPU and bounds every row above on a fast GPU).
+- embedding: the original recipe's per-row `model.encode(text)` in fp32 against the pipeline's
+  batched `prodcat.embedding.encode_texts` (fp32, bf16/fp16 autocast; tokenized ahead by --workers
+  threads) and plain batched `model.encode` in bf16: texts/s, GFLOP/s, share, ratio to per-row.
+- tokenization alone, in one thread as `encode` does and in --workers threads as `encode_texts` does
+  (the tokenizer runs on the CPU and bounds every embedding row on a fast GPU).
 The model may be stored in fp16 (to carry it small): it is upcast to fp32 master weights on load.
 cuDNN attention is switched off unless --cudnn-attention: it builds a graph for every new sequence
 length, which length-sorted and length-bucketed batches meet at nearly every step of a short run.
@@ -31,6 +33,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,6 +44,7 @@ import torch.nn.functional as F  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from torch import nn  # noqa: E402
 
+from prodcat.embedding import default_workers, encode_texts, prepared_batches  # noqa: E402
 from prodcat.flops import EncoderShape, forward_flops, token_lengths, training_flops  # noqa: E402
 from prodcat.length_buckets import bucketed_batches  # noqa: E402
 
@@ -151,32 +155,44 @@ def finetune_speed(
     }  # fmt: skip
 
 
-def embed_speed(model: SentenceTransformer, texts: list[str], lengths: list[int], precision: str, batch_size: int | None, shape: EncoderShape, peak: float) -> dict:
-    """Texts/s of `encode`: one call per text (batch_size None, the original recipe) or batched."""
-    device = model.device
-    model.eval()
-    with torch.inference_mode(), torch.autocast(device.type, dtype=DTYPES[precision], enabled=precision != "fp32"):
-        model.encode(texts[:2], batch_size=2)  # warm-up: kernels, allocator
-        synchronize(device)
-        started = time.perf_counter()
-        if batch_size is None:
-            for text in texts:
-                model.encode(text)
-        else:
-            model.encode(texts, batch_size=batch_size)
-        synchronize(device)
+def embed_speed(encode: Callable[[list[str]], object], texts: list[str], lengths: list[int], device: torch.device, shape: EncoderShape, peak: float) -> dict:
+    """Texts/s of one `encode(texts)` call, after an untimed warm-up call (kernels, allocator)."""
+    encode(texts[:2])
+    synchronize(device)
+    started = time.perf_counter()
+    encode(texts)
+    synchronize(device)
     seconds = time.perf_counter() - started
     gflops = forward_flops(shape, lengths) / seconds / 1e9
-    return {"precision": precision, "batch_size": batch_size or 1, "texts_per_s": len(texts) / seconds, "gflops": gflops, "share_of_bf16_peak": gflops / peak}
+    return {"texts_per_s": len(texts) / seconds, "gflops": gflops, "share_of_bf16_peak": gflops / peak}
 
 
-def tokenize_speed(model: SentenceTransformer, texts: list[str], batch_size: int) -> dict:
-    """Texts/s of the tokenizer alone, in encode's batches: the most any encode row can reach."""
+def plain_encode(model: SentenceTransformer, precision: str, batch_size: int | None) -> Callable[[list[str]], object]:
+    """sentence-transformers' own `encode` under autocast: one call per text (batch_size None, the original recipe) or batched."""
+
+    def encode(texts: list[str]) -> None:
+        with torch.inference_mode(), torch.autocast(model.device.type, dtype=DTYPES[precision], enabled=precision != "fp32"):
+            if batch_size is None:
+                for text in texts:
+                    model.encode(text)
+            else:
+                model.encode(texts, batch_size=batch_size)
+
+    return encode
+
+
+def tokenize_speed(model: SentenceTransformer, texts: list[str], batch_size: int, workers: int | None) -> dict:
+    """Texts/s of the tokenizer alone, in encode's batches: in one thread (workers None) or as encode_texts runs it."""
     tokenize = getattr(model, "preprocess", None) or model.tokenize
+    batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
     started = time.perf_counter()
-    for start in range(0, len(texts), batch_size):
-        tokenize(texts[start : start + batch_size])
-    return {"batch_size": batch_size, "texts_per_s": len(texts) / (time.perf_counter() - started)}
+    if workers is None:
+        for batch in batches:
+            tokenize(batch)
+    else:
+        for _ in prepared_batches(model, batches, workers):
+            pass
+    return {"batch_size": batch_size, "workers": workers or 1, "texts_per_s": len(texts) / (time.perf_counter() - started)}
 
 
 def load_fp32(folder: str, device: torch.device, max_seq_length: int) -> SentenceTransformer:
@@ -191,6 +207,7 @@ def run(args: argparse.Namespace) -> dict:
     if device.type == "cuda" and not args.cudnn_attention:
         torch.backends.cuda.enable_cudnn_sdp(False)
     reduced = args.reduced or device.type != "cuda"
+    workers = args.workers or default_workers(device)
     sizes = REDUCED if reduced else FULL
     base = load_fp32(args.model, device, args.max_seq_length)
     shape = EncoderShape.of(base[0].auto_model.config)
@@ -208,12 +225,16 @@ def run(args: argparse.Namespace) -> dict:
 
     per_row_texts, batched_texts = cycled(texts, sizes.per_row_texts), cycled(texts, sizes.batched_texts)
     per_row_lengths, batched_lengths = cycled(lengths, sizes.per_row_texts), cycled(lengths, sizes.batched_texts)
-    embed = {"per_row_fp32": embed_speed(base, per_row_texts, per_row_lengths, "fp32", None, shape, peak)}
-    for precision in ["fp32", "bf16", "fp16"]:
-        figures = embed_speed(base, batched_texts, batched_lengths, precision, sizes.embed_batch, shape, peak)
+    base.eval()
+    embed = {"per_row_fp32": {"precision": "fp32", "batch_size": 1} | embed_speed(plain_encode(base, "fp32", None), per_row_texts, per_row_lengths, device, shape, peak)}
+    encoders = {f"batched_{precision}": (precision, lambda texts, p=precision: encode_texts(base, texts, sizes.embed_batch, p, workers)) for precision in ["fp32", "bf16", "fp16"]}
+    encoders["plain_encode_bf16"] = ("bf16", plain_encode(base, "bf16", sizes.embed_batch))
+    for name, (precision, encode) in encoders.items():
+        figures = {"precision": precision, "batch_size": sizes.embed_batch} | embed_speed(encode, batched_texts, batched_lengths, device, shape, peak)
         figures["ratio_to_per_row"] = figures["texts_per_s"] / embed["per_row_fp32"]["texts_per_s"]
-        embed[f"batched_{precision}"] = figures
-    tokenize = tokenize_speed(base, batched_texts, sizes.embed_batch)
+        embed[name] = figures
+    sorted_texts = sorted(batched_texts, key=len, reverse=True)  # as encode and encode_texts batch them
+    tokenize = {"one_thread": tokenize_speed(base, sorted_texts, sizes.embed_batch, None), "encode_texts": tokenize_speed(base, sorted_texts, sizes.embed_batch, workers)}
     import sentence_transformers
     import transformers
 
@@ -222,7 +243,7 @@ def run(args: argparse.Namespace) -> dict:
         "reduced": reduced, "sizes": asdict(sizes), "model": str(args.model), "texts_file": str(args.texts),
         "texts": len(texts), "max_seq_length": args.max_seq_length, "mean_tokens": sum(lengths) / len(lengths),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "sentence_transformers": sentence_transformers.__version__},
-        "cudnn_attention": bool(args.cudnn_attention), "peak_gflops": peaks, "finetune": finetune, "embed": embed, "tokenize": tokenize,
+        "cudnn_attention": bool(args.cudnn_attention), "workers": workers, "peak_gflops": peaks, "finetune": finetune, "embed": embed, "tokenize": tokenize,
     }  # fmt: skip
 
 
@@ -242,8 +263,10 @@ def markdown(result: dict) -> str:
         )
     for name, row in result["embed"].items():
         ratio = f"{row['ratio_to_per_row']:.1f}x per-row" if "ratio_to_per_row" in row else ""
-        lines.append(f"| embed {name} (batch {row['batch_size']}) | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['share_of_bf16_peak']:.1f}% | {ratio} |")
-    lines.append(f"| tokenize only (batch {result['tokenize']['batch_size']}) | {result['tokenize']['texts_per_s']:.1f} | | | the CPU-side bound |")
+        path = "" if name.startswith(("per_row", "plain")) else f", encode_texts, {result['workers']} tokenizer threads"
+        lines.append(f"| embed {name} (batch {row['batch_size']}{path}) | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['share_of_bf16_peak']:.1f}% | {ratio} |")
+    for name, row in result["tokenize"].items():
+        lines.append(f"| tokenize only, {name} (batch {row['batch_size']}, {row['workers']} threads) | {row['texts_per_s']:.1f} | | | the CPU-side bound |")
     return "\n".join(lines)
 
 
@@ -257,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--finetune-batch", type=int, default=32)
     parser.add_argument("--reduced", action="store_true", help="tiny sizes (automatic without CUDA)")
     parser.add_argument("--cpu", action="store_true", help="ignore CUDA even where there is one")
+    parser.add_argument("--workers", type=int, help="tokenizer threads of encode_texts (default: its own, min(8, cores) on CUDA)")
     parser.add_argument("--cudnn-attention", action="store_true", help="keep cuDNN attention on (see above)")
     args = parser.parse_args(argv)
     result = run(args)

@@ -75,7 +75,3 @@ def resolve_precision(precision: str, device: str) -> str:
     if bf16_supported(device):
         return "bf16"
     return "fp16" if device.startswith("cuda") else "fp32"
-
-
-def autocast_dtype(precision: str) -> torch.dtype | None:
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

@@ -7,10 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import pytest
+import torch
+
 from prodcat.embedding import (
     cached_encode,
+    clip_text,
     encode_texts,
     encoder_fingerprint,
+    features_of,
     load_matrix,
     save_matrix,
 )
@@ -33,6 +38,46 @@ def test_encode_texts_in_bf16_matches_fp32_closely(tiny_bert: Path) -> None:
     assert full.shape == (4, 32) and full.dtype == np.float32 and half.dtype == np.float32
     cosine = (full * half).sum(1) / np.linalg.norm(full, axis=1) / np.linalg.norm(half, axis=1)
     assert cosine.min() > 0.99
+
+
+# max_seq_length 16 clips at 256 characters. Words over 100 characters are one [UNK] each, so that text
+# clipped keeps 2 tokens of the 16 it fills in full: it must be tokenized in full.
+LONG_WORDS = " ".join(["bottle" * 20] * 30)
+MIXED = [
+    "red",
+    *TEXTS,
+    " ".join(TEXTS * 5),  # ~400 characters: clipped, still fills 16 tokens
+    " ".join(TEXTS * 40),  # ~3,200 characters
+    "steel" * 80,  # 400 characters and no space: left whole
+    LONG_WORDS,
+    "kids " + LONG_WORDS,
+    *[f"{TEXTS[i % 4]} {i}" for i in range(9)],
+]
+
+
+def test_features_of_clipped_texts_equal_the_full_texts_features(tiny_bert: Path) -> None:
+    model = load_encoder(str(tiny_bert), max_seq_length=16)
+    assert clip_text("red steel bricks", 10) == "red steel" and clip_text("red steel", 5) == "red" and clip_text("redsteel", 5) == "redsteel"
+    clipped_alone = model.preprocess([clip_text(LONG_WORDS, 256)])
+    assert clipped_alone["attention_mask"].sum().item() == 4  # [CLS] [UNK] [UNK] [SEP]: the fallback is needed
+    got, full = features_of(model, MIXED), model.preprocess(MIXED)
+    assert got["attention_mask"].sum(dim=1).tolist()[5:10] == [16, 16, 3, 16, 16]  # the spaceless text is one [UNK]
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert torch.equal(got[key], full[key]), key
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_encode_texts_equals_model_encode_in_any_order(tiny_bert: Path, batch_size: int, workers: int) -> None:
+    model = load_encoder(str(tiny_bert), max_seq_length=16)
+    expected = model.encode(MIXED, batch_size=batch_size, convert_to_numpy=True)
+    got = encode_texts(model, MIXED, batch_size, "fp32", workers=workers)
+    assert got.dtype == np.float32 and got.shape == (len(MIXED), 32)
+    np.testing.assert_allclose(got, expected, atol=1e-6, rtol=0)
+    shuffle = np.random.default_rng(batch_size).permutation(len(MIXED))
+    shuffled = encode_texts(model, [MIXED[i] for i in shuffle], batch_size, "fp32", workers=workers)
+    np.testing.assert_allclose(shuffled, got[shuffle], atol=1e-6, rtol=0)
+    assert np.abs(got[0] - got[1]).max() > 1e-2  # texts differ, so a wrong order would show
 
 
 def test_cache_encodes_only_new_texts_and_matches_uncached(tiny_bert: Path, tmp_path: Path) -> None:
