@@ -19,8 +19,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 # A clipped text keeps its first max_seq_length * CLIP_CHARS_PER_TOKEN characters (the Amazon texts
-# average under 6 characters a token); see `features_of` for why the result equals the full text's.
-CLIP_CHARS_PER_TOKEN = 16
+# need under 6 characters a token); see `features_of` for why the result equals the full text's.
+CLIP_CHARS_PER_TOKEN = 8
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
@@ -36,7 +36,7 @@ def clip_text(text: str, limit: int) -> str:
 
 
 def features_of(model: SentenceTransformer, texts: list[str]) -> dict:
-    """What `model.preprocess(texts)` gives, from texts clipped to max_seq_length * 16 characters where that is exact.
+    """What `model.preprocess(texts)` gives, from texts clipped to max_seq_length * CLIP_CHARS_PER_TOKEN characters where that is exact.
 
     Tokenizing all of a 10,000-character text to keep its first 128 tokens is wasted work. A tokenizer
     that splits words at spaces (WordPiece, as BERT/MiniLM) tokenizes a text cut at a space into a

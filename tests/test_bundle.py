@@ -21,8 +21,7 @@ from prodcat.drift import batch_report, reference_profile
 from prodcat.report_page import render_report_page
 from prodcat.io import write_json
 from prodcat.params import SparseParams, load_params
-from prodcat.predict import load_predictor
-from prodcat.sparse import fit_sparse
+from prodcat.sparse import SparseModel, fit_sparse, load_temperature, probabilities
 from stages import predict as predict_stage
 
 PARAMS = load_params(ROOT / "params.yaml")
@@ -65,10 +64,12 @@ def test_the_bundle_holds_what_the_champion_needs_and_scores_as_the_models_folde
     assert {"torch", "scikit-learn", "prodcat"} <= set(manifest["libraries"])
     assert sum(manifest["reference"]["labels"].values()) == pytest.approx(1.0, abs=1e-4)
 
-    old = load_predictor(None, PARAMS, models, models.parent / "labels.json")
+    # The same probabilities as the sparse model and its calibration in the models folder give.
     features = bundle.features(new_products)
-    assert np.array_equal(bundle.predictor.probabilities(features), old.probabilities(features))
-    assert bundle.score(new_products)["predicted"].tolist() == np.asarray(old.labels)[old.probabilities(features).argmax(axis=1)].tolist()
+    sparse = SparseModel.load(models / "sparse")
+    expected = probabilities(sparse.scores(features["text"].tolist()), load_temperature(models / "sparse"))
+    assert np.array_equal(bundle.predictor.probabilities(features), expected)
+    assert bundle.score(new_products)["predicted"].tolist() == np.asarray(bundle.predictor.labels)[expected.argmax(axis=1)].tolist()
 
 
 def test_a_bundle_it_cannot_read_is_refused_by_name(trained, tmp_path: Path) -> None:

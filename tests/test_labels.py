@@ -50,22 +50,23 @@ def test_predict_names_the_category_whose_probability_is_highest() -> None:
     assert result["top1_probability"].tolist() == pytest.approx([0.7, 0.6, 0.5], abs=1e-4)
 
 
-def test_a_saved_variant_loads_with_its_label_map_and_names_the_right_categories(tmp_path: Path) -> None:
-    """load_predictor + predict on what train_sparse, train_xgb, champion and preprocess save (sparse: no encoder needed)."""
+def test_a_bundled_variant_loads_with_its_label_map_and_names_the_right_categories(tmp_path: Path) -> None:
+    """write_bundle + load_bundle + predict on what train_sparse and preprocess save (sparse: no encoder needed)."""
     from devtools.scratch_repo import ROOT
+    from prodcat.bundle import load_bundle, write_bundle
     from prodcat.io import write_json
     from prodcat.params import SparseParams, load_params
-    from prodcat.predict import load_predictor
     from prodcat.sparse import fit_sparse
 
     texts = {"Books": "paperback novel book", "Toys": "plastic toy bricks", "Zoo Supplies": "zoo animal feed"}
     train = pd.DataFrame({"text": [texts[name] for name in NAMES for _ in range(20)], "label": [name for name in NAMES for _ in range(20)]})
     fit_sparse(train["text"].tolist(), label_ids(train["label"], NAMES), 3, SparseParams(min_df=1), temperature=3.0).save(tmp_path / "sparse")
     write_json(tmp_path / "xgb" / "tabular.json", TabularEncoding(use_price=False, categories={}).to_json())
-    write_json(tmp_path / "champion.json", {"champion": "sparse", "fusion_weights": None})
-    write_json(tmp_path / "labels.json", NAMES)
+    params = load_params(ROOT / "params.yaml")
+    reference = {"rows": 60, "text_length": {"edges": [1.0], "shares": [0.0, 1.0]}, "price": None, "labels": {name: 1 / 3 for name in NAMES}}
+    write_bundle(tmp_path / "bundle", "sparse", None, NAMES, params, tmp_path, {"rows": 60}, {}, reference)
 
-    predictor = load_predictor(None, load_params(ROOT / "params.yaml"), tmp_path, tmp_path / "labels.json")
+    predictor = load_bundle(tmp_path / "bundle").predictor
     assert (predictor.name, predictor.labels) == ("sparse", NAMES)
     products = pd.DataFrame({"id": ["1", "2", "3"], "text": [texts["Toys"], texts["Books"], texts["Zoo Supplies"]]})
     assert predict(predictor, products)["predicted"].tolist() == ["Toys", "Books", "Zoo Supplies"]
