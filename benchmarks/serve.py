@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import tempfile
 import time
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     with cli_errors("bench-serve"):
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would bury the figures
         bundle = load_bundle(args.bundle)
         products = split_products(bundle, Path(load_params(args.params).data.catalog), Path(args.processed), args.requests * args.batch)
     bodies = [products[start : start + args.batch] for start in range(0, len(products), args.batch)]
