@@ -222,7 +222,7 @@ def test_transient_failure_is_retried_and_the_run_completes(stack: Stack, first_
     print("\n" + describe(flow_run, by_name))
     assert flow_run.state.is_completed(), f"{describe(flow_run, by_name)}\n{stack.log_tail()}"
     assert by_name["evaluate"].run_count == 2, describe(flow_run, by_name)
-    assert all(by_name[stage].run_count == 1 for stage in STAGES[:-1])
+    assert all(by_name[stage].run_count == 1 for stage in STAGES if stage != "evaluate")  # the others ran once
     assert not (stack.cpu / ".fail-once").exists()
     assert child_runs(flow_run.id) == []  # finetune was up to date: nothing sent to the gpu pool
     assert "Data and pipelines are up to date" in run(["dvc", "status"], stack.cpu).stdout
