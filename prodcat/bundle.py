@@ -33,7 +33,7 @@ from prodcat.errors import InputError
 from prodcat.io import read_json, write_json
 from prodcat.onnx_int8 import EXPORT_INFO, scoring_encoder
 from prodcat.params import DatasetParams, MonitorParams, Params, ValidationParams
-from prodcat.predict import Predictor, predict, text_encoder
+from prodcat.predict import Predictor, predict
 from prodcat.scoring import BOOSTERS, TABULAR_FILE, TrainedHeads
 from prodcat.sparse import SparseModel
 from prodcat.variants import encoders_needed, sparse_needed, variant, xgboost_variants
@@ -186,13 +186,13 @@ def build_encoders(folder: Path, manifest: dict) -> dict[str, Callable[[list[str
     inference = manifest["inference"]
 
     def encode(where: dict) -> Callable[[list[str]], np.ndarray]:
-        source = str(folder / where["folder"]) if "folder" in where else where["name"]
-        if "int8" in where:  # the int8 export the champion's accuracy gate adopted
-            return scoring_encoder(
-                source, "onnx_int8", max_seq_length=inference["max_seq_length"], batch_size=inference["embed_batch_size"],
-                precision=inference["embed_precision"], int8_folder=folder / where["int8"],
-            )  # fmt: skip
-        return text_encoder(source, inference["max_seq_length"], inference["embed_batch_size"], inference["embed_precision"])
+        int8_folder = folder / where["int8"] if "int8" in where else None  # the export the champion's gate adopted
+        return scoring_encoder(
+            str(folder / where["folder"]) if "folder" in where else where["name"],
+            "onnx_int8" if int8_folder else "torch",
+            max_seq_length=inference["max_seq_length"], batch_size=inference["embed_batch_size"],
+            precision=inference["embed_precision"], int8_folder=int8_folder,
+        )
 
     return {encoder: encode(where) for encoder, where in manifest["encoders"].items()}
 

@@ -34,7 +34,7 @@ from sentence_transformers.sentence_transformer.modules import Normalize, Poolin
 from transformers import AutoTokenizer
 
 from prodcat.embedding import encode_texts, encoder_fingerprint
-from prodcat.encoders import load_encoder
+from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.errors import InputError
 from prodcat.io import atomic_dir, write_json
 from prodcat.params import Backend
@@ -250,24 +250,25 @@ def adopt_int8(torch_accuracy: float, int8_accuracy: float, max_drop: float) -> 
 
 
 def scoring_encoder(
-    source: str | SentenceTransformer,
+    source: str,
     backend: Backend,
     *,
     max_seq_length: int,
     batch_size: int,
     precision: str,
     int8_folder: Path | None = None,
-    device: str | None = None,
 ) -> Callable[[list[str]], np.ndarray]:
-    """`encode(texts) -> float32 embeddings` for prediction: the int8 export in `int8_folder`, or torch.
+    """`encode(texts) -> float32 embeddings` for prediction: the int8 export in `int8_folder`, or the torch
+    encoder at `source` (a name or folder) on the best device here, `precision` resolved for it.
 
-    With `onnx_int8` no torch model is loaded; `source` (an encoder name or folder, or a loaded model)
-    serves the torch backend.
+    With `onnx_int8` no torch model is loaded.
     """
     if backend == "onnx_int8":
         if int8_folder is None or not (Path(int8_folder) / EXPORT_INFO).is_file():
             raise InputError(f"backend onnx_int8 needs an int8 export folder with {EXPORT_INFO}, got {int8_folder}")
         encoder = Int8Encoder(int8_folder)
         return lambda texts: encoder.encode(texts, batch_size)
-    model = source if isinstance(source, SentenceTransformer) else load_encoder(source, max_seq_length, device=device)
-    return lambda texts: encode_texts(model, texts, batch_size, precision)
+    device = pick_device()
+    model = load_encoder(source, max_seq_length, device=device)
+    chosen = resolve_precision(precision, device)
+    return lambda texts: encode_texts(model, texts, batch_size, chosen)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prodcat.embedding import encode_texts
-from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.scoring import FeatureBlocks, TrainedHeads, variant_probabilities
 from prodcat.sparse import SparseModel
 
@@ -36,14 +34,6 @@ class Predictor:
             tabular=self.heads.encoding.transform(features),
         )
         return variant_probabilities(self.scored, blocks, self.heads)[self.name]
-
-
-def text_encoder(source: str, max_seq_length: int, batch_size: int, precision: str) -> Callable[[list[str]], np.ndarray]:
-    """`texts -> embeddings` of the sentence-transformers encoder at `source`, on the best device here."""
-    device = pick_device()
-    model = load_encoder(source, max_seq_length, device=device)
-    chosen = resolve_precision(precision, device)
-    return lambda texts: encode_texts(model, texts, batch_size, chosen)
 
 
 def predict(predictor: Predictor, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
