@@ -16,6 +16,11 @@ cost about a fifth of a step, and attention dropout keeps PyTorch off its fused 
 A checkpoint is written at the end of each epoch and replaces the previous one: resuming needs only
 the last (with its optimizer state, ~3x the model). A rerun after a crash resumes from it, but only
 if it was written for the same data and settings (a run fingerprint is stored beside it).
+
+Under data-parallel processes (`finetune.processes`, prodcat/distributed.py) each process trains on its
+own share of the batches and the Trainer's DDP averages the encoder's gradients; HeadGradientAverage
+does the same for the softmax head, which DDP does not see. Rank 0 alone writes the fingerprint,
+checkpoints and curves; every rank resumes from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -45,9 +50,10 @@ from torch import nn
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from prodcat.distributed import ddp_backend, is_main_process, world_size
 from prodcat.embedding import encode_texts
 from prodcat.flops import token_lengths
-from prodcat.length_buckets import bucketed_batches
+from prodcat.length_buckets import batch_count, bucketed_batches
 from prodcat.params import EncoderParams, FinetuneParams
 from prodcat.softmax_head import head_logits
 
@@ -87,20 +93,22 @@ class SoftmaxHeadLoss(nn.Module):
 class LengthBucketBatchSampler(DefaultBatchSampler):
     """Batches of texts of similar token length (prodcat.length_buckets), a fresh draw each epoch from seed + epoch.
 
-    Given to the Trainer as `partial(LengthBucketBatchSampler, lengths=...)`: the dataset holds texts,
-    the lengths are counted once with the model's tokenizer.
+    Given to the Trainer as `partial(LengthBucketBatchSampler, lengths=..., replicas=...)`: the dataset holds
+    texts, the lengths are counted once with the model's tokenizer. Every process draws the same batches
+    (same seed and epoch) and accelerate hands process r the batches r, r + replicas, ...
     """
 
-    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed: int = 0, *, lengths: list[int]) -> None:
+    def __init__(
+        self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed: int = 0, *, lengths: list[int], replicas: int = 1
+    ) -> None:
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns, generator=generator, seed=seed)
-        self.lengths = lengths
+        self.lengths, self.replicas = lengths, replicas
 
     def __iter__(self):
-        yield from bucketed_batches(self.lengths, self.batch_size, seed=self.seed + self.epoch, drop_last=self.drop_last)
+        yield from bucketed_batches(self.lengths, self.batch_size, seed=self.seed + self.epoch, drop_last=self.drop_last, replicas=self.replicas)
 
     def __len__(self) -> int:
-        full, rest = divmod(len(self.lengths), self.batch_size)
-        return full + (1 if rest and not self.drop_last else 0)
+        return batch_count(len(self.lengths), self.batch_size, self.drop_last, self.replicas)
 
 
 @dataclass(frozen=True)
@@ -171,13 +179,31 @@ class LossHeadCheckpoint(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs) -> None:
         head = self.head_state(self.loss)
-        if head:
+        if head and state.is_world_process_zero:  # the process that wrote the checkpoint
             save_file(head, str(Path(args.output_dir, f"checkpoint-{state.global_step}", HEAD_FILE)))
 
     def restore(self, checkpoint: str) -> None:
         path = Path(checkpoint, HEAD_FILE)
         if path.is_file():
             self.loss.load_state_dict(load_file(str(path)), strict=False)
+
+
+class HeadGradientAverage(TrainerCallback):
+    """Averages the loss module's own gradients (the softmax head) across processes before each optimizer step.
+
+    The Trainer wraps only the encoder in DDP, so without this each process's head would step on its own
+    batches' gradient and the heads would drift apart. Gradient clipping (encoder parameters only, already
+    averaged) comes before this callback, so every process clips alike.
+    """
+
+    def __init__(self, loss: nn.Module) -> None:
+        self.parameters = [parameter for name, parameter in loss.named_parameters() if not name.startswith("model.")]
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs) -> None:
+        for parameter in self.parameters:
+            if parameter.grad is not None:
+                torch.distributed.all_reduce(parameter.grad)  # a sum: gloo has no average
+                parameter.grad /= args.world_size
 
 
 @dataclass(frozen=True)
@@ -190,6 +216,7 @@ class TrainingSummary:
     resumed_from: str | None
     device: str
     precision: str
+    processes: int
 
     @property
     def samples_per_second(self) -> float:
@@ -256,15 +283,19 @@ def finetune_encoder(
 ) -> TrainingSummary:
     """Train `model` (and the `loss` module's head, if any) in place; one checkpoint per epoch under `checkpoints`.
 
-    With `live_dir`, per-step loss and per-epoch accuracy on `validation` are logged there with DVCLive.
+    With `live_dir`, per-step loss and per-epoch accuracy on `validation` are logged there with DVCLive
+    (by the main process only). Inside launched processes (prodcat/distributed.py) this is data-parallel:
+    `params.batch_size` texts per process and step.
     """
     device = str(model.device)
-    resume_from = resumable_checkpoint(checkpoints, fingerprint)
+    processes = world_size()
     head_rate = {SoftmaxHeadLoss.head_parameters: params.head_learning_rate} if isinstance(loss, SoftmaxHeadLoss) else {}
     if params.objective == "batch_all_triplet":
         batch_sampler = BatchSamplers.GROUP_BY_LABEL  # triplets need several texts of a label per batch, whatever their length
-    elif params.length_buckets:
-        batch_sampler = partial(LengthBucketBatchSampler, lengths=token_lengths(model.tokenizer, train.texts, model.max_seq_length))
+    elif params.length_buckets or processes > 1:
+        # Equal lengths give plain random batches, still evened out across processes.
+        lengths = token_lengths(model.tokenizer, train.texts, model.max_seq_length) if params.length_buckets else [0] * len(train.texts)
+        batch_sampler = partial(LengthBucketBatchSampler, lengths=lengths, replicas=processes)
     else:
         batch_sampler = BatchSamplers.BATCH_SAMPLER
     args = SentenceTransformerTrainingArguments(
@@ -280,6 +311,7 @@ def finetune_encoder(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
+        ddp_backend=ddp_backend(device) if processes > 1 else None,
         batch_sampler=batch_sampler,
         save_strategy="epoch",
         save_total_limit=1,  # the last epoch's checkpoint is all a resumed run needs
@@ -290,15 +322,21 @@ def finetune_encoder(
         report_to="none",
         disable_tqdm=False,
     )
+    with args.main_process_first(desc="checkpoints"):  # rank 0 clears stale checkpoints before any rank looks
+        resume_from = resumable_checkpoint(checkpoints, fingerprint) if is_main_process() else get_last_checkpoint(str(checkpoints))
     dataset = Dataset.from_dict({"text": train.texts, "label": train.labels})
     head_checkpoint = LossHeadCheckpoint(loss)
     if resume_from:
         head_checkpoint.restore(resume_from)
-    live_run = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else nullcontext()
+    callbacks: list[TrainerCallback] = [head_checkpoint] + ([HeadGradientAverage(loss)] if processes > 1 else [])
+    logs_live = live_dir is not None and is_main_process()
+    live_run = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if logs_live else nullcontext()
     with live_run as live, nullcontext() if params.dropout else dropout_switched_off(model):  # ended whether training succeeds or not
-        callbacks = [head_checkpoint] + ([LiveMetrics(live, model, sample(train, 512, params.seed), validation, precision)] if live else [])
+        callbacks += [LiveMetrics(live, model, sample(train, 512, params.seed), validation, precision)] if live else []
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
-        log.info("fine-tuning on %s (%s), %d rows, %d epochs, resume from %s", device, precision, len(train.texts), params.epochs, resume_from)
+        log.info(
+            "fine-tuning on %s (%s) x %d processes, %d rows, %d epochs, resume from %s", device, precision, processes, len(train.texts), params.epochs, resume_from
+        )
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume_from)
     return TrainingSummary(
@@ -310,4 +348,5 @@ def finetune_encoder(
         resumed_from=Path(resume_from).name if resume_from else None,
         device=device,
         precision=precision,
+        processes=processes,
     )

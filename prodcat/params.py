@@ -100,7 +100,14 @@ class FinetuneParams(_Section):
     length_buckets: bool = True  # softmax_head: batches of similar token length (less padding)
     fused_optimizer: bool = True  # AdamW's fused kernel (torch's adamw_torch_fused)
     dropout: bool = True  # the encoder's own dropout while it trains
+    processes: int = Field(1, ge=1)  # data-parallel processes (torchrun), one per GPU; batch_size is per process
     seed: int = 42
+
+    @model_validator(mode="after")
+    def _processes_evened(self) -> FinetuneParams:
+        if self.processes > 1 and self.objective != "softmax_head":
+            raise ValueError("processes > 1 needs objective softmax_head: the triplet batches are not evened out across processes")
+        return self
 
 
 # What embeds the scoring splits and prediction: torch, or the int8 ONNX export (prodcat/onnx_int8.py).

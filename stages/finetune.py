@@ -1,17 +1,21 @@
 """Stage finetune: fine-tune the base encoder on the train split only; save it as a sentence-transformers folder.
 
 The validation split only draws the per-epoch curve; the test split is never read.
+With `finetune.processes` > 1 this command relaunches itself as that many data-parallel processes
+(torchrun, one per GPU) and waits for them; rank 0 writes the outputs.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from transformers import set_seed
 
 from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
+from prodcat.distributed import is_main_process, launch, launched, process_device
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.finetune import LabelledTexts, SoftmaxHeadLoss, build_loss, finetune_encoder, run_fingerprint, share_truncated
 from prodcat.softmax_head import save_head
@@ -31,12 +35,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with stage_errors("finetune"):
         params = load_params(args.params)
+        if params.finetune.processes > 1 and not launched():
+            launch(params.finetune.processes, "stages.finetune", sys.argv[1:] if argv is None else argv, device=pick_device())
+            return
         train, names, labels = read_split(args.data, "train", columns=["text", "label"])
         validation, _, validation_labels = read_split(args.data, "validation", columns=["text", "label"])
         examples = LabelledTexts(train["text"].tolist(), labels.tolist())
 
         set_seed(params.finetune.seed)
-        device = pick_device()
+        device = process_device(pick_device())
         precision = resolve_precision(params.finetune.precision, device)
         model = load_encoder(params.encoder.base, params.encoder.max_seq_length, device=device)
         truncated = share_truncated(model, examples.texts)
@@ -54,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
             fingerprint=run_fingerprint(examples, params.encoder, params.finetune),
             live_dir=Path(args.live),
         )
+        if not is_main_process():
+            return
         with atomic_dir(args.output) as folder:
             model.save_pretrained(str(folder), safe_serialization=True)
             if isinstance(loss, SoftmaxHeadLoss):
@@ -64,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                 "objective": params.finetune.objective,
                 "device": summary.device,
                 "precision": summary.precision,
+                "processes": summary.processes,
                 "epochs": summary.epochs,
                 "steps": summary.steps,
                 "train_rows": summary.train_rows,

@@ -27,6 +27,7 @@ def test_project_params_are_valid() -> None:
     [
         ("finetune", "objective", "magic", "finetune.objective"),
         ("finetune", "epochs", 0, "finetune.epochs"),
+        ("finetune", "processes", 0, "finetune.processes"),
         ("split", "test_size", 1.5, "split.test_size"),
         ("sparse", "char_ngrams", [5, 2], "sparse.char_ngrams"),
         ("sparse", "classifier", "svm", "sparse.classifier"),
@@ -47,6 +48,7 @@ def test_bad_values_are_named(section: str, key: str, value: object, message: st
         ({"variants": ["stock", "stock"]}, "variants must be unique"),
         ({"variants": ["stock", "tfidf"]}, "variants.1: Input should be 'stock', 'finetuned'"),
         ({"variants": ["softmax"], "finetune": {"objective": "batch_all_triplet"}}, "variant softmax needs finetune.objective softmax_head"),
+        ({"variants": ["stock"], "finetune": {"objective": "batch_all_triplet", "processes": 2}}, "finetune: Value error, processes > 1 needs objective softmax_head"),
         ({"variants": ["sparse", "fusion"], "fusion": {"members": ["sparse", "hybrid"]}}, r"fusion.members \['hybrid'\] are not in variants"),
         ({"fusion": {"members": ["sparse", "fusion"]}}, "fusion.members cannot include fusion itself"),
     ],

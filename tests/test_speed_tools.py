@@ -11,7 +11,7 @@ from benchmarks import gpu
 from prodcat.encoders import load_encoder
 from prodcat.finetune import LengthBucketBatchSampler
 from prodcat.flops import EncoderShape, forward_flops, token_lengths, training_flops
-from prodcat.length_buckets import bucketed_batches
+from prodcat.length_buckets import batch_count, bucketed_batches
 
 TEXTS = ["red lego", "steel water bottle with a very long product name and more", "soft baby blanket for the cot"]
 
@@ -50,6 +50,20 @@ def test_bucketed_batches_cover_every_index_once_in_length_homogeneous_batches()
     assert bucketed_batches(CRAFTED, 4, seed=1) == batches
     assert bucketed_batches(CRAFTED, 4, seed=2) != batches
     assert [len(batch) for batch in bucketed_batches(CRAFTED, 4, seed=1, drop_last=True)] == [4] * 6
+
+
+def test_batches_for_two_processes_are_full_and_even_so_each_process_steps_alike() -> None:
+    """Rank r takes batches r, r + 2, ... (accelerate's sharding): 27 texts, 4 per batch and process."""
+    padded = bucketed_batches(CRAFTED, 4, seed=1, replicas=2)
+    assert [len(batch) for batch in padded] == [4] * 8 == [4] * batch_count(27, 4, replicas=2)  # ceil(27 / 8) steps x 2 processes
+    seen = sorted(index for batch in padded for index in batch)
+    assert set(seen) == set(range(27)) and len(seen) == 32  # every text, 5 of them twice
+    assert len(padded[0::2]) == len(padded[1::2]) == 4
+    assert [max(CRAFTED[i] for i in batch) - min(CRAFTED[i] for i in batch) for batch in padded].count(0) >= 5  # still length buckets
+    cut = bucketed_batches(CRAFTED, 4, seed=1, drop_last=True, replicas=2)
+    assert [len(batch) for batch in cut] == [4] * 6 == [4] * batch_count(27, 4, drop_last=True, replicas=2)
+    assert len({index for batch in cut for index in batch}) == 24  # 3 texts sit out this epoch, none is repeated
+    assert bucketed_batches(CRAFTED, 4, seed=1, replicas=2) == padded  # every process draws the same batches
 
 
 def test_sampler_draws_a_new_order_each_epoch_and_knows_its_length() -> None:
