@@ -1,7 +1,7 @@
 """Scale-out figures: embedding and batch scoring in-process against a local Dask cluster of 1 and 2 workers.
 
     python -m benchmarks.scale [--rows 200000] [--workers 1 2] [--text title] [--max-seq-length 48]
-                               [--bundle models/bundle] [--score-rows 20000]      (make bench-scale)
+                               [--bundle models/bundle] [--score-rows 10000]      (make bench-scale)
 
 Generates `--rows` products with prodcat.synth and embeds their text with the base encoder
 (params.yaml `encoder.base`): once with today's in-process code (torch's default threads), then on a
@@ -11,8 +11,8 @@ in-process, the peak RSS of each worker, and the largest difference to the in-pr
 Cluster start-up, each worker's one model load and a first small batch (in-process too) are timed
 apart from the run.
 
-The text and token length set the cost: `--text title` (the product name) at 48 tokens embeds about
-4x faster than `--text full` (name, about, specification, details joined as the pipeline does) at 128.
+The text and token length set the cost: `--text title` (the product name) at 48 tokens embeds several
+times faster (about 4x on a 2-core machine) than `--text full` (name, about, specification, details joined as the pipeline does) at 128.
 Scoring runs the bundle (its own encoder settings, usually full text at 128 tokens) on the first
 `--score-rows` products the same three ways; `--score-rows 0` skips it. Figures vary with the machine
 and its load: run it on a quiet one.
@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seq-length", type=int, default=48, help="encoder truncation for the embed figure (default: 48)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="default: params.yaml embed.precision, as the embed stage")
-    parser.add_argument("--shard-rows", type=int, default=5000, help="texts per task (default: 5000)")
+    parser.add_argument("--shard-rows", type=int, default=2500, help="texts (embed) or products (score) per task (default: 2500)")
     parser.add_argument("--bundle", default="models/bundle", help="the bundle the score figure runs")
-    parser.add_argument("--score-rows", type=int, default=20000, help="products scored with the bundle (default: 20000; 0 skips)")
+    parser.add_argument("--score-rows", type=int, default=10000, help="products scored with the bundle (default: 10000; 0 skips)")
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--output", default=".bench/scale.json")
