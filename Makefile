@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test plots data serve figures bench-speed bench-accuracy bench-batch bench-serve bench-gpu
+.PHONY: install run flow test plots data serve figures bench-speed bench-accuracy bench-batch bench-serve bench-gpu bench-scale
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -83,3 +83,7 @@ bench-accuracy: install
 ## Batch prediction of a generated 1,000,000-row catalog with models/bundle: products/s and peak RSS (ROWS=... to change).
 bench-batch: install
 	python -m benchmarks.batch --rows $(or $(ROWS),1000000)
+
+## Embedding and scoring in-process against a local Dask cluster of 1 and 2 workers: texts/s, speedup, peak RSS per worker (ROWS=... to change).
+bench-scale: install
+	python -m benchmarks.scale --rows $(or $(ROWS),200000) --output .bench/scale.json

@@ -5,19 +5,24 @@ and quality report accumulates counters over the chunks. What makes the whole fi
 run with an InputError before anything is written: a file that is not a CSV table, a missing column.
 Row-level problems (blank ids or texts, unreadable prices, duplicate ids within a chunk) are counted
 in the report instead, so one bad row does not cost a million good ones.
+
+On a Dask cluster (prodcat/cluster.py) each chunk is one task: every worker loads the bundle once,
+and the predictions come back, and are written, in input order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from distributed import Client
 
-from prodcat.bundle import Bundle
+from prodcat.bundle import Bundle, load_bundle
+from prodcat.cluster import map_ordered, worker_model, worker_path
 from prodcat.drift import BatchMonitor, InputChecks
 from prodcat.errors import InputError
 from prodcat.params import PreprocessParams
@@ -69,13 +74,33 @@ def check_chunk(chunk: pd.DataFrame, bundle: Bundle, source: str) -> InputChecks
     )
 
 
-def score_chunk(bundle: Bundle, chunk: pd.DataFrame, monitor: BatchMonitor, source: str, top_k: int = 3) -> pd.DataFrame:
-    """Check and score one chunk, adding it to the batch report; its predictions."""
+ScoredChunk = tuple[pd.DataFrame, pd.DataFrame, InputChecks]  # features, predictions, input checks
+
+
+def score_chunk(bundle: Bundle, chunk: pd.DataFrame, source: str, top_k: int = 3) -> ScoredChunk:
+    """Check and score one chunk: what the batch report counts (features, checks) and the predictions."""
     checks = check_chunk(chunk, bundle, source)
     features = bundle.features(chunk)
-    predictions = predict(bundle.predictor, features, top_k)
-    monitor.add(features, predictions, checks)
-    return predictions
+    return features, predict(bundle.predictor, features, top_k), checks
+
+
+def score_shard(chunk: pd.DataFrame, folder: str, fingerprint: str, source: str, top_k: int) -> ScoredChunk:
+    """A worker task: `score_chunk` with the worker's copy of the bundle, loaded on its first chunk."""
+    with worker_model(f"bundle:{folder}:{fingerprint}", lambda: load_bundle(folder)) as bundle:
+        return score_chunk(bundle, chunk, source, top_k)
+
+
+def score_chunks(
+    bundle: Bundle, chunks: Iterable[pd.DataFrame], monitor: BatchMonitor, source: str, top_k: int = 3, client: Client | None = None
+) -> Iterator[pd.DataFrame]:
+    """The predictions of each chunk, in order, each chunk added to the batch report; one task per chunk on `client`."""
+    if client is None:
+        scored = (score_chunk(bundle, chunk, source, top_k) for chunk in chunks)
+    else:
+        scored = map_ordered(client, score_shard, chunks, worker_path(bundle.folder), bundle.manifest["fingerprint"], source, top_k)
+    for features, predictions, checks in scored:
+        monitor.add(features, predictions, checks)
+        yield predictions
 
 
 class PredictionsFile:

@@ -169,6 +169,29 @@ class MonitorParams(_Section):
     max_unseen_share: float = Field(0.5, ge=0, le=1)  # per categorical column, of its filled values
 
 
+class ClusterParams(_Section):
+    """Where the data-parallel work runs (prodcat/cluster.py): a Dask scheduler, a local cluster, or in-process.
+
+    Settings of where, not what: the results equal the in-process ones (allclose), so no DVC stage lists them.
+    """
+
+    scheduler: str | None = None  # address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786
+    local_workers: int = Field(0, ge=0)  # N > 0: a LocalCluster of N worker processes for the stage's duration
+    threads_per_worker: int = Field(1, ge=1)  # a local worker's threads (torch threads of each shard)
+    shard_rows: int = Field(10000, ge=1)  # texts or rows per task: one task per shard, never per text
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> ClusterParams:
+        if self.scheduler is not None and self.local_workers:
+            raise ValueError(f"set either scheduler ({self.scheduler}) or local_workers ({self.local_workers}), not both")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """False: no cluster, the work runs in this process exactly as without Dask."""
+        return self.scheduler is not None or self.local_workers > 0
+
+
 # A task (a DVC stage of dvc.yaml, or batch scoring) that params.yaml gives no timeout of its own.
 DEFAULT_TIMEOUT_SECONDS = 3600
 
@@ -207,6 +230,7 @@ class Params(_Section):
     fusion: FusionParams = FusionParams()
     monitor: MonitorParams = MonitorParams()
     orchestration: OrchestrationParams = OrchestrationParams()
+    cluster: ClusterParams = ClusterParams()
 
     @field_validator("variants")
     @classmethod
@@ -227,6 +251,14 @@ class Params(_Section):
         return self
 
 
+def named_problems(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """Each validation problem as `dotted.key: message`."""
+    return "; ".join(
+        ": ".join(filter(None, [".".join(str(part) for part in (*prefix, *issue["loc"])), issue["msg"]]))
+        for issue in error.errors()
+    )
+
+
 def parse_params(raw: object) -> Params:
     """Validate an already-parsed params mapping; errors name each offending key."""
     if not isinstance(raw, dict):
@@ -234,11 +266,15 @@ def parse_params(raw: object) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            ": ".join(filter(None, [".".join(str(part) for part in issue["loc"]), issue["msg"]]))
-            for issue in error.errors()
-        )
-        raise ParamsError(f"invalid params: {problems}") from None
+        raise ParamsError(f"invalid params: {named_problems(error)}") from None
+
+
+def cluster_params(**values: object) -> ClusterParams:
+    """The `cluster` section from elsewhere than params.yaml (batch prediction's flags); errors name `cluster.<key>`."""
+    try:
+        return ClusterParams.model_validate(values)
+    except ValidationError as error:
+        raise ParamsError(f"invalid cluster settings: {named_problems(error, ('cluster',))}") from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -1,5 +1,8 @@
 """Stage embed: train/validation/test sentence embeddings of every encoder the variants read (stock, finetuned).
 
+With a cluster configured (`cluster` params) the texts missing from the cache are embedded on it,
+one task per `cluster.shard_rows` texts (prodcat/cluster.py); without one, in this process.
+
 With `embed.backend: onnx_int8` each encoder is also exported to ONNX and quantized to int8
 (`models/onnx_int8/<encoder>/`); when its validation embeddings pass the cosine gate, the int8 ones
 score validation and test, else the stage falls back to torch. `metrics/embed.json` says which
@@ -11,14 +14,18 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from distributed import Client
 from sentence_transformers import SentenceTransformer
 
 from prodcat.catalog import SPLITS
 from prodcat.cli import stage_errors, stage_parser
+from prodcat.cluster import open_cluster, worker_path
+from prodcat.cluster_encode import EncoderSpec, Int8EncoderSpec, TorchEncoderSpec, encode_on_cluster
 from prodcat.embedding import cache_path, cached_encode, encode_texts, prune_cache, save_matrix
 from prodcat.encoders import load_encoder, pick_device, resolve_precision
 from prodcat.io import atomic_dir, write_json
@@ -30,10 +37,19 @@ log = logging.getLogger(__name__)
 
 Splits = dict[str, list[str]]
 Matrices = dict[str, np.ndarray]
+Encode = Callable[[list[str]], np.ndarray]
+
+
+def encode_where(client: Client | None, spec: EncoderSpec, in_process: Encode, shard_rows: int) -> Encode:
+    """`texts -> embeddings`: sharded on the cluster when there is one, else `in_process`."""
+    if client is None:
+        return in_process
+    return lambda texts: encode_on_cluster(client, spec, texts, shard_rows)
 
 
 def int8_matrices(
-    model: SentenceTransformer, splits: Splits, torch_validation: np.ndarray, params: Params, folder: Path, cache_dir: Path
+    model: SentenceTransformer, splits: Splits, torch_validation: np.ndarray, params: Params, folder: Path, cache_dir: Path,
+    client: Client | None = None,
 ) -> tuple[Matrices | None, dict, Path | None]:
     """Validation and test embeddings from the int8 export of `model`, or None when the export fails or misses the gate.
 
@@ -44,7 +60,9 @@ def int8_matrices(
         export = export_int8(model, folder, params.encoder.max_seq_length, ffn_output_fp32=params.embed.int8_ffn_output_fp32)
         encoder = Int8Encoder(export)
         cache_file = cache_dir / f"{encoder.fingerprint}.npz"  # export fingerprints never equal a torch one
-        validation, _ = cached_encode(splits["validation"], lambda batch: encoder.encode(batch, params.embed.batch_size), cache_file)
+        spec = Int8EncoderSpec(worker_path(folder), params.embed.batch_size, encoder.fingerprint)
+        encode = encode_where(client, spec, lambda batch: encoder.encode(batch, params.embed.batch_size), params.cluster.shard_rows)
+        validation, _ = cached_encode(splits["validation"], encode, cache_file)
     except Exception as error:  # any export or runtime failure means: score with torch, and say why
         shutil.rmtree(folder, ignore_errors=True)
         return None, {"backend_used": "torch", "reason": f"int8 export failed: {type(error).__name__}: {error}"}, None
@@ -55,12 +73,13 @@ def int8_matrices(
     if not passed:
         shutil.rmtree(folder)
         return None, report, None
-    test, _ = cached_encode(splits["test"], lambda batch: encoder.encode(batch, params.embed.batch_size), cache_file)
+    test, _ = cached_encode(splits["test"], encode, cache_file)
     return {"validation": validation, "test": test}, report, cache_file
 
 
 def encoder_matrices(
-    source: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path, int8_folder: Path
+    source: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path, int8_folder: Path,
+    client: Client | None = None,
 ) -> tuple[Matrices, dict, set[Path]]:
     """Sentence embeddings per split (through the text-hash caches), the backend report and the cache files used.
 
@@ -72,16 +91,18 @@ def encoder_matrices(
     """
     model = load_encoder(source, params.encoder.max_seq_length, device=device)
     torch_cache = cache_path(cache_dir, model, precision)
+    spec = TorchEncoderSpec(worker_path(source), params.encoder.max_seq_length, params.embed.batch_size, precision, fingerprint=torch_cache.stem)
+    encode = encode_where(client, spec, lambda batch: encode_texts(model, batch, params.embed.batch_size, precision), params.cluster.shard_rows)
 
     def torch_split(split: str) -> np.ndarray:
-        matrix, encoded = cached_encode(splits[split], lambda batch: encode_texts(model, batch, params.embed.batch_size, precision), torch_cache)
+        matrix, encoded = cached_encode(splits[split], encode, torch_cache)
         log.info("%s: encoded %d of %d %s texts with torch, %d from cache", source, encoded, len(splits[split]), split, len(splits[split]) - encoded)
         return matrix
 
     matrices = {"train": torch_split("train"), "validation": torch_split("validation")}
     report, used = {"backend_used": "torch", "reason": "embed.backend is torch"}, {torch_cache}
     if params.embed.backend == "onnx_int8":
-        int8, report, int8_cache = int8_matrices(model, splits, matrices["validation"], params, int8_folder, cache_dir)
+        int8, report, int8_cache = int8_matrices(model, splits, matrices["validation"], params, int8_folder, cache_dir, client)
         if int8 is not None:
             matrices |= {TORCH_REFERENCE: matrices["validation"], **int8}
             used.add(int8_cache)
@@ -106,11 +127,13 @@ def main(argv: list[str] | None = None) -> None:
         precision = resolve_precision(params.embed.precision, device)
         used_cache_files: set[Path] = set()
         reports = {}
-        with atomic_dir(args.output) as folder, atomic_dir(args.int8) as int8_root:
+        with atomic_dir(args.output) as folder, atomic_dir(args.int8) as int8_root, open_cluster(params.cluster) as client:
             for encoder in encoders_needed(params.variants):
                 started = time.perf_counter()
                 source = encoder_source(encoder, params.encoder.base, Path(args.finetuned))
-                matrices, reports[encoder], used = encoder_matrices(source, splits, params, device, precision, Path(args.cache), int8_root / encoder)
+                matrices, reports[encoder], used = encoder_matrices(
+                    source, splits, params, device, precision, Path(args.cache), int8_root / encoder, client
+                )
                 used_cache_files |= used
                 for split, matrix in matrices.items():
                     save_matrix(Path(folder, encoder, split), matrix)

@@ -2,6 +2,8 @@
 
     python -m stages.predict --input new.csv --output predictions.parquet     # models/bundle
     python -m stages.predict --bundle path/to/bundle --input new.csv --output predictions.csv --chunk-rows 50000
+    python -m stages.predict --input new.csv --output predictions.parquet --workers 4          # a local Dask cluster
+    python -m stages.predict --input new.csv --output predictions.parquet --scheduler tcp://host:8786
 
 The catalog is read, checked and scored in chunks, so its size does not change the memory used. Writes
 the predictions (whole or not at all) and `<output>.report.json` beside them, with the same report as
@@ -9,6 +11,10 @@ an HTML page that opens offline (`<output>.report.html`): input-suite failures,
 unseen categorical values, text-length, price and predicted-label shift against the training data,
 low-confidence share, and warnings. A missing column or a file that is not a CSV table stops the run
 before anything is written; row-level problems are counted in the report.
+
+With --workers or --scheduler each chunk is one task on a Dask cluster (the bundle is loaded once per
+worker); the predictions are the same, in the same order. The bundle needs no params.yaml, so neither
+does the cluster: it is given here, as the `cluster` params would give it.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import time
 
 from tqdm import tqdm
 
-from prodcat.batch import PredictionsFile, read_chunks, report_page_path, report_path, score_chunk
+from prodcat.batch import PredictionsFile, read_chunks, report_page_path, report_path, score_chunks
 from prodcat.bundle import load_bundle
 from prodcat.cli import cli_errors
+from prodcat.cluster import open_cluster
 from prodcat.errors import InputError
 from prodcat.io import atomic_file, write_json
+from prodcat.params import cluster_params
 from prodcat.report_page import render_report_page
 
 
@@ -33,8 +41,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", required=True, help="predictions (.parquet or .csv); the report goes to <output>.report.json")
     parser.add_argument("--chunk-rows", type=int, default=20000, help="rows read, checked and scored at a time (default: 20000)")
     parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--scheduler", help="score on this running Dask scheduler (tcp://host:8786); its workers must see --bundle")
+    parser.add_argument("--workers", type=int, default=0, help="score on a local Dask cluster of this many worker processes (default: 0, in-process)")
+    parser.add_argument("--threads-per-worker", type=int, default=1, help="threads of each local worker (default: 1)")
     args = parser.parse_args(argv)
     with cli_errors("predict"):
+        cluster = cluster_params(scheduler=args.scheduler, local_workers=args.workers, threads_per_worker=args.threads_per_worker)
         bundle = load_bundle(args.bundle)
         monitor = bundle.monitor()
         started = time.perf_counter()
@@ -43,11 +55,12 @@ def main(argv: list[str] | None = None) -> None:
             atomic_file(report_path(args.output)) as report_scratch,
             atomic_file(report_page_path(args.output)) as page_scratch,
             PredictionsFile(scratch) as predictions,
+            open_cluster(cluster) as client,
             tqdm(desc="predict", unit=" products", unit_scale=True, mininterval=2) as progress,
         ):
-            for chunk in read_chunks(args.input, args.chunk_rows):
-                predictions.append(score_chunk(bundle, chunk, monitor, args.input, args.top_k))
-                progress.update(len(chunk))
+            for scored in score_chunks(bundle, read_chunks(args.input, args.chunk_rows), monitor, args.input, args.top_k, client):
+                predictions.append(scored)
+                progress.update(len(scored))
             if predictions.rows == 0:
                 raise InputError(f"{args.input} has a header but no products")
             report = monitor.report()

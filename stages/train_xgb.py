@@ -1,4 +1,8 @@
-"""Stage train_xgb: one XGBoost classifier per XGBoost variant (stock, finetuned, hybrid) on its text features + price + categoricals."""
+"""Stage train_xgb: one XGBoost classifier per XGBoost variant (stock, finetuned, hybrid) on its text features + price + categoricals.
+
+With a cluster configured (`cluster` params) each booster trains through `xgboost.dask` on it; the
+saved boosters are the same format either way.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import os
 from pathlib import Path
 
 from prodcat.catalog import read_split
-from prodcat.classifier import TabularEncoding, design_matrix, train_booster
+from prodcat.classifier import Design, TabularEncoding, design_matrix, train_booster, train_booster_on_cluster
 from prodcat.cli import stage_errors, stage_parser
+from prodcat.cluster import open_cluster
 from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
 from prodcat.scoring import TABULAR_FILE, stored_blocks, text_features
@@ -30,13 +35,17 @@ def main(argv: list[str] | None = None) -> None:
         encoding = TabularEncoding.fit(train, params.dataset.categorical_columns)
         variants = xgboost_variants(params.variants)
         blocks = stored_blocks(train, "train", variants, Path(args.embeddings), Path(args.sparse_scores), encoding)
-        with atomic_dir(args.output) as folder:
+        with atomic_dir(args.output) as folder, open_cluster(params.cluster) as client:
             write_json(Path(folder, TABULAR_FILE), encoding.to_json())
             for variant in variants:
-                matrix = design_matrix(text_features(variant, blocks), blocks.tabular, encoding, labels)
-                booster = train_booster(matrix, len(names), params.train_xgb, threads=os.cpu_count() or 1)
+                if client is None:
+                    matrix = design_matrix(text_features(variant, blocks), blocks.tabular, encoding, labels)
+                    booster = train_booster(matrix, len(names), params.train_xgb, threads=os.cpu_count() or 1)
+                else:
+                    design = Design.of(text_features(variant, blocks), blocks.tabular, encoding)
+                    booster = train_booster_on_cluster(client, design, labels, len(names), params.train_xgb, params.cluster.shard_rows)
                 booster.save_model(Path(folder, f"{variant}.ubj"))
-                log.info("%s: %d rounds on %d rows x %d features", variant, booster.num_boosted_rounds(), matrix.num_row(), matrix.num_col())
+                log.info("%s: %d rounds on %d rows x %d features", variant, booster.num_boosted_rounds(), len(labels), booster.num_features())
 
 
 if __name__ == "__main__":
