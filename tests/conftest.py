@@ -6,10 +6,12 @@ Helpers live in the `devtools` package (installed with the project), so no test 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devtools.s3_server import S3_ENV, S3_RETRY_ENV, S3Bucket, moto_s3
 from devtools.scratch_repo import commit_all, copy_pipeline, small_run, write_params
 from devtools.tiny_bert import build_tiny_bert
 
@@ -68,3 +70,14 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory, small_catalog: Pat
     commit_all(repo, "pipeline code")
     run(["dvc", "repro"], repo)
     return repo
+
+
+@pytest.fixture()
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
+    """An empty bucket on a moto S3 server (127.0.0.1), with dummy credentials and botocore's default retries in the environment."""
+    for name, value in S3_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in S3_RETRY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with moto_s3() as bucket:
+        yield bucket

@@ -3,12 +3,14 @@
 The module shares one `prefect server start` (127.0.0.1, a free port), one `prefect deploy --all` and
 the two workers; each has its own PREFECT_HOME in a temp dir, and all are stopped even when a test
 fails. The `gpu` worker's copy shares nothing with the `cpu` one but the DVC remote and the result
-storage (object storage in production).
+storage (object storage in production). An S3 server (moto, 127.0.0.1) runs alongside, its dummy
+credentials in the workers' environment, for the test that hands `finetune` over through S3.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,6 +24,7 @@ import pytest
 import yaml
 
 from devtools.processes import background, free_port, run, run_tool, tool_env, wait_until_healthy
+from devtools.s3_server import S3_ENV, S3Bucket, moto_s3, use_s3_remote
 from devtools.scratch_repo import working_copy
 from prodcat.pipeline import stage_names
 
@@ -34,6 +37,7 @@ class Stack:
     cpu: Path  # the cpu worker's working copy: `retrain` runs here
     gpu: Path  # the gpu worker's working copy: `finetune` runs here
     remote: Path  # the DVC remote both copies use (.dvc/config's default)
+    s3: S3Bucket  # a bucket the copies can use instead (`dvc remote modify --local`)
     logs: Path
 
     def log_tail(self) -> str:
@@ -55,6 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path, tiny_be
         "PREFECT_SERVER_UI_ENABLED": "false",
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(base / "results"),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
+        **S3_ENV,
     }
     env = {name: value for name, value in tool_env(**shared).items() if name != "PRODCAT_WORKDIR"}
 
@@ -62,6 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path, tiny_be
         return {**env, "PREFECT_HOME": str(base / f"home-{name}"), **extra}
 
     with ExitStack() as cleanup, pytest.MonkeyPatch.context() as patch:
+        bucket = cleanup.enter_context(moto_s3())
         server = cleanup.enter_context(
             background(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], base, home("server"), logs / "server.log")
         )
@@ -78,7 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path, tiny_be
         from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
         with temporary_settings({PREFECT_API_URL: api_url, PREFECT_HOME: base / "home-tests"}):
-            yield Stack(cpu=cpu, gpu=gpu, remote=base / "prodcat-dvc-remote", logs=logs)
+            yield Stack(cpu=cpu, gpu=gpu, remote=base / "prodcat-dvc-remote", s3=bucket, logs=logs)
 
 
 def start_retrain(stack: Stack, **parameters: Any):
@@ -267,6 +273,51 @@ def test_failed_validation_fails_the_run_without_retries(stack: Stack) -> None:
     print(quality)
     assert "Data quality: FAILED" in quality and "expect_column_values_to_be_unique on column 'Uniq Id'" in quality
     assert "reports/data_docs" in quality
+
+
+def forget_finetune(copy: Path) -> str:
+    """Drop `finetune` from the copy's dvc.lock, its model and the model's cache objects; the model folder's `.dir` hash."""
+    lock = yaml.safe_load((copy / "dvc.lock").read_text())
+    entry = lock["stages"].pop("finetune")
+    (copy / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    model = next(out["md5"] for out in entry["outs"] if out["path"] == "models/finetuned")
+    cache = copy / ".dvc/cache/files/md5"
+    listing = cache / model[:2] / model[2:]
+    for file in json.loads(listing.read_text()):
+        (cache / file["md5"][:2] / file["md5"][2:]).unlink(missing_ok=True)
+    listing.unlink()
+    shutil.rmtree(copy / "models/finetuned")
+    return model
+
+
+@pytest.mark.slow
+def test_finetune_is_handed_over_through_an_s3_remote(stack: Stack, first_run) -> None:
+    # Both copies switch to the S3 remote. The cpu copy forgets finetune (lock entry, model, cache), so
+    # retrain sends it to the gpu copy, which has it up to date: its model reaches the cpu copy through S3 only.
+    prefix = "prodcat"
+    for copy in (stack.cpu, stack.gpu):
+        use_s3_remote(copy, f"s3://{stack.s3.name}/{prefix}", stack.s3.endpoint)
+    try:
+        model = forget_finetune(stack.cpu)
+        flow_run = start_retrain(stack)
+        by_name = task_runs(flow_run.id, set(STAGES))
+        print("\n" + describe(flow_run, by_name))
+        assert flow_run.state.is_completed(), f"{describe(flow_run, by_name)}\n{stack.log_tail()}"
+        assert all(by_name[stage].run_count == 1 for stage in STAGES), describe(flow_run, by_name)
+        (child,) = child_runs(flow_run.id)
+        assert child.work_pool_name == "gpu" and child.state.is_completed()
+
+        weights = "models/finetuned/model.safetensors"
+        assert (stack.cpu / weights).read_bytes() == (stack.gpu / weights).read_bytes()
+        processed = yaml.safe_load((stack.cpu / "dvc.lock").read_text())["stages"]["preprocess"]["outs"]
+        inputs = next(out["md5"] for out in processed if out["path"] == "data/processed")
+        keys = stack.s3.keys()
+        # The cpu copy pushed the stage's inputs, the gpu copy the model: both went through the bucket.
+        assert {f"{prefix}/files/md5/{md5[:2]}/{md5[2:]}" for md5 in (inputs, model)} <= set(keys), keys
+        assert "Data and pipelines are up to date" in run(["dvc", "status"], stack.cpu).stdout
+    finally:
+        for copy in (stack.cpu, stack.gpu):
+            (copy / ".dvc/config.local").unlink(missing_ok=True)
 
 
 def test_failures_are_told_apart() -> None:
