@@ -94,44 +94,43 @@ class DecoderCheckpoint(LossHeadCheckpoint):
         return state
 
 
-def training_arguments(arguments: type[TrainingArguments], params: AdaptParams, precision: str, device: str, checkpoints: Path, **extra) -> TrainingArguments:
+def training_arguments(params: AdaptParams, precision: str, device: str, checkpoints: Path) -> dict:
     """As in finetune: linear schedule with warmup, fused AdamW, a checkpoint per epoch (the last one kept), seeded."""
-    return arguments(
-        output_dir=str(checkpoints),
-        num_train_epochs=params.epochs,
-        per_device_train_batch_size=params.batch_size,
-        learning_rate=params.learning_rate,
-        lr_scheduler_type="linear",
-        warmup_steps=0.1,
-        optim="adamw_torch_fused",
-        weight_decay=0.01,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=device == "cpu",
-        save_strategy="epoch",
-        save_total_limit=1,
-        logging_steps=10,
-        seed=params.seed,
-        data_seed=params.seed,
-        dataloader_num_workers=0,
-        report_to="none",
-        disable_tqdm=False,
-        **extra,
-    )
+    return {
+        "output_dir": str(checkpoints),
+        "num_train_epochs": params.epochs,
+        "per_device_train_batch_size": params.batch_size,
+        "learning_rate": params.learning_rate,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 0.1,
+        "optim": "adamw_torch_fused",
+        "weight_decay": 0.01,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "use_cpu": device == "cpu",
+        "save_strategy": "epoch",
+        "save_total_limit": 1,
+        "logging_steps": 10,
+        "seed": params.seed,
+        "data_seed": params.seed,
+        "dataloader_num_workers": 0,
+        "report_to": "none",
+        "disable_tqdm": False,
+    }
 
 
-def tsdae_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptParams, args: dict, callbacks: list[TrainerCallback]) -> tuple[Trainer, LossHeadCheckpoint]:
+def tsdae_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptParams, settings: dict, callbacks: list[TrainerCallback]) -> tuple[Trainer, LossHeadCheckpoint | None]:
     """SentenceTransformerTrainer on (noisy, original) pairs; batches of similar token length as in finetune."""
     loss = DenoisingAutoEncoderLoss(model, tie_encoder_decoder=True)  # the decoder is read from the encoder's own folder
     dataset = Dataset.from_dict({"noisy": delete_words(corpus, params.deletion_ratio, params.seed), "text": corpus})
     sampler = partial(LengthBucketBatchSampler, lengths=token_lengths(model.tokenizer, corpus, model.max_seq_length))
-    arguments = training_arguments(SentenceTransformerTrainingArguments, params, batch_sampler=sampler, **args)
+    arguments = SentenceTransformerTrainingArguments(**settings, batch_sampler=sampler)
     decoder = DecoderCheckpoint(loss)
     trainer = SentenceTransformerTrainer(model=model, args=arguments, train_dataset=dataset, loss=loss, callbacks=[decoder, *callbacks])
     return trainer, decoder
 
 
-def mlm_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptParams, args: dict, callbacks: list[TrainerCallback]) -> tuple[Trainer, None]:
+def mlm_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptParams, settings: dict, callbacks: list[TrainerCallback]) -> tuple[Trainer, LossHeadCheckpoint | None]:
     """transformers' Trainer on a masked-LM head (fresh) over the encoder's own transformer, which it trains in place."""
     encoder = model.transformers_model
     masked_lm = AutoModelForMaskedLM.from_config(encoder.config)
@@ -140,7 +139,7 @@ def mlm_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptPara
     tokens = model.tokenizer(corpus, truncation=True, max_length=model.max_seq_length)
     dataset = Dataset.from_dict({"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]})
     collator = DataCollatorForLanguageModeling(model.tokenizer, mlm_probability=params.mlm_probability)  # global RNG: restored on resume
-    arguments = training_arguments(TrainingArguments, params, train_sampling_strategy="group_by_length", **args)
+    arguments = TrainingArguments(**settings, train_sampling_strategy="group_by_length")
     return Trainer(model=masked_lm, args=arguments, train_dataset=dataset, data_collator=collator, callbacks=callbacks), None
 
 
@@ -168,8 +167,8 @@ def adapt_encoder(
     with live_run as live:
         reference, validation = (sample(curve[0], 512, params.seed), curve[1]) if curve else (LabelledTexts([], []), None)
         callbacks = [LiveMetrics(live, model, reference, validation, precision)] if live else []
-        arguments = {"precision": precision, "device": device, "checkpoints": checkpoints}
-        trainer, extra_state = TRAINERS[params.method](model, corpus, params, arguments, callbacks)
+        settings = training_arguments(params, precision, device, checkpoints)
+        trainer, extra_state = TRAINERS[params.method](model, corpus, params, settings, callbacks)
         if resume_from and extra_state:
             extra_state.restore(resume_from)
         log.info("adapting (%s) on %s (%s), %d texts, %d epochs, resume from %s", params.method, device, precision, len(corpus), params.epochs, resume_from)

@@ -12,7 +12,7 @@ from transformers import set_seed
 
 from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
-from prodcat.encoders import load_encoder, pick_device, resolve_precision, StartingEncoder, starting_encoder
+from prodcat.encoders import StartingEncoder, load_encoder, pick_device, resolve_precision, starting_encoder
 from prodcat.finetune import LabelledTexts, SoftmaxHeadLoss, build_loss, finetune_encoder, run_fingerprint, share_truncated
 from prodcat.softmax_head import save_head
 from prodcat.io import atomic_dir, write_json
