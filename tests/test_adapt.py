@@ -18,6 +18,7 @@ from sentence_transformers.sentence_transformer.modules import Normalize, Poolin
 from devtools.processes import kill_after_first_checkpoint, run
 from devtools.scratch_repo import write_params
 from prodcat.adapt import adaptation_corpus, corpus_digest, delete_words
+from prodcat.bundle import model_files
 from prodcat.catalog import adaptation_rows, feature_frame, read_catalog
 from prodcat.encoders import StartingEncoder, starting_encoder
 from prodcat.errors import InputError
@@ -183,3 +184,8 @@ def test_dvc_exp_run_with_adaptation_scores_the_adapted_variant(project: Path) -
     assert lock["adapt"]["params"]["params.yaml"]["adapt"]["method"] == "mlm"
     adapted_out = next(out for out in lock["adapt"]["outs"] if out["path"] == "models/adapted")
     assert {"path": "models/adapted", "md5": adapted_out["md5"]}.items() <= next(dep for dep in lock["finetune"]["deps"] if dep["path"] == "models/adapted").items()
+
+
+def test_a_bundle_of_the_adapted_variant_packs_the_adapted_encoder() -> None:
+    assert model_files(["adapted"]) == ["xgb/tabular.json", "xgb/adapted.ubj", "adapted"]
+    assert model_files(["softmax", "hybrid", "sparse", "fusion"]) == ["xgb/tabular.json", "xgb/hybrid.ubj", "finetuned", "sparse"]
