@@ -1,6 +1,12 @@
 """Accuracy on real public catalogs: the whole pipeline, per variant, written to docs/BENCHMARKS.md.
 
     python -m benchmarks.accuracy            (make bench-accuracy; ~20 minutes on 2 cores)
+    python -m benchmarks.accuracy --adapt tsdae --output .bench/accuracy-tsdae.md   (issue 14: adaptation)
+    python -m benchmarks.accuracy --only Amazon --set finetune.epochs=1 --set adapt.max_texts=200 --adapt mlm   (a quick check)
+
+`--adapt tsdae|mlm` runs the adapt stage (adapt.method) and scores the `adapted` variant too, so each
+table shows what adaptation alone (stock -> adapted) and adaptation + fine-tuning (finetuned) give;
+compare with a run without it. `--set section.key=value` overrides any param (a YAML value).
 
 For each catalog in ../shared/data the pipeline code is copied into a throwaway git + DVC repo,
 its profile is applied (prodcat.profiles), a few run-size params are set, and every stage runs
@@ -17,10 +23,11 @@ import platform
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from benchmarks.figures import measure
 from devtools.scratch_repo import ROOT, commit_all, copy_pipeline, set_params
@@ -88,6 +95,22 @@ def baseline_on_all_train_rows(repo: Path) -> dict[str, float]:
     return summary_metrics(truth, model.scores(test["text"].tolist()).argmax(axis=1))
 
 
+def with_overrides(benchmark: Benchmark, settings: list[str], adapt: str) -> Benchmark:
+    """`benchmark` with `section.key=value` settings on top of its overrides; adapt.method `adapt` adds the adapted variant."""
+    overrides = {section: dict(values) for section, values in benchmark.overrides.items()}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        section, _, name = key.partition(".")
+        if not name:
+            raise SystemExit(f"--set {setting}: expected section.key=value")
+        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
+    if adapt != "none":
+        overrides.setdefault("adapt", {})["method"] = adapt
+        variants = load_params(ROOT / "params.yaml").variants
+        overrides["variants"] = [*variants[:1], "adapted", *variants[1:]]  # the adapted encoder alone, beside stock
+    return replace(benchmark, overrides=overrides)
+
+
 def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
     repo = prepare(benchmark, folder)
     seconds = {}
@@ -109,6 +132,7 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
         "champion": json.loads((repo / "models/champion.json").read_text()),
         "rows": json.loads((repo / "metrics/preprocess.json").read_text()),
         "finetune": json.loads((repo / "metrics/finetune.json").read_text()),
+        "adapt": json.loads((repo / "metrics/adapt.json").read_text()),
         "baseline": baseline_on_all_train_rows(repo),
         "sparse_classifier": load_params(repo / "params.yaml").sparse.classifier,
         "seconds": seconds,
@@ -117,7 +141,14 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
     }
 
 
-def markdown(results: dict[str, dict], command: str) -> str:
+def adapt_sentence(adapt: dict) -> str:
+    if adapt["method"] == "none":
+        return ""
+    return (f" Adaptation (`{adapt['method']}`): {adapt['epochs']} epoch(s) over {adapt['corpus_texts']} texts "
+            f"({adapt['corpus_unlabelled_texts']} unlabelled), {adapt['seconds'] / 60:.1f} minutes, final loss {adapt['final_loss']}.")
+
+
+def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -127,7 +158,7 @@ def markdown(results: dict[str, dict], command: str) -> str:
         "Speed against the hardware's peak: `make bench-speed` (CPU) and [BENCHMARKS_GPU.md](BENCHMARKS_GPU.md) (GPU, with the card's name).",
         "",
     ]
-    for benchmark in BENCHMARKS:
+    for benchmark in benchmarks:
         result = results[benchmark.name]
         rows, finetune = result["rows"], result["finetune"]
         lines += [
@@ -136,7 +167,8 @@ def markdown(results: dict[str, dict], command: str) -> str:
             f"`{benchmark.catalog.name}` with profile `{benchmark.profile}`, overrides `{json.dumps(result['params'])}`: "
             f"{rows['train_rows']} train / {rows['validation_rows']} validation / {rows['test_rows']} test rows. "
             f"Fine-tuning: {finetune['epochs']} epoch(s), {finetune['objective']}, {finetune['precision']} on {finetune['device']}, "
-            f"{finetune['samples_per_second']} samples/s.",
+            f"{finetune['samples_per_second']} samples/s."
+            + adapt_sentence(result["adapt"]),
             "",
             "| variant | features -> head | validation accuracy | test accuracy | test macro-F1 |",
             "|---|---|---|---|---|",
@@ -170,14 +202,19 @@ def markdown(results: dict[str, dict], command: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    parser.add_argument("--only", help="run only the benchmarks whose name contains this text")
+    parser.add_argument("--adapt", choices=["none", "tsdae", "mlm"], default="none", help="adapt.method, with the adapted variant scored")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="a params override (repeatable)")
     args = parser.parse_args(argv)
-    missing = [str(b.catalog) for b in BENCHMARKS if not b.catalog.is_file()]
-    if missing:
-        raise SystemExit(f"missing benchmark data: {', '.join(missing)}")
+    benchmarks = [with_overrides(b, args.set, args.adapt) for b in BENCHMARKS if not args.only or args.only in b.name]
+    missing = [str(b.catalog) for b in benchmarks if not b.catalog.is_file()]
+    if missing or not benchmarks:
+        raise SystemExit(f"missing benchmark data: {', '.join(missing)}" if missing else f"no benchmark name contains {args.only!r}")
     with tempfile.TemporaryDirectory(prefix="prodcat-bench-") as scratch:
-        results = {b.name: run_benchmark(b, Path(scratch, str(i))) for i, b in enumerate(BENCHMARKS)}
+        results = {b.name: run_benchmark(b, Path(scratch, str(i))) for i, b in enumerate(benchmarks)}
+    command = " ".join(["python -m benchmarks.accuracy", *(argv if argv is not None else sys.argv[1:])]) if args.only or args.set or args.adapt != "none" else "make bench-accuracy"
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(markdown(results, "make bench-accuracy"), encoding="utf-8")
+    Path(args.output).write_text(markdown(results, command, benchmarks), encoding="utf-8")
     print(Path(args.output).read_text(encoding="utf-8"))
 
 

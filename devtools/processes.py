@@ -90,3 +90,18 @@ def wait_until_healthy(api_url: str, server: subprocess.Popen, log: Path, timeou
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"server not healthy after {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+def kill_after_first_checkpoint(command: list[str], checkpoints: Path, cwd: Path, timeout: float = 120) -> list[str]:
+    """Start a training command, SIGKILL it once a Trainer checkpoint is complete; the checkpoints it left, by name."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("no checkpoint appeared before the run ended")
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    if process.wait() != -signal.SIGKILL:
+        raise AssertionError(f"the run ended by itself (status {process.returncode}) before it was killed")
+    return sorted(path.name for path in checkpoints.glob("checkpoint-*"))

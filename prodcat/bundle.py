@@ -5,6 +5,7 @@
                           scores, library versions, the drift report's reference profile, the file list
       xgb/tabular.json    categorical codes (always); xgb/<variant>.ubj for the XGBoost members
       finetuned/          the fine-tuned encoder and softmax head (safetensors), when the variant reads them
+      adapted/            the adapted encoder (adapt stage, safetensors), when the variant reads it
       stock/              the base encoder, only when it is a local folder; a packaged or hub name is referenced
       sparse/             TF-IDF vocabularies (JSON) and linear weights (npz), when the variant reads them
 
@@ -36,7 +37,7 @@ from prodcat.params import DatasetParams, MonitorParams, Params, ValidationParam
 from prodcat.predict import Predictor, predict
 from prodcat.scoring import BOOSTERS, TABULAR_FILE, TrainedHeads
 from prodcat.sparse import SparseModel
-from prodcat.variants import encoders_needed, sparse_needed, variant, xgboost_variants
+from prodcat.variants import TRAINED_ENCODERS, encoders_needed, sparse_needed, variant, xgboost_variants
 
 BUNDLE_FORMAT = 1  # raise when a bundle written by this code can no longer be read by older code
 MANIFEST_FILE = "manifest.json"
@@ -57,8 +58,7 @@ def scored_variants(name: str, fusion_weights: dict[str, float] | None) -> list[
 def model_files(scored: list[str]) -> list[str]:
     """The files and folders of `models/` that scoring `scored` reads (relative paths)."""
     files = [f"{BOOSTERS}/{TABULAR_FILE}", *(f"{BOOSTERS}/{member}.ubj" for member in xgboost_variants(scored))]
-    if "finetuned" in encoders_needed(scored):  # the softmax head is saved with the fine-tuned encoder
-        files.append("finetuned")
+    files += [encoder for encoder in encoders_needed(scored) if encoder in TRAINED_ENCODERS]  # the softmax head is saved with the fine-tuned encoder
     if sparse_needed(scored):
         files.append("sparse")
     return files
@@ -114,8 +114,8 @@ def write_bundle(
         shutil.copytree(source, copy) if source.is_dir() else shutil.copy2(source, copy)
     encoders = {}
     for encoder in encoders_needed(scored):
-        if encoder == "finetuned":
-            encoders[encoder] = {"folder": "finetuned"}
+        if encoder in TRAINED_ENCODERS:
+            encoders[encoder] = {"folder": encoder}
         elif Path(params.encoder.base).is_dir() and params.encoder.base not in PACKAGED_MODELS:
             shutil.copytree(params.encoder.base, target / "stock")  # a local folder would not exist elsewhere
             files.append("stock")

@@ -20,6 +20,7 @@ from prodcat.params import DatasetParams, PreprocessParams, SplitParams
 
 OTHER_CLASS = "Other"
 SPLITS = ("train", "validation", "test")  # what preprocess writes; only evaluate reads test labels
+UNLABELLED = "unlabelled"  # preprocess also writes unlabelled.parquet: texts of rows without a category, for the adapt stage
 
 # The price formats parse_price reads; the data-quality suite checks prices against the very same patterns.
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -79,6 +80,7 @@ class Examples:
     """Labelled examples and what preprocessing did to get them."""
 
     frame: pd.DataFrame  # columns: id, text, label, price, one per categorical feature, group (optional)
+    unlabelled: pd.DataFrame  # id, text of the rows without a category (in no split)
     report: dict[str, int | dict[str, int]]
 
 
@@ -119,6 +121,7 @@ def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: Preproc
     frame.insert(2, "label", handled)
     if group_column:
         frame["group"] = raw[group_column].fillna("").astype(str)
+    unlabelled = frame.loc[labels.isna(), ["id", "text"]].reset_index(drop=True)
     frame = frame[frame["label"].notna()]
     report = {
         "rows_in": len(raw),
@@ -127,7 +130,7 @@ def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: Preproc
         f"rows_{'dropped' if preprocess.rare_classes == 'drop' else 'merged'}_as_rare": int(labels.isin(rare).sum()),
         "rows_out": len(frame),
     }
-    return Examples(frame.reset_index(drop=True), report)
+    return Examples(frame.reset_index(drop=True), unlabelled, report)
 
 
 def check_trainable(labels: pd.Series, min_class_count: int) -> None:
@@ -164,6 +167,17 @@ def split_examples(frame: pd.DataFrame, split: SplitParams) -> dict[str, pd.Data
     rest, test = split_off(frame, split.test_size, split.seed)
     train, validation = split_off(rest, split.validation_size, split.seed)
     return {"train": train, "validation": validation, "test": test}
+
+
+def adaptation_rows(unlabelled: pd.DataFrame, held_out: list[pd.DataFrame]) -> pd.DataFrame:
+    """The unlabelled rows the adapt stage may read: non-blank texts, each once, none equal to a text of a `held_out` split.
+
+    Unlabelled rows are in no split, but a catalog can hold the same text twice: a copy of a test
+    product's text without its category must not let the encoder see that text before it is scored.
+    """
+    held_texts = set().union(*(set(frame["text"]) for frame in held_out))
+    keep = unlabelled["text"].str.strip().astype(bool) & ~unlabelled["text"].isin(held_texts)
+    return unlabelled[keep].drop_duplicates("text").reset_index(drop=True)
 
 
 def label_names(labels: pd.Series) -> list[str]:

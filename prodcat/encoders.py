@@ -12,6 +12,8 @@ Remote code is never trusted.
 from __future__ import annotations
 
 import importlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -50,6 +52,28 @@ def load_encoder(name: str, max_seq_length: int, device: str | None = None) -> S
         model = SentenceTransformer(location, device=device, trust_remote_code=False)
     model.max_seq_length = max_seq_length
     return model
+
+
+ADAPT_INFO = "adapt.json"  # in the adapt stage's folder: the method, and the run fingerprint of the weights beside it
+
+
+@dataclass(frozen=True)
+class StartingEncoder:
+    """What fine-tuning starts from: where its weights live, and a name that changes whenever they do."""
+
+    location: str
+    identity: str
+
+
+def starting_encoder(adapted: Path, base: str) -> StartingEncoder:
+    """The adapt stage's encoder when it adapted one, else `base` (adapt.method none): fine-tuning starts as it always did."""
+    info_file = adapted / ADAPT_INFO
+    if not info_file.is_file():
+        raise InputError(f"{info_file} is missing: run the adapt stage first")
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    if info["method"] == "none":
+        return StartingEncoder(base, base)
+    return StartingEncoder(str(adapted), f"{info['method']}:{info['fingerprint']}")
 
 
 def pick_device() -> str:

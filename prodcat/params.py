@@ -110,6 +110,20 @@ class FinetuneParams(_Section):
         return self
 
 
+class AdaptParams(_Section):
+    """Unsupervised domain adaptation of the base encoder on unlabelled product texts, before fine-tuning."""
+
+    method: Literal["none", "tsdae", "mlm"] = "none"
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=2)
+    learning_rate: float = Field(3e-5, gt=0)
+    deletion_ratio: float = Field(0.6, gt=0, lt=1)  # tsdae: share of words deleted from the encoder's input
+    mlm_probability: float = Field(0.15, gt=0, lt=1)  # mlm: share of tokens masked
+    max_texts: int | None = Field(None, ge=1)  # a seeded sample of the corpus; None keeps every text
+    precision: Precision = "auto"
+    seed: int = 42
+
+
 # What embeds the scoring splits and prediction: torch, or the int8 ONNX export (prodcat/onnx_int8.py).
 Backend = Literal["torch", "onnx_int8"]
 
@@ -223,6 +237,7 @@ class Params(_Section):
     preprocess: PreprocessParams = PreprocessParams()
     split: SplitParams = SplitParams()
     encoder: EncoderParams
+    adapt: AdaptParams = AdaptParams()
     finetune: FinetuneParams = FinetuneParams()
     embed: EmbedParams = EmbedParams()
     sparse: SparseParams = SparseParams()
@@ -243,6 +258,8 @@ class Params(_Section):
     def _variants_trainable(self) -> Params:
         if "softmax" in self.variants and self.finetune.objective != "softmax_head":
             raise ValueError(f"variant softmax needs finetune.objective softmax_head, not {self.finetune.objective}")
+        if "adapted" in self.variants and self.adapt.method == "none":
+            raise ValueError("variant adapted needs adapt.method tsdae or mlm, not none")
         if "fusion" in self.variants:
             if "fusion" in self.fusion.members:
                 raise ValueError("fusion.members cannot include fusion itself")

@@ -6,6 +6,8 @@ into class probabilities; the stages, the champion choice and prediction all loo
 | variant   | features                                              | head                         |
 |-----------|-------------------------------------------------------|------------------------------|
 | stock     | base encoder's embedding + price + categoricals       | XGBoost                      |
+| adapted   | adapted encoder's embedding (adapt stage, before      | XGBoost                      |
+|           | fine-tuning) + price + categoricals                   |                              |
 | finetuned | fine-tuned encoder's embedding + price + categoricals | XGBoost                      |
 | softmax   | fine-tuned encoder's embedding                        | the fine-tuning softmax head |
 | sparse    | word + character n-gram TF-IDF                        | linear (SVM or logistic)     |
@@ -21,7 +23,10 @@ from pathlib import Path
 from typing import Literal
 
 # The encoders whose embeddings a variant may read (the other feature block is the sparse class scores).
-Encoder = Literal["stock", "finetuned"]
+Encoder = Literal["stock", "adapted", "finetuned"]
+
+# The encoders a stage trains: each is saved as models/<encoder> (stock is encoder.base as shipped).
+TRAINED_ENCODERS: tuple[Encoder, ...] = ("adapted", "finetuned")
 
 Head = Literal["xgboost", "linear", "softmax", "fusion"]
 
@@ -39,6 +44,7 @@ VARIANTS: dict[str, Variant] = {
     variant.name: variant
     for variant in [
         Variant("stock", "stock", False, "xgboost", "base encoder embedding + price + categoricals -> XGBoost"),
+        Variant("adapted", "adapted", False, "xgboost", "adapted encoder embedding (before fine-tuning) + price + categoricals -> XGBoost"),
         Variant("finetuned", "finetuned", False, "xgboost", "fine-tuned embedding + price + categoricals -> XGBoost"),
         Variant("softmax", "finetuned", False, "softmax", "fine-tuned embedding -> the softmax head trained with it"),
         Variant("sparse", None, True, "linear", "word + char n-gram TF-IDF -> linear classifier"),
@@ -60,12 +66,12 @@ def variant(name: str) -> Variant:
 def encoders_needed(names: list[str]) -> list[Encoder]:
     """The encoders whose embeddings the given variants (fusion: through its members) read, in a fixed order."""
     used = {variant(name).encoder for name in names}
-    return [encoder for encoder in ("stock", "finetuned") if encoder in used]
+    return [encoder for encoder in ("stock", "adapted", "finetuned") if encoder in used]
 
 
-def encoder_source(encoder: Encoder, base: str, finetuned: Path) -> str:
-    """Where an encoder's weights live: `stock` is the base encoder as shipped, `finetuned` the finetune stage's folder."""
-    return base if encoder == "stock" else str(finetuned)
+def encoder_source(encoder: Encoder, base: str, finetuned: Path, adapted: Path) -> str:
+    """Where an encoder's weights live: `stock` is the base encoder as shipped, the others their stage's folder."""
+    return {"stock": base, "adapted": str(adapted), "finetuned": str(finetuned)}[encoder]
 
 
 def sparse_needed(names: list[str]) -> bool:

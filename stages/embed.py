@@ -1,4 +1,4 @@
-"""Stage embed: train/validation/test sentence embeddings of every encoder the variants read (stock, finetuned).
+"""Stage embed: train/validation/test sentence embeddings of every encoder the variants read (stock, adapted, finetuned).
 
 With a cluster configured (`cluster` params) the texts missing from the cache are embedded on it,
 one task per `cluster.shard_rows` texts (prodcat/cluster.py); without one, in this process.
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder")
     parser.add_argument("--finetuned", required=True, help="fine-tuned sentence-transformers folder")
+    parser.add_argument("--adapted", default="models/adapted", help="adapted sentence-transformers folder (read by the adapted variant)")
     parser.add_argument("--output", required=True, help="folder of <encoder>/{train,validation,test}.npy matrices")
     parser.add_argument("--cache", required=True, help="embeddings by text hash, one file per encoder fingerprint")
     parser.add_argument("--int8", required=True, help="folder of <encoder>/ int8 ONNX exports (empty unless embed.backend is onnx_int8)")
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         with atomic_dir(args.output) as folder, atomic_dir(args.int8) as int8_root, open_cluster(params.cluster) as client:
             for encoder in encoders_needed(params.variants):
                 started = time.perf_counter()
-                source = encoder_source(encoder, params.encoder.base, Path(args.finetuned))
+                source = encoder_source(encoder, params.encoder.base, Path(args.finetuned), Path(args.adapted))
                 matrices, reports[encoder], used = encoder_matrices(
                     source, splits, params, device, precision, Path(args.cache), int8_root / encoder, client
                 )

@@ -16,7 +16,7 @@ from transformers import set_seed
 from prodcat.catalog import read_split
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.distributed import is_main_process, launch, launched, process_device
-from prodcat.encoders import load_encoder, pick_device, resolve_precision
+from prodcat.encoders import StartingEncoder, load_encoder, pick_device, resolve_precision, starting_encoder
 from prodcat.finetune import LabelledTexts, SoftmaxHeadLoss, build_loss, finetune_encoder, run_fingerprint, share_truncated
 from prodcat.softmax_head import save_head
 from prodcat.io import atomic_dir, write_json
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder (train and validation are read, never test)")
+    parser.add_argument("--adapted", help="adapt stage output: the encoder to start from, unless adapt.method is none; without it, encoder.base")
     parser.add_argument("--output", required=True, help="output sentence-transformers folder, with the softmax head")
     parser.add_argument("--checkpoints", required=True, help="per-epoch checkpoints, kept to resume a crashed run")
     parser.add_argument("--report", required=True, help="training summary (a DVC metric)")
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         set_seed(params.finetune.seed)
         device = process_device(pick_device())
         precision = resolve_precision(params.finetune.precision, device)
-        model = load_encoder(params.encoder.base, params.encoder.max_seq_length, device=device)
+        start = starting_encoder(Path(args.adapted), params.encoder.base) if args.adapted else StartingEncoder(params.encoder.base, params.encoder.base)
+        model = load_encoder(start.location, params.encoder.max_seq_length, device=device)
         truncated = share_truncated(model, examples.texts)
         log.info("device %s, precision %s; %.1f%% of texts exceed %d tokens", device, precision, 100 * truncated, model.max_seq_length)
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             params=params.finetune,
             precision=precision,
             checkpoints=Path(args.checkpoints),
-            fingerprint=run_fingerprint(examples, params.encoder, params.finetune),
+            fingerprint=run_fingerprint(examples, params.encoder.model_copy(update={"base": start.identity}), params.finetune),
             live_dir=Path(args.live),
         )
         if not is_main_process():

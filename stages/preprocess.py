@@ -1,11 +1,11 @@
-"""Stage preprocess: raw catalog -> labelled train/validation/test Parquet files and the label map."""
+"""Stage preprocess: raw catalog -> labelled train/validation/test Parquet files, the label map, and the unlabelled texts."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from prodcat.catalog import check_trainable, label_names, make_examples, read_catalog, split_examples
+from prodcat.catalog import UNLABELLED, adaptation_rows, check_trainable, label_names, make_examples, read_catalog, split_examples
 from prodcat.cli import stage_errors, stage_parser
 from prodcat.io import atomic_dir, write_json
 from prodcat.params import load_params
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--output", required=True, help="folder for train.parquet, validation.parquet, test.parquet, labels.json")
+    parser.add_argument("--output", required=True, help="folder for train, validation, test and unlabelled .parquet, labels.json")
     parser.add_argument("--report", required=True, help="row counts (a DVC metric)")
     args = parser.parse_args(argv)
     with stage_errors("preprocess"):
@@ -24,11 +24,13 @@ def main(argv: list[str] | None = None) -> None:
         examples = make_examples(raw, params.dataset, params.preprocess, params.split.group_column)
         check_trainable(examples.frame["label"], params.preprocess.min_class_count)
         splits = split_examples(examples.frame, params.split)
+        unlabelled = adaptation_rows(examples.unlabelled, [splits["validation"], splits["test"]])
         with atomic_dir(args.output) as folder:
-            for name, frame in splits.items():
+            for name, frame in {**splits, UNLABELLED: unlabelled}.items():
                 frame.to_parquet(Path(folder, f"{name}.parquet"), index=False)
             write_json(Path(folder, "labels.json"), label_names(examples.frame["label"]))
-        write_json(args.report, {**examples.report, **{f"{name}_rows": len(frame) for name, frame in splits.items()}})
+        rows = {f"{name}_rows": len(frame) for name, frame in {**splits, UNLABELLED: unlabelled}.items()}
+        write_json(args.report, {**examples.report, **rows})
         log.info("%s rows, %d classes", " / ".join(f"{len(f)} {n}" for n, f in splits.items()), examples.frame["label"].nunique())
 
 

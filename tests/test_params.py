@@ -46,7 +46,7 @@ def test_bad_values_are_named(section: str, key: str, value: object, message: st
     ("change", "message"),
     [
         ({"variants": ["stock", "stock"]}, "variants must be unique"),
-        ({"variants": ["stock", "tfidf"]}, "variants.1: Input should be 'stock', 'finetuned'"),
+        ({"variants": ["stock", "tfidf"]}, "variants.1: Input should be 'stock', 'adapted', 'finetuned'"),
         ({"variants": ["softmax"], "finetune": {"objective": "batch_all_triplet"}}, "variant softmax needs finetune.objective softmax_head"),
         ({"variants": ["stock"], "finetune": {"objective": "batch_all_triplet", "processes": 2}}, "finetune: Value error, processes > 1 needs objective softmax_head"),
         ({"variants": ["sparse", "fusion"], "fusion": {"members": ["sparse", "hybrid"]}}, r"fusion.members \['hybrid'\] are not in variants"),

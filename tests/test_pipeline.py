@@ -26,7 +26,7 @@ def yaml_catalog(project: Path) -> Path:
 
 def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path) -> None:
     result = run(["dvc", "repro"], project)
-    assert stage_names() == ("validate", "preprocess", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate", "bundle")
+    assert stage_names() == ("validate", "preprocess", "adapt", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate", "bundle")
     for stage in stage_names():
         assert f"Running stage '{stage}'" in result.stdout
 
@@ -39,6 +39,7 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert set(train["label"]) == set(validation["label"]) == set(test["label"]) == set(labels)
     assert train["price"].notna().mean() > 0.8  # "$12.99" parsed to numbers, not NaN
 
+    assert [path.name for path in (project / "models/adapted").iterdir()] == ["adapt.json"]  # adapt.method none: finetune starts from encoder.base
     assert (project / "models/finetuned/model.safetensors").is_file()
     assert (project / "models/finetuned/modules.json").is_file()
     # Only the last epoch's checkpoint is kept (2 epochs here): resuming needs nothing older.

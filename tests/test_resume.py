@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
+from devtools.processes import kill_after_first_checkpoint
 from devtools.scratch_repo import write_params
 from stages import preprocess as preprocess_stage
 
@@ -46,15 +44,8 @@ def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_b
     subprocess.run(finetune_command(params, processed, straight), cwd=root, check=True, capture_output=True)
 
     crashed = tmp_path / "crashed"
-    process = subprocess.Popen(finetune_command(params, processed, crashed), cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list((crashed / "checkpoints").glob("checkpoint-*/trainer_state.json")):
-        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared before the run ended"
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
+    interrupted_at = kill_after_first_checkpoint(finetune_command(params, processed, crashed), crashed / "checkpoints", cwd=root)
     assert not (crashed / "model").exists()
-    interrupted_at = sorted(path.name for path in (crashed / "checkpoints").glob("checkpoint-*"))
 
     subprocess.run(finetune_command(params, processed, crashed), cwd=root, check=True, capture_output=True)
     report = json.loads((crashed / "finetune.json").read_text())
