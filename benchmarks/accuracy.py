@@ -122,7 +122,8 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
             print(f"  {benchmark.name}: {stage} {seconds[stage]:.0f}s", flush=True)
         # Batch prediction over the whole file (its labels ignored) with the champion just chosen.
         predict = [sys.executable, "-m", "stages.predict", "--input", str(benchmark.catalog), "--output", "predictions.parquet"]
-        printed = subprocess.run(predict, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        lines = subprocess.run(predict, capture_output=True, text=True, check=True).stdout.splitlines()
+        printed = next(line for line in lines if "products/s" in line)  # the throughput line, before warnings and the report path
         print(f"  {benchmark.name}: {printed}", flush=True)
     finally:
         os.chdir(cwd)

@@ -13,13 +13,22 @@ from flows.tasks import stage_options
 from prodcat.drift import report_markdown
 from prodcat.batch import report_path
 from prodcat.io import read_json
-from prodcat.params import load_params
+from prodcat.params import ClusterParams, load_params
+
+
+def cluster_flags(cluster: ClusterParams) -> list[str]:
+    """The prediction CLI's flags for the working copy's `cluster` params: scale out by editing params.yaml, not the flow."""
+    if cluster.scheduler is not None:
+        return ["--scheduler", cluster.scheduler]
+    if cluster.local_workers:
+        return ["--workers", str(cluster.local_workers), "--threads-per-worker", str(cluster.threads_per_worker)]
+    return []
 
 
 @task(cache_policy=NO_CACHE)
-def score(workspace: Path, catalog: str, output: str, bundle: str) -> None:
+def score(workspace: Path, catalog: str, output: str, bundle: str, cluster: ClusterParams) -> None:
     """Run the prediction CLI; it scores in chunks and writes the predictions and their report whole or not at all."""
-    summary = run_stage_cli(workspace, "predict", ["--bundle", bundle, "--input", catalog, "--output", output])
+    summary = run_stage_cli(workspace, "predict", ["--bundle", bundle, "--input", catalog, "--output", output, *cluster_flags(cluster)])
     get_run_logger().info(summary.strip())
 
 
@@ -36,10 +45,11 @@ def publish_report(workspace: Path, output: str) -> dict:
 def predict(catalog: str, output: str, bundle: str = "models/bundle") -> str:
     """Predict the category (and top 3) of every product in `catalog` (CSV) into `output` (.parquet or .csv).
 
-    `bundle` defaults to the champion bundle that the last `retrain` left in this working copy.
+    `bundle` defaults to the champion bundle that the last `retrain` left in this working copy; chunks
+    are scored on the Dask cluster its params.yaml names (`cluster`), in-process when none.
     """
     workspace = Path.cwd()
-    settings = load_params(workspace / "params.yaml").orchestration
-    score.with_options(**stage_options("predict", settings))(workspace, catalog, output, bundle)
+    params = load_params(workspace / "params.yaml")
+    score.with_options(**stage_options("predict", params.orchestration))(workspace, catalog, output, bundle, params.cluster)
     publish_report(workspace, output)
     return output

@@ -376,3 +376,12 @@ def test_a_timeout_stops_the_stage_and_everything_it_started(tmp_path: Path) -> 
     while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_predict_flow_scales_out_on_the_cluster_its_params_name() -> None:
+    from flows.predict import cluster_flags
+    from prodcat.params import ClusterParams
+
+    assert cluster_flags(ClusterParams()) == []  # no cluster: in-process, exactly as before
+    assert cluster_flags(ClusterParams(local_workers=4, threads_per_worker=2)) == ["--workers", "4", "--threads-per-worker", "2"]
+    assert cluster_flags(ClusterParams(scheduler="tcp://10.0.0.5:8786")) == ["--scheduler", "tcp://10.0.0.5:8786"]
