@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def texts(catalog: pd.DataFrame) -> list[str]:
 def test_shards_cut_in_order_and_the_local_cluster_has_the_configured_workers(client: Client) -> None:
     assert shards(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
     assert sorted(client.nthreads().values()) == [1, 1] and client.cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+    # glibc's malloc keeps its dynamic thresholds in the workers (Dask's trim setting slows torch 1.5x)
+    assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
 
 
 def test_sharded_embeddings_equal_in_process_and_each_worker_loads_the_encoder_once(client: Client, tiny_bert: Path, texts: list[str]) -> None:
