@@ -183,4 +183,5 @@ def adapt_encoder(
         resumed_from=Path(resume_from).name if resume_from else None,
         device=device,
         precision=precision,
+        processes=1,  # adaptation runs as one process (finetune.processes is fine-tuning's)
     )
