@@ -92,11 +92,17 @@ def wait_until_healthy(api_url: str, server: subprocess.Popen, log: Path, timeou
     raise AssertionError(f"server not healthy after {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def kill_after_first_checkpoint(command: list[str], checkpoints: Path, cwd: Path, timeout: float = 120) -> list[str]:
-    """Start a training command, SIGKILL it once a Trainer checkpoint is complete; the checkpoints it left, by name."""
+def kill_after_first_checkpoint(
+    command: list[str], checkpoints: Path, cwd: Path, timeout: float = 120, last_file: str = "trainer_state.json"
+) -> list[str]:
+    """Start a training command, SIGKILL it once a checkpoint holds `last_file` (the last one written into it).
+
+    Returns the checkpoints it left, by name. The Trainer writes trainer_state.json last; a callback
+    that adds to the checkpoint in `on_save` (the softmax head, TSDAE's decoder) writes after it.
+    """
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
-    while not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
+    while not list(checkpoints.glob(f"checkpoint-*/{last_file}")):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise AssertionError("no checkpoint appeared before the run ended")

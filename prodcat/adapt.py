@@ -33,7 +33,7 @@ from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncod
 from torch import nn
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments
 
-from prodcat.finetune import LabelledTexts, LengthBucketBatchSampler, LiveMetrics, LossHeadCheckpoint, TrainingSummary, resumable_checkpoint, sample
+from prodcat.finetune import HEAD_FILE, LabelledTexts, LengthBucketBatchSampler, LiveMetrics, LossHeadCheckpoint, TrainingSummary, resumable_checkpoint, sample
 from prodcat.flops import token_lengths
 from prodcat.params import AdaptParams, EncoderParams
 
@@ -162,7 +162,8 @@ def adapt_encoder(
     centroid accuracy per epoch are logged there with DVCLive: does adaptation alone separate classes better?
     """
     device = str(model.device)
-    resume_from = resumable_checkpoint(checkpoints, fingerprint)
+    # A TSDAE checkpoint is complete once DecoderCheckpoint wrote the decoder into it (MLM's Trainer saves all it needs).
+    resume_from = resumable_checkpoint(checkpoints, fingerprint, lambda checkpoint: params.method != "tsdae" or Path(checkpoint, HEAD_FILE).is_file())
     live_run = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else nullcontext()
     with live_run as live:
         reference, validation = (sample(curve[0], 512, params.seed), curve[1]) if curve else (LabelledTexts([], []), None)

@@ -31,7 +31,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -182,6 +182,10 @@ class LossHeadCheckpoint(TrainerCallback):
         if head and state.is_world_process_zero:  # the process that wrote the checkpoint
             save_file(head, str(Path(args.output_dir, f"checkpoint-{state.global_step}", HEAD_FILE)))
 
+    def complete(self, checkpoint: str) -> bool:
+        """False for a checkpoint the Trainer finished but a kill cut before `on_save` wrote the head into it."""
+        return not self.head_state(self.loss) or Path(checkpoint, HEAD_FILE).is_file()
+
     def restore(self, checkpoint: str) -> None:
         path = Path(checkpoint, HEAD_FILE)
         if path.is_file():
@@ -251,10 +255,19 @@ def run_fingerprint(train: LabelledTexts, encoder: EncoderParams, finetune: Fine
     return digest.hexdigest()
 
 
-def resumable_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
-    """The last checkpoint of an interrupted identical run; stale checkpoints of another run are removed."""
+def resumable_checkpoint(checkpoints: Path, fingerprint: str, complete: Callable[[str], bool] = lambda _: True) -> str | None:
+    """The last complete checkpoint of an interrupted identical run; stale checkpoints of another run are removed.
+
+    A last checkpoint that `complete` rejects (killed while our callback was still writing into it)
+    is removed, so the run resumes from the one before it or starts over, never with a fresh head.
+    """
     marker = checkpoints / RUN_FINGERPRINT
     if marker.is_file() and json.loads(marker.read_text())["fingerprint"] == fingerprint:
+        last = get_last_checkpoint(str(checkpoints))
+        if last is None or complete(last):
+            return last
+        log.warning("%s is incomplete (the run was killed while saving it): removed", last)
+        shutil.rmtree(last)
         return get_last_checkpoint(str(checkpoints))
     if checkpoints.exists():
         shutil.rmtree(checkpoints)
@@ -322,10 +335,10 @@ def finetune_encoder(
         report_to="none",
         disable_tqdm=False,
     )
-    with args.main_process_first(desc="checkpoints"):  # rank 0 clears stale checkpoints before any rank looks
-        resume_from = resumable_checkpoint(checkpoints, fingerprint) if is_main_process() else get_last_checkpoint(str(checkpoints))
-    dataset = Dataset.from_dict({"text": train.texts, "label": train.labels})
     head_checkpoint = LossHeadCheckpoint(loss)
+    with args.main_process_first(desc="checkpoints"):  # rank 0 clears stale checkpoints before any rank looks
+        resume_from = resumable_checkpoint(checkpoints, fingerprint, head_checkpoint.complete) if is_main_process() else get_last_checkpoint(str(checkpoints))
+    dataset = Dataset.from_dict({"text": train.texts, "label": train.labels})
     if resume_from:
         head_checkpoint.restore(resume_from)
     callbacks: list[TrainerCallback] = [head_checkpoint] + ([HeadGradientAverage(loss)] if processes > 1 else [])

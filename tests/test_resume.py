@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from devtools.processes import kill_after_first_checkpoint
 from devtools.scratch_repo import write_params
+from prodcat.finetune import HEAD_FILE, resumable_checkpoint
 from stages import preprocess as preprocess_stage
 
 pytestmark = pytest.mark.slow
@@ -44,7 +45,7 @@ def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_b
     subprocess.run(finetune_command(params, processed, straight), cwd=root, check=True, capture_output=True)
 
     crashed = tmp_path / "crashed"
-    interrupted_at = kill_after_first_checkpoint(finetune_command(params, processed, crashed), crashed / "checkpoints", cwd=root)
+    interrupted_at = kill_after_first_checkpoint(finetune_command(params, processed, crashed), crashed / "checkpoints", cwd=root, last_file=HEAD_FILE)
     assert not (crashed / "model").exists()
 
     subprocess.run(finetune_command(params, processed, crashed), cwd=root, check=True, capture_output=True)
@@ -55,3 +56,20 @@ def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_b
     assert expected.keys() == resumed.keys()
     for name, tensor in expected.items():
         assert (tensor - resumed[name]).abs().max() < 1e-5, name
+
+
+def test_a_checkpoint_killed_before_its_head_was_written_is_not_resumed(tmp_path: Path) -> None:
+    """The Trainer writes trainer_state.json before `on_save` adds the head: a kill in between leaves a checkpoint without it."""
+    checkpoints = tmp_path / "checkpoints"
+    assert resumable_checkpoint(checkpoints, "run-a") is None  # a fresh run: the folder and its fingerprint marker
+    for step, with_head in ((5, True), (10, False)):
+        folder = checkpoints / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text("{}")
+        if with_head:
+            (folder / HEAD_FILE).write_text("weights")
+    has_head = lambda checkpoint: Path(checkpoint, HEAD_FILE).is_file()  # noqa: E731
+    assert Path(resumable_checkpoint(checkpoints, "run-a", has_head)).name == "checkpoint-5"
+    assert not (checkpoints / "checkpoint-10").exists()
+    assert resumable_checkpoint(checkpoints, "run-b", has_head) is None  # another run's checkpoints are never resumed
+    assert not (checkpoints / "checkpoint-5").exists()
