@@ -157,6 +157,7 @@ def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. Every number below comes from that run.",
         "",
         "Speed against the hardware's peak: `make bench-speed` (CPU) and [BENCHMARKS_GPU.md](BENCHMARKS_GPU.md) (GPU, with the card's name).",
+        "Domain adaptation before fine-tuning (the `adapt` stage, TSDAE and MLM) against none: [BENCHMARKS_ADAPT.md](BENCHMARKS_ADAPT.md).",
         "",
     ]
     for benchmark in benchmarks:
