@@ -29,7 +29,7 @@ $(BIN)/.installed: pyproject.toml
 # Also writes the page template `dvc plots show` uses (.dvc/config: plots.html_template), with the
 # Vega libraries inline so that the plots open offline; skipped when it is up to date.
 install: $(BIN)/.installed
-	python -m prodcat.vega_offline
+	python -m prodcat.reports.vega_offline
 
 ## Run the whole pipeline (validate -> ... -> evaluate) and print the metrics per encoder variant.
 run: install
@@ -52,11 +52,11 @@ plots: install
 
 ## Regenerate the embedded default catalog (deterministic: same bytes every time).
 data: install
-	python -m prodcat.synth --rows 2400 --seed 7 --output data/default/catalog.csv
+	python -m prodcat.data.synth --rows 2400 --seed 7 --output data/default/catalog.csv
 
 ## The online service over the model bundle: http://127.0.0.1:8000 (set PORT, HOST to change), docs at /docs.
 serve: install
-	python -m prodcat.serve --bundle models/bundle
+	python -m prodcat.inference.serve --bundle models/bundle
 
 ## Per-stage wall time, no-op re-run time and peak memory of the pipeline.
 figures: install

@@ -9,7 +9,7 @@ table shows what adaptation alone (stock -> adapted) and adaptation + fine-tunin
 compare with a run without it. `--set section.key=value` overrides any param (a YAML value).
 
 For each catalog in ../shared/data the pipeline code is copied into a throwaway git + DVC repo,
-its profile is applied (prodcat.profiles), a few run-size params are set, and every stage runs
+its profile is applied (prodcat.data.profiles), a few run-size params are set, and every stage runs
 once through `dvc repro --single-item`, timed. Every number in docs/BENCHMARKS.md comes from here.
 """
 
@@ -31,13 +31,13 @@ import yaml
 
 from benchmarks.figures import measure
 from devtools.scratch_repo import ROOT, commit_all, copy_pipeline, set_params
-from prodcat.catalog import read_split
-from prodcat.metrics import summary_metrics
-from prodcat.params import load_params
-from prodcat.pipeline import stage_names
-from prodcat.profiles import apply_profile, profile_path
-from prodcat.sparse import fit_sparse
-from prodcat.variants import VARIANTS
+from prodcat.data.splits import read_split
+from prodcat.heads.metrics import summary_metrics
+from prodcat.core.params import load_params
+from prodcat.core.pipeline import stage_names
+from prodcat.data.profiles import apply_profile, profile_path
+from prodcat.heads.linear import fit_sparse
+from prodcat.core.variants import VARIANTS
 
 SHARED = ROOT.parent / "shared" / "data"
 STAGES = list(stage_names())

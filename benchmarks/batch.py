@@ -2,7 +2,7 @@
 
     python -m benchmarks.batch [--rows 1000000] [--chunk-rows 20000] [--bundle models/bundle]   (make bench-batch)
 
-Writes the catalog with prodcat.synth in blocks (generation itself stays small), then runs
+Writes the catalog with prodcat.data.synth in blocks (generation itself stays small), then runs
 `python -m stages.predict` on it in a child process and prints rows, seconds, products/s and the
 child's peak RSS. Chunked scoring keeps the peak flat: compare two sizes (e.g. 5000 and 20000 rows).
 Needs a bundle (`dvc repro`). Figures vary with the machine and its load.
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from prodcat.synth import generate_catalog
+from prodcat.data.synth import generate_catalog
 
 GENERATE_BLOCK = 10000  # catalog rows generated and written at a time
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prodcat.pipeline import stage_names
+from prodcat.core.pipeline import stage_names
 
 _MEASURE = """
 import json, resource, subprocess, sys, time

@@ -3,16 +3,16 @@
     python -m benchmarks.gpu --model <sentence-transformers folder> --texts <file> --output gpu.json
     make bench-gpu MODEL=... TEXTS=...
 
-Self-contained: needs only torch, transformers and sentence-transformers (plus prodcat.flops,
-prodcat.length_buckets and prodcat.embedding, which need nothing else), so it runs on a bare GPU machine.
+Self-contained: needs only torch, transformers and sentence-transformers (plus prodcat.encoders.flops,
+prodcat.training.sampler and prodcat.encoders.encode, which need nothing else), so it runs on a bare GPU machine.
 Measures, in this order:
 - the matmul peak (bf16, fp16, fp32) on large square matrices, best of a few repeats;
 - fine-tuning (softmax head + CrossEntropy, AdamW, autocast fp16 with a gradient scaler, and bf16)
   on length-bucketed batches, plus bf16 on shuffled batches: steps/s, texts/s, real tokens/s, and
-  GFLOP/s over the real tokens (prodcat.flops) as a share of the bf16 peak. Labels are synthetic
+  GFLOP/s over the real tokens (prodcat.encoders.flops) as a share of the bf16 peak. Labels are synthetic
   (text index mod 10): speed does not depend on them;
 - embedding: the original recipe's per-row `model.encode(text)` in fp32 against the pipeline's
-  batched `prodcat.embedding.encode_texts` (fp32, bf16/fp16 autocast; tokenized ahead by --workers
+  batched `prodcat.encoders.encode.encode_texts` (fp32, bf16/fp16 autocast; tokenized ahead by --workers
   threads) and plain batched `model.encode` in bf16: texts/s, GFLOP/s, share, ratio to per-row.
 - tokenization alone, in one thread as `encode` does and in --workers threads as `encode_texts` does
   (the tokenizer runs on the CPU and bounds every embedding row on a fast GPU).
@@ -44,9 +44,9 @@ import torch.nn.functional as F  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from torch import nn  # noqa: E402
 
-from prodcat.embedding import default_workers, encode_texts, prepared_batches  # noqa: E402
-from prodcat.flops import EncoderShape, forward_flops, token_lengths, training_flops  # noqa: E402
-from prodcat.length_buckets import bucketed_batches  # noqa: E402
+from prodcat.encoders.encode import default_workers, encode_texts, prepared_batches  # noqa: E402
+from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths, training_flops  # noqa: E402
+from prodcat.training.sampler import bucketed_batches  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 CLASSES = 10

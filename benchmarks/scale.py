@@ -3,9 +3,9 @@
     python -m benchmarks.scale [--rows 200000] [--workers 1 2] [--text title] [--max-seq-length 48]
                                [--bundle models/bundle] [--score-rows 10000]      (make bench-scale)
 
-Generates `--rows` products with prodcat.synth and embeds their text with the base encoder
+Generates `--rows` products with prodcat.data.synth and embeds their text with the base encoder
 (params.yaml `encoder.base`): once with today's in-process code (torch's default threads), then on a
-LocalCluster of N workers x 1 thread for each N in `--workers` (prodcat/cluster.py, shards of
+LocalCluster of N workers x 1 thread for each N in `--workers` (prodcat/cluster/workers.py, shards of
 `--shard-rows`). Prints and writes (`--output`) texts/s, the speedup over 1 worker and over
 in-process, the peak RSS of each worker, and the largest difference to the in-process embeddings.
 Cluster start-up, each worker's one model load and a first small batch (in-process too) are timed
@@ -29,16 +29,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from prodcat.batch import score_chunk, score_chunks, score_shard
-from prodcat.bundle import load_bundle
-from prodcat.catalog import build_text
-from prodcat.cluster import open_cluster
-from prodcat.cluster import worker_path
-from prodcat.cluster_encode import TorchEncoderSpec, encode_on_cluster, encode_shard
-from prodcat.embedding import encode_texts, encoder_fingerprint
-from prodcat.encoders import load_encoder, resolve_precision
-from prodcat.params import ClusterParams, load_params
-from prodcat.synth import generate_catalog
+from prodcat.inference.batch import score_chunk, score_chunks, score_shard
+from prodcat.inference.bundle import load_bundle
+from prodcat.data.catalog import build_text
+from prodcat.cluster.workers import open_cluster
+from prodcat.cluster.workers import worker_path
+from prodcat.cluster.encode import TorchEncoderSpec, encode_on_cluster, encode_shard
+from prodcat.encoders.encode import encode_texts, encoder_fingerprint
+from prodcat.encoders.load import load_encoder, resolve_precision
+from prodcat.core.params import ClusterParams, load_params
+from prodcat.data.synth import generate_catalog
 
 GENERATE_BLOCK = 10000  # catalog rows generated at a time, a new seed per block
 # allclose tolerance per precision: shards batch other texts together, so padding and rounding differ;

@@ -2,7 +2,7 @@
 
     python -m benchmarks.serve [--clients 8] [--requests 400] [--batch 1]      (make bench-serve)
 
-Starts `python -m prodcat.serve` on 127.0.0.1 (a free port) over the bundle, sends `--requests`
+Starts `python -m prodcat.inference.serve` on 127.0.0.1 (a free port) over the bundle, sends `--requests`
 POST /predict requests of `--batch` products each from `--clients` concurrent clients, and prints
 requests/s, products/s, p50/p99 latency and the errors (exit status 1 if there is any). Then it
 stops the server and scores the same products in this process with one `Bundle.score` call: the
@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from devtools.processes import background, free_port, tool_env, wait_until_healthy
-from prodcat.bundle import Bundle, load_bundle
-from prodcat.catalog import read_catalog
-from prodcat.cli import cli_errors
-from prodcat.params import load_params
-from prodcat.serve import served_columns
+from prodcat.inference.bundle import Bundle, load_bundle
+from prodcat.data.catalog import read_catalog
+from prodcat.core.cli import cli_errors
+from prodcat.core.params import load_params
+from prodcat.inference.serve import served_columns
 
 
 def split_products(bundle: Bundle, catalog: Path, processed: Path, count: int) -> list[dict]:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "serve.log"
-        command = [sys.executable, "-m", "prodcat.serve", "--bundle", args.bundle, "--port", str(port)]
+        command = [sys.executable, "-m", "prodcat.inference.serve", "--bundle", args.bundle, "--port", str(port)]
         with background(command, Path.cwd(), tool_env(), log) as server:
             wait_until_healthy(url, server, log)
             asyncio.run(load(url, bodies[: args.clients], args.clients))  # warm-up: first calls load lazily

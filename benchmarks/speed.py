@@ -12,7 +12,7 @@ and fused AdamW, ours without dropout, and the original loop: batch 2, fp32) and
 plain batched `encode`, the original per-row `df.apply(model.encode)`, and the int8 ONNX path of
 `embed.backend: onnx_int8`, with its mean cosine to ours; its export is not timed). Held-out accuracy (XGBoost on each fine-tuned
 encoder's embeddings) shows that speed did not cost accuracy.
-Efficiency: GFLOP/s counted on the real (non-padding) tokens (prodcat.flops) as a share of the bf16
+Efficiency: GFLOP/s counted on the real (non-padding) tokens (prodcat.encoders.flops) as a share of the bf16
 matmul peak measured in the same run (large bf16 matmuls on all cores, best of a few repeats).
 Every phase runs in its own process so its peak RSS is its own. Figures vary with the machine and
 its load: compare ratios and shares from one run.
@@ -35,14 +35,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from prodcat.catalog import build_text, category_at_level, label_ids, read_catalog
-from prodcat.classifier import TabularEncoding, design_matrix, predict_proba, train_booster
-from prodcat.embedding import encode_texts
-from prodcat.encoders import load_encoder, resolve_precision
-from prodcat.finetune import LabelledTexts, build_loss, finetune_encoder
-from prodcat.flops import EncoderShape, forward_flops, token_lengths, training_flops
-from prodcat.onnx_int8 import Int8Encoder, export_int8, row_cosines
-from prodcat.params import FinetuneParams, TrainXgbParams
+from prodcat.data.catalog import build_text, category_at_level, read_catalog
+from prodcat.data.splits import label_ids
+from prodcat.heads.xgboost import TabularEncoding, design_matrix, predict_proba, train_booster
+from prodcat.encoders.encode import encode_texts
+from prodcat.encoders.load import load_encoder, resolve_precision
+from prodcat.training.finetune import LabelledTexts, build_loss, finetune_encoder
+from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths, training_flops
+from prodcat.encoders.int8 import Int8Encoder, export_int8, row_cosines
+from prodcat.core.params import FinetuneParams, TrainXgbParams
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BASE = "all-MiniLM-L6-v2"

@@ -6,7 +6,8 @@ the packages' `__init__.py` on the way), plus the data folders a module reads be
 folder next to the module whose name appears in it as a string, e.g. `Path(__file__).with_name("data_docs")`).
 A listed folder covers every file under it.
 
-    python -m devtools.dvc_deps [REPO]      # prints what each stage misses; exit 1 if anything
+    python -m devtools.dvc_deps [REPO]           # prints what each stage misses; exit 1 if anything
+    python -m devtools.dvc_deps --write [REPO]   # rewrites each stage's code deps in dvc.yaml to its closure
 
 Used by tests/test_dvc_deps.py; run it after adding a stage or an import.
 """
@@ -33,7 +34,7 @@ def module_file(repo: Path, name: str) -> Path | None:
 
 
 def _package_parts(repo: Path, path: Path) -> list[str]:
-    """The dotted package of a module file, as parts ("prodcat/quality/suite.py" -> ["prodcat", "quality"])."""
+    """The dotted package of a module file, as parts ("prodcat/data/quality/suite.py" -> ["prodcat", "quality"])."""
     parts = list(path.relative_to(repo).with_suffix("").parts)
     return parts if path.name == "__init__.py" and parts.pop() == "__init__" else parts[:-1]
 
@@ -119,8 +120,61 @@ def missing_deps(repo: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, list[str]]
     return missing
 
 
+def code_deps(repo: Path, closure: set[Path]) -> list[str]:
+    """A closure as dvc.yaml deps: a package folder when the stage loads every module in it, else file by file."""
+    files = {path.relative_to(repo).as_posix() for path in closure}
+    folders = sorted(
+        {
+            folder.as_posix()
+            for path in closure
+            for folder in [path.relative_to(repo).parent]
+            if (repo / folder / "__init__.py").exists() and len(folder.parts) > 1
+            and all(file.relative_to(repo).as_posix() in files for file in (repo / folder).rglob("*.py") if not _only_a_docstring(file))
+        }
+    )
+    folders = [folder for folder in folders if not any(folder.startswith(f"{other}/") for other in folders)]
+    return folders + sorted(file for file in files if not any(file.startswith(f"{folder}/") for folder in folders))
+
+
+def write_code_deps(repo: Path, dvc_yaml: str = "dvc.yaml") -> None:
+    """Replace each stage's code deps (files under the packages its command imports) with its import closure, keeping
+    the other deps and every comment of a dep that stays."""
+    repo = repo.resolve()
+    path = repo / dvc_yaml
+    stages = yaml.safe_load(path.read_text(encoding="utf-8"))["stages"]
+    packages = {module.split(".")[0] for spec in stages.values() for module in stage_modules(spec.get("cmd", ""))}
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    code_line = re.compile(rf"^(\s+)- ({'|'.join(sorted(packages | {'prodcat'}))})/(\S*)(\s+#.*)?$")
+    out, stage, comments = [], None, {}
+    for line in lines:
+        if match := re.match(r"^  (\w+):\s*$", line):
+            stage = match[1]
+        if stage in stages and (match := code_line.match(line.rstrip("\n"))):
+            comments[(stage, f"{match[2]}/{match[3]}")] = match[4] or ""
+            if not any(done == stage for done in out if isinstance(done, str) and done in stages):
+                indent = match[1]
+                closure = {p for module in stage_modules(stages[stage]["cmd"]) for p in import_closure(repo, module)}
+                out.append(stage)  # marker: this stage's code deps go here
+                out.append((stage, indent, code_deps(repo, closure)))
+            continue
+        out.append(line)
+    text = []
+    for item in out:
+        if isinstance(item, tuple):
+            stage, indent, deps = item
+            text += [f"{indent}- {dep}{comments.get((stage, dep), '')}\n" for dep in deps]
+        elif item not in stages:
+            text.append(item)
+    path.write_text("".join(text), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
-    repo = Path((argv if argv is not None else sys.argv[1:])[0] if (argv or sys.argv[1:]) else ".")
+    args = list(argv if argv is not None else sys.argv[1:])
+    write = "--write" in args
+    args = [arg for arg in args if arg != "--write"]
+    repo = Path(args[0] if args else ".")
+    if write:
+        write_code_deps(repo)
     missing = missing_deps(repo)
     for stage, files in missing.items():
         if files:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prodcat.profiles import update_params_file
+from prodcat.data.profiles import update_params_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", "profiles", ".dvcignore"]

@@ -1,6 +1,6 @@
 """Running DVC and stage commands for the flows, and telling a stage's rejection of its inputs from a transient failure.
 
-A stage that rejects its inputs prints `<stage>: error: ...` (prodcat.cli) and exits 1: that is a
+A stage that rejects its inputs prints `<stage>: error: ...` (prodcat.core.cli) and exits 1: that is a
 StageError, never retried. Anything else (a traceback, a signal, DVC's own failure) is a DvcFailure,
 retried by the flows. Nothing here knows about Prefect or models.
 """

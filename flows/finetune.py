@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.tasks import stage_options
 from flows.dvc_runner import repro
 from flows.handoff import hand_off, take_inputs
-from prodcat.params import parse_params
+from prodcat.core.params import parse_params
 
 STAGE = "finetune"
 

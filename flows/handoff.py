@@ -2,7 +2,7 @@
 
 The stage's inputs are pushed by the copy that asks and pulled by the one that runs it; its cached
 outputs travel back through the remote, its lock entry and small uncached reports as the flow run's
-result. What a stage reads and writes comes from dvc.yaml (prodcat.pipeline).
+result. What a stage reads and writes comes from dvc.yaml (prodcat.core.pipeline).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from flows.dvc_runner import StageError, changes, checked
-from prodcat.pipeline import stage_specs
+from prodcat.core.pipeline import stage_specs
 
 
 @dataclass(frozen=True)

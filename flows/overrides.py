@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prodcat.profiles import update_params_file
+from prodcat.data.profiles import update_params_file
 
 
 def apply_overrides(workspace: Path, overrides: Mapping[str, Any]) -> None:

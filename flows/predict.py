@@ -10,10 +10,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.dvc_runner import run_stage_cli
 from flows.tasks import stage_options
-from prodcat.drift import report_markdown
-from prodcat.batch import report_path
-from prodcat.io import read_json
-from prodcat.params import ClusterParams, load_params
+from prodcat.inference.drift import report_markdown
+from prodcat.inference.batch import report_path
+from prodcat.core.io import read_json
+from prodcat.core.params import ClusterParams, load_params
 
 
 def cluster_flags(cluster: ClusterParams) -> list[str]:

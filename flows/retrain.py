@@ -16,8 +16,8 @@ from prefect import flow
 from flows.tasks import publish_data_quality, publish_metrics, reproduce, reproduce_elsewhere, stage_options
 from flows.dvc_runner import StageError
 from flows.overrides import apply_overrides
-from prodcat.pipeline import stage_names
-from prodcat.params import load_params
+from prodcat.core.pipeline import stage_names
+from prodcat.core.params import load_params
 
 
 @flow(name="retrain")

@@ -17,8 +17,8 @@ from prefect.tasks import exponential_backoff
 
 from flows.dvc_runner import DvcFailure, StageError, changes, repro
 from flows.handoff import share_inputs, take_over
-from prodcat.io import read_json
-from prodcat.params import OrchestrationParams
+from prodcat.core.io import read_json
+from prodcat.core.params import OrchestrationParams
 
 METRICS = "metrics/evaluate.json"
 VALIDATION = "metrics/validation.json"

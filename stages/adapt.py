@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 from transformers import set_seed
 
-from prodcat.adapt import adapt_encoder, adapt_fingerprint, adaptation_corpus, corpus_digest
-from prodcat.catalog import UNLABELLED, read_split
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.encoders import ADAPT_INFO, load_encoder, pick_device, resolve_precision
-from prodcat.finetune import LabelledTexts
-from prodcat.io import atomic_dir, write_json
-from prodcat.params import load_params
+from prodcat.training.adapt import adapt_encoder, adapt_fingerprint, adaptation_corpus, corpus_digest
+from prodcat.data.splits import UNLABELLED, read_split
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.encoders.load import ADAPT_INFO, load_encoder, pick_device, resolve_precision
+from prodcat.training.finetune import LabelledTexts
+from prodcat.core.io import atomic_dir, write_json
+from prodcat.core.params import load_params
 
 log = logging.getLogger(__name__)
 

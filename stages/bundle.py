@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prodcat.bundle import file_sha256, write_bundle
-from prodcat.catalog import read_split
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.drift import reference_profile
-from prodcat.io import atomic_dir, read_json
-from prodcat.params import load_params
+from prodcat.inference.bundle import file_sha256, write_bundle
+from prodcat.data.splits import read_split
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.inference.drift import reference_profile
+from prodcat.core.io import atomic_dir, read_json
+from prodcat.core.params import load_params
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from prodcat.catalog import read_split
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.embedding import load_matrix
-from prodcat.io import write_json
-from prodcat.metrics import summary_metrics
-from prodcat.onnx_int8 import TORCH_REFERENCE, adopt_int8
-from prodcat.params import Backend, load_params
-from prodcat.scoring import FeatureBlocks, TrainedHeads, choose_champion, cross_fitted_fusion, stored_blocks, variant_probabilities
+from prodcat.data.splits import read_split
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.encoders.matrices import load_matrix
+from prodcat.core.io import write_json
+from prodcat.heads.metrics import summary_metrics
+from prodcat.encoders.int8 import TORCH_REFERENCE, adopt_int8
+from prodcat.core.params import Backend, load_params
+from prodcat.heads.scoring import FeatureBlocks, TrainedHeads, choose_champion, cross_fitted_fusion, stored_blocks, variant_probabilities
 
 log = logging.getLogger(__name__)
 

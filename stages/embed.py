@@ -1,7 +1,7 @@
 """Stage embed: train/validation/test sentence embeddings of every encoder the variants read (stock, adapted, finetuned).
 
 With a cluster configured (`cluster` params) the texts missing from the cache are embedded on it,
-one task per `cluster.shard_rows` texts (prodcat/cluster.py); without one, in this process.
+one task per `cluster.shard_rows` texts (prodcat/cluster/workers.py); without one, in this process.
 
 With `embed.backend: onnx_int8` each encoder is also exported to ONNX and quantized to int8
 (`models/onnx_int8/<encoder>/`); when its validation embeddings pass the cosine gate, the int8 ones
@@ -22,16 +22,17 @@ import pandas as pd
 from distributed import Client
 from sentence_transformers import SentenceTransformer
 
-from prodcat.catalog import SPLITS
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.cluster import open_cluster, worker_path
-from prodcat.cluster_encode import EncoderSpec, Int8EncoderSpec, TorchEncoderSpec, encode_on_cluster
-from prodcat.embedding import cache_path, cached_encode, encode_texts, prune_cache, save_matrix
-from prodcat.encoders import load_encoder, pick_device, resolve_precision
-from prodcat.io import atomic_dir, write_json
-from prodcat.onnx_int8 import TORCH_REFERENCE, Int8Encoder, check_int8, export_int8, row_cosines
-from prodcat.params import Params, load_params
-from prodcat.variants import encoder_source, encoders_needed
+from prodcat.data.splits import SPLITS
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.cluster.workers import open_cluster, worker_path
+from prodcat.cluster.encode import EncoderSpec, Int8EncoderSpec, TorchEncoderSpec, encode_on_cluster
+from prodcat.encoders.encode import cache_path, cached_encode, encode_texts, prune_cache
+from prodcat.encoders.matrices import save_matrix
+from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
+from prodcat.core.io import atomic_dir, write_json
+from prodcat.encoders.int8 import TORCH_REFERENCE, Int8Encoder, check_int8, export_int8, row_cosines
+from prodcat.core.params import Params, load_params
+from prodcat.core.variants import encoder_source, encoders_needed
 
 log = logging.getLogger(__name__)
 

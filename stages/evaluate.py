@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prodcat.catalog import read_split
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.io import atomic_dir, read_json, write_json
-from prodcat.metrics import confusion_rows, per_class_metrics, summary_metrics
-from prodcat.params import load_params
-from prodcat.scoring import TrainedHeads, stored_blocks, variant_probabilities
+from prodcat.data.splits import read_split
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.core.io import atomic_dir, read_json, write_json
+from prodcat.heads.metrics import confusion_rows, per_class_metrics, summary_metrics
+from prodcat.core.params import load_params
+from prodcat.heads.scoring import TrainedHeads, stored_blocks, variant_probabilities
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from prodcat.catalog import read_split
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.distributed import is_main_process, launch, launched, process_device
-from prodcat.encoders import StartingEncoder, load_encoder, pick_device, resolve_precision, starting_encoder
-from prodcat.finetune import LabelledTexts, SoftmaxHeadLoss, build_loss, finetune_encoder, run_fingerprint, share_truncated
-from prodcat.softmax_head import save_head
-from prodcat.io import atomic_dir, write_json
-from prodcat.params import load_params
+from prodcat.data.splits import read_split
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.training.distributed import is_main_process, launch, launched, process_device
+from prodcat.encoders.load import StartingEncoder, load_encoder, pick_device, resolve_precision, starting_encoder
+from prodcat.training.finetune import LabelledTexts, SoftmaxHeadLoss, build_loss, finetune_encoder, run_fingerprint, share_truncated
+from prodcat.heads.softmax import save_head
+from prodcat.core.io import atomic_dir, write_json
+from prodcat.core.params import load_params
 
 log = logging.getLogger(__name__)
 

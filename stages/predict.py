@@ -24,14 +24,14 @@ import time
 
 from tqdm import tqdm
 
-from prodcat.batch import PredictionsFile, read_chunks, report_page_path, report_path, score_chunks
-from prodcat.bundle import load_bundle
-from prodcat.cli import cli_errors
-from prodcat.cluster import open_cluster
-from prodcat.errors import InputError
-from prodcat.io import atomic_file, write_json
-from prodcat.params import cluster_params
-from prodcat.report_page import render_report_page
+from prodcat.inference.batch import PredictionsFile, read_chunks, report_page_path, report_path, score_chunks
+from prodcat.inference.bundle import load_bundle
+from prodcat.core.cli import cli_errors
+from prodcat.cluster.workers import open_cluster
+from prodcat.core.errors import InputError
+from prodcat.core.io import atomic_file, write_json
+from prodcat.core.params import cluster_params
+from prodcat.reports.batch_page import render_report_page
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prodcat.catalog import UNLABELLED, adaptation_rows, check_trainable, label_names, make_examples, read_catalog, split_examples
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.io import atomic_dir, write_json
-from prodcat.params import load_params
+from prodcat.data.catalog import check_trainable, make_examples, read_catalog
+from prodcat.data.splits import UNLABELLED, adaptation_rows, label_names, split_examples
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.core.io import atomic_dir, write_json
+from prodcat.core.params import load_params
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from prodcat.catalog import read_split
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.embedding import save_matrix
-from prodcat.io import atomic_dir
-from prodcat.params import load_params
-from prodcat.sparse import fit_sparse, fit_temperature, out_of_fold_scores
+from prodcat.data.splits import read_split
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.encoders.matrices import save_matrix
+from prodcat.core.io import atomic_dir
+from prodcat.core.params import load_params
+from prodcat.heads.linear import fit_sparse, fit_temperature, out_of_fold_scores
 
 log = logging.getLogger(__name__)
 

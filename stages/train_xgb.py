@@ -10,14 +10,14 @@ import logging
 import os
 from pathlib import Path
 
-from prodcat.catalog import read_split
-from prodcat.classifier import Design, TabularEncoding, design_matrix, train_booster, train_booster_on_cluster
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.cluster import open_cluster
-from prodcat.io import atomic_dir, write_json
-from prodcat.params import load_params
-from prodcat.scoring import TABULAR_FILE, stored_blocks, text_features
-from prodcat.variants import xgboost_variants
+from prodcat.data.splits import read_split
+from prodcat.heads.xgboost import Design, TabularEncoding, design_matrix, train_booster, train_booster_on_cluster
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.cluster.workers import open_cluster
+from prodcat.core.io import atomic_dir, write_json
+from prodcat.core.params import load_params
+from prodcat.heads.scoring import TABULAR_FILE, stored_blocks, text_features
+from prodcat.core.variants import xgboost_variants
 
 log = logging.getLogger(__name__)
 

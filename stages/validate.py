@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prodcat.cli import stage_errors, stage_parser
-from prodcat.io import atomic_dir, write_json
-from prodcat.params import load_params
-from prodcat.quality import build_suite, raise_for_failures, read_checked, run_suite, with_trainable_classes
+from prodcat.core.cli import stage_errors, stage_parser
+from prodcat.core.io import atomic_dir, write_json
+from prodcat.core.params import load_params
+from prodcat.data.quality import build_suite, raise_for_failures, read_checked, run_suite, with_trainable_classes
 
 log = logging.getLogger(__name__)
 

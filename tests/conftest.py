@@ -35,7 +35,7 @@ os.environ.update(
 @pytest.fixture(scope="session")
 def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """400 rows of the synthetic Amazon-schema catalog, written as CSV."""
-    from prodcat.synth import generate_catalog
+    from prodcat.data.synth import generate_catalog
 
     path = tmp_path_factory.mktemp("catalog") / "catalog.csv"
     generate_catalog(n_rows=400, seed=11).to_csv(path, index=False, lineterminator="\n")

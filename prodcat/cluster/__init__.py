@@ -1,0 +1,1 @@
+"""Data-parallel work on Dask: the cluster, ordered shard mapping, per-worker models, sharded encoding."""

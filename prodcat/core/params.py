@@ -1,0 +1,306 @@
+"""The one schema of `params.yaml`, validated when a stage loads it.
+
+Every stage reads the same file through `load_params`, so a typo or an out-of-range value fails
+at once with the key's dotted path instead of deep inside a training run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from prodcat.core.variants import VariantName
+
+from prodcat.core.errors import InputError
+from prodcat.core.pipeline import task_names
+
+
+class ParamsError(InputError):
+    """params.yaml is missing, unreadable or does not match the schema."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    catalog: str
+
+
+class DatasetParams(_Section):
+    id_column: str
+    category_column: str
+    category_separator: str = "|"
+    category_level: int = Field(0, ge=0)
+    text_columns: list[str] = Field(min_length=1)
+    price_column: str | None = None
+    categorical_columns: list[str] = []
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns the pipeline reads; all must exist in the catalog."""
+        optional = [self.price_column] if self.price_column else []
+        names = [self.id_column, self.category_column, *self.text_columns, *optional, *self.categorical_columns]
+        return list(dict.fromkeys(names))
+
+
+# Data-quality checks that may be demoted to warnings. `required_columns` and `trainable_classes`
+# always stop the pipeline: later stages cannot run without them.
+WarnableCheck = Literal["row_count", "id_not_null", "id_unique", "text_nulls", "price_format", "label_share", "category_path"]
+
+
+class ValidationParams(_Section):
+    min_label_share: float = Field(0.8, gt=0, le=1)
+    min_text_share: float = Field(0.8, gt=0, le=1)
+    min_price_share: float = Field(0.9, gt=0, le=1)
+    min_rows: int = Field(100, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    warn_only: list[WarnableCheck] = []
+
+    @model_validator(mode="after")
+    def _rows_ordered(self) -> ValidationParams:
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError(f"max_rows ({self.max_rows}) is below min_rows ({self.min_rows})")
+        return self
+
+
+class PreprocessParams(_Section):
+    min_class_count: int = Field(20, ge=2)
+    rare_classes: Literal["drop", "other"] = "other"
+    max_text_chars: int = Field(4000, ge=16)
+
+
+class SplitParams(_Section):
+    test_size: float = Field(0.2, gt=0, lt=1)
+    validation_size: float = Field(0.1, gt=0, lt=0.5)  # share of train held out to choose the champion
+    seed: int = 42
+    group_column: str | None = None
+
+
+class EncoderParams(_Section):
+    base: str
+    max_seq_length: int = Field(128, ge=8, le=8192)
+
+
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+
+
+class FinetuneParams(_Section):
+    objective: Literal["softmax_head", "batch_all_triplet"] = "softmax_head"
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(32, ge=2)
+    learning_rate: float = Field(2e-5, gt=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    precision: Precision = "auto"
+    length_buckets: bool = True  # softmax_head: batches of similar token length (less padding)
+    fused_optimizer: bool = True  # AdamW's fused kernel (torch's adamw_torch_fused)
+    dropout: bool = True  # the encoder's own dropout while it trains
+    processes: int = Field(1, ge=1)  # data-parallel processes (torchrun), one per GPU; batch_size is per process
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _processes_evened(self) -> FinetuneParams:
+        if self.processes > 1 and self.objective != "softmax_head":
+            raise ValueError("processes > 1 needs objective softmax_head: the triplet batches are not evened out across processes")
+        return self
+
+
+class AdaptParams(_Section):
+    """Unsupervised domain adaptation of the base encoder on unlabelled product texts, before fine-tuning."""
+
+    method: Literal["none", "tsdae", "mlm"] = "none"
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=2)
+    learning_rate: float = Field(3e-5, gt=0)
+    deletion_ratio: float = Field(0.6, gt=0, lt=1)  # tsdae: share of words deleted from the encoder's input
+    mlm_probability: float = Field(0.15, gt=0, lt=1)  # mlm: share of tokens masked
+    max_texts: int | None = Field(None, ge=1)  # a seeded sample of the corpus; None keeps every text
+    precision: Precision = "auto"
+    seed: int = 42
+
+
+# What embeds the scoring splits and prediction: torch, or the int8 ONNX export (prodcat/encoders/int8.py).
+Backend = Literal["torch", "onnx_int8"]
+
+
+class EmbedParams(_Section):
+    batch_size: int = Field(64, ge=1)
+    precision: Precision = "auto"
+    backend: Backend = "torch"
+    int8_min_cosine: float = Field(0.98, gt=0, le=1)  # mean cosine int8 vs torch on validation, else torch
+    int8_ffn_output_fp32: bool = False  # keep the feed-forward output projections fp32: closer to torch, slower
+    int8_max_accuracy_drop: float = Field(0.002, ge=0, lt=1)  # champion validation accuracy int8 may lose
+
+
+NgramRange = tuple[int, int]
+
+
+class SparseParams(_Section):
+    """The word + character n-gram TF-IDF linear model (variant `sparse`, and the scores `hybrid` reads)."""
+
+    word_ngrams: NgramRange = (1, 2)
+    char_analyzer: Literal["char_wb", "char"] = "char_wb"
+    char_ngrams: NgramRange = (2, 5)
+    min_df: int = Field(2, ge=1)
+    max_features: int | None = Field(None, ge=1)  # per analyzer; None keeps every n-gram seen min_df times
+    classifier: Literal["linear_svc", "logistic_regression"] = "linear_svc"
+    C: float = Field(0.5, gt=0)
+    folds: int = Field(5, ge=2, le=20)  # out-of-fold scores on train for the hybrid's XGBoost
+
+    @field_validator("word_ngrams", "char_ngrams")
+    @classmethod
+    def _ordered(cls, bounds: NgramRange) -> NgramRange:
+        if not 1 <= bounds[0] <= bounds[1] <= 8:
+            raise ValueError(f"expected [low, high] with 1 <= low <= high <= 8, got {list(bounds)}")
+        return bounds
+
+
+class FusionParams(_Section):
+    """Late fusion: a weighted average of calibrated member probabilities, weights chosen on validation."""
+
+    members: list[VariantName] = Field(["softmax", "hybrid", "sparse"], min_length=2)
+
+
+class TrainXgbParams(_Section):
+    max_depth: int = Field(4, ge=1)
+    eta: float = Field(0.1, gt=0, le=1)
+    num_boost_round: int = Field(300, ge=1)
+    seed: int = 42
+
+
+class MonitorParams(_Section):
+    """The report beside every scored batch: when a shift from the training data becomes a warning."""
+
+    bins: int = Field(10, ge=2, le=100)  # quantile bins of the training text lengths and prices
+    psi_warning: float = Field(0.25, gt=0)  # population stability index above this is a warning
+    low_confidence: float = Field(0.5, gt=0, lt=1)  # top-1 probability below this is a low-confidence prediction
+    max_low_confidence_share: float = Field(0.2, ge=0, le=1)
+    max_unseen_share: float = Field(0.5, ge=0, le=1)  # per categorical column, of its filled values
+
+
+class ClusterParams(_Section):
+    """Where the data-parallel work runs (prodcat/cluster/workers.py): a Dask scheduler, a local cluster, or in-process.
+
+    Settings of where, not what: the results equal the in-process ones (allclose), so no DVC stage lists them.
+    """
+
+    scheduler: str | None = None  # address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786
+    local_workers: int = Field(0, ge=0)  # N > 0: a LocalCluster of N worker processes for the stage's duration
+    threads_per_worker: int = Field(1, ge=1)  # a local worker's threads (torch threads of each shard)
+    shard_rows: int = Field(10000, ge=1)  # texts or rows per task: one task per shard, never per text
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> ClusterParams:
+        if self.scheduler is not None and self.local_workers:
+            raise ValueError(f"set either scheduler ({self.scheduler}) or local_workers ({self.local_workers}), not both")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """False: no cluster, the work runs in this process exactly as without Dask."""
+        return self.scheduler is not None or self.local_workers > 0
+
+
+# A task (a DVC stage of dvc.yaml, or batch scoring) that params.yaml gives no timeout of its own.
+DEFAULT_TIMEOUT_SECONDS = 3600
+
+
+class OrchestrationParams(_Section):
+    """How the Prefect flows (flows/) run the stages; no stage reads this section."""
+
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_seconds: float = Field(10, gt=0)
+    timeout_seconds: dict[str, int] = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _known_positive_and_complete(cls, timeouts: dict[str, int]) -> dict[str, int]:
+        """Keys are the flows' tasks (the stages of dvc.yaml, plus predict); a task left out gets the default."""
+        tasks = task_names()
+        if unknown := sorted(set(timeouts) - set(tasks)):
+            raise ValueError(f"unknown stage(s) {unknown}; the stages are {list(tasks)}")
+        if any(seconds <= 0 for seconds in timeouts.values()):
+            raise ValueError(f"timeouts must be positive, got {timeouts}")
+        return {task: timeouts.get(task, DEFAULT_TIMEOUT_SECONDS) for task in tasks}
+
+
+class Params(_Section):
+    variants: list[VariantName] = Field(min_length=1)
+    data: DataParams
+    dataset: DatasetParams
+    validation: ValidationParams = ValidationParams()
+    preprocess: PreprocessParams = PreprocessParams()
+    split: SplitParams = SplitParams()
+    encoder: EncoderParams
+    adapt: AdaptParams = AdaptParams()
+    finetune: FinetuneParams = FinetuneParams()
+    embed: EmbedParams = EmbedParams()
+    sparse: SparseParams = SparseParams()
+    train_xgb: TrainXgbParams = TrainXgbParams()
+    fusion: FusionParams = FusionParams()
+    monitor: MonitorParams = MonitorParams()
+    orchestration: OrchestrationParams = OrchestrationParams()
+    cluster: ClusterParams = ClusterParams()
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, variants: list[str]) -> list[str]:
+        if len(set(variants)) != len(variants):
+            raise ValueError(f"variants must be unique, got {variants}")
+        return variants
+
+    @model_validator(mode="after")
+    def _variants_trainable(self) -> Params:
+        if "softmax" in self.variants and self.finetune.objective != "softmax_head":
+            raise ValueError(f"variant softmax needs finetune.objective softmax_head, not {self.finetune.objective}")
+        if "adapted" in self.variants and self.adapt.method == "none":
+            raise ValueError("variant adapted needs adapt.method tsdae or mlm, not none")
+        if "fusion" in self.variants:
+            if "fusion" in self.fusion.members:
+                raise ValueError("fusion.members cannot include fusion itself")
+            if missing := [name for name in self.fusion.members if name not in self.variants]:
+                raise ValueError(f"fusion.members {missing} are not in variants {self.variants}")
+        return self
+
+
+def named_problems(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """Each validation problem as `dotted.key: message`."""
+    return "; ".join(
+        ": ".join(filter(None, [".".join(str(part) for part in (*prefix, *issue["loc"])), issue["msg"]]))
+        for issue in error.errors()
+    )
+
+
+def parse_params(raw: object) -> Params:
+    """Validate an already-parsed params mapping; errors name each offending key."""
+    if not isinstance(raw, dict):
+        raise ParamsError("params must be a mapping of sections (data, dataset, encoder, ...)")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(f"invalid params: {named_problems(error)}") from None
+
+
+def cluster_params(**values: object) -> ClusterParams:
+    """The `cluster` section from elsewhere than params.yaml (batch prediction's flags); errors name `cluster.<key>`."""
+    try:
+        return ClusterParams.model_validate(values)
+    except ValidationError as error:
+        raise ParamsError(f"invalid cluster settings: {named_problems(error, ('cluster',))}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file not found: {path}")
+    with path.open(encoding="utf-8") as handle:
+        try:
+            raw = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    return parse_params(raw)

@@ -1,0 +1,145 @@
+"""Reading a raw catalog and turning it into labelled, split examples.
+
+Pure functions over DataFrames: the `preprocess` stage does the file I/O around them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from prodcat.core.errors import InputError
+from prodcat.core.params import DatasetParams, PreprocessParams
+
+OTHER_CLASS = "Other"
+
+# The price formats parse_price reads; the data-quality suite checks prices against the very same patterns.
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+US_PRICE = re.compile(rf"^\s*\$?\s*(?P<low>{_NUMBER})\s*(?:-\s*\$?\s*(?P<high>{_NUMBER}))?\s*$")
+EU_PRICE = re.compile(r"^\s*(?:€\s*)?(?P<int>\d{1,3}(?:\.\d{3})+|\d+),(?P<cents>\d{1,2})\s*(?:€|EUR)?\s*$")
+# Both as one match-only regex (named groups made non-capturing: pandas warns about capture groups).
+PRICE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", f"(?:{US_PRICE.pattern})|(?:{EU_PRICE.pattern})")
+
+
+def read_catalog(path: str | Path) -> pd.DataFrame:
+    """Read a catalog CSV as strings, blanks as missing: no column is guessed into numbers."""
+    if not Path(path).is_file():
+        raise InputError(f"catalog not found: {path}")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise InputError(f"cannot read {path} as a UTF-8 CSV: {error}") from None
+
+
+def parse_price(raw: object) -> float:
+    """"$12.99" -> 12.99, "$1,299.00" -> 1299.0, "$10.99 - $15.99" -> midpoint, "1.299,00 €" -> 1299.0.
+
+    Anything else (blank, "N/A", scraped page noise, NaN, inf) is missing, never a made-up number.
+    """
+    if not isinstance(raw, str):
+        return math.nan
+    if match := US_PRICE.match(raw):
+        low = float(match["low"].replace(",", ""))
+        high = float(match["high"].replace(",", "")) if match["high"] else low
+        price = (low + high) / 2
+    elif match := EU_PRICE.match(raw):
+        price = float(f"{match['int'].replace('.', '')}.{match['cents']}")
+    else:
+        return math.nan
+    return price if math.isfinite(price) else math.nan
+
+
+def category_at_level(path: object, separator: str = "|", level: int = 0) -> str | None:
+    """"Toys & Games | Puzzles | Jigsaw Puzzles" -> "Toys & Games" at level 0; None when absent."""
+    if not isinstance(path, str):
+        return None
+    levels = [part.strip() for part in path.split(separator)]
+    if level >= len(levels) or not levels[level]:
+        return None
+    return levels[level]
+
+
+def build_text(frame: pd.DataFrame, columns: list[str], max_chars: int) -> pd.Series:
+    """One text per product: the non-empty text columns joined, whitespace collapsed, cut at max_chars."""
+    parts = frame[columns].fillna("").astype(str)
+    joined = parts.apply(lambda row: ". ".join(value.strip() for value in row if value.strip()), axis=1)
+    return joined.str.replace(r"\s+", " ", regex=True).str.slice(0, max_chars)
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled examples and what preprocessing did to get them."""
+
+    frame: pd.DataFrame  # columns: id, text, label, price, one per categorical feature, group (optional)
+    unlabelled: pd.DataFrame  # id, text of the rows without a category (in no split)
+    report: dict[str, int | dict[str, int]]
+
+
+def feature_frame(raw: pd.DataFrame, dataset: DatasetParams, max_text_chars: int) -> pd.DataFrame:
+    """What the models read from a catalog row: id, text, parsed price and the categorical columns."""
+    frame = pd.DataFrame(
+        {
+            "id": raw[dataset.id_column].astype(str),
+            "text": build_text(raw, dataset.text_columns, max_text_chars),
+            "price": raw[dataset.price_column].map(parse_price) if dataset.price_column else np.nan,
+        }
+    )
+    for column in dataset.categorical_columns:
+        frame[column] = raw[column]
+    return frame
+
+
+def catalog_labels(raw: pd.DataFrame, dataset: DatasetParams) -> pd.Series:
+    """Each row's label: the category path at `dataset.category_level`, missing when absent."""
+    return raw[dataset.category_column].map(
+        lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
+    )
+
+
+def handle_rare_classes(labels: pd.Series, preprocess: PreprocessParams) -> tuple[pd.Series, list[str]]:
+    """Classes under `min_class_count` rows merged into "Other", or set missing to be dropped; also their names."""
+    counts = labels.value_counts()
+    rare = sorted(counts[counts < preprocess.min_class_count].index)
+    replacement = OTHER_CLASS if preprocess.rare_classes == "other" else None
+    return labels.mask(labels.isin(rare), replacement), rare
+
+
+def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: PreprocessParams, group_column: str | None) -> Examples:
+    """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
+    frame = feature_frame(raw, dataset, preprocess.max_text_chars)
+    labels = catalog_labels(raw, dataset)
+    handled, rare = handle_rare_classes(labels, preprocess)
+    frame.insert(2, "label", handled)
+    if group_column:
+        frame["group"] = raw[group_column].fillna("").astype(str)
+    unlabelled = frame.loc[labels.isna(), ["id", "text"]].reset_index(drop=True)
+    frame = frame[frame["label"].notna()]
+    report = {
+        "rows_in": len(raw),
+        "rows_without_label": int(labels.isna().sum()),
+        "rare_classes": len(rare),
+        f"rows_{'dropped' if preprocess.rare_classes == 'drop' else 'merged'}_as_rare": int(labels.isin(rare).sum()),
+        "rows_out": len(frame),
+    }
+    return Examples(frame.reset_index(drop=True), unlabelled, report)
+
+
+def check_trainable(labels: pd.Series, min_class_count: int) -> None:
+    """A classifier needs two classes, each large enough to appear on both sides of the split."""
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        raise InputError(
+            f"need at least 2 classes with {min_class_count}+ labelled rows, found {len(counts)}: {dict(counts)}"
+        )
+    if counts.min() < 3:
+        raise InputError(
+            f"class {counts.idxmin()!r} has {counts.min()} row(s), too few for train, validation and test; "
+            "raise preprocess.min_class_count"
+        )
+
+

@@ -1,0 +1,100 @@
+"""Dataset profiles: a catalog's schema mapping as a small YAML file, applied to params.yaml.
+
+    python -m prodcat.data.profiles pricerunner --catalog ../shared/data/pricerunner_aggregate.csv
+    dvc repro            # or: dvc exp run
+
+A profile holds whole params sections (`dataset`) and single keys (`split.group_column`); applying
+it rewrites only those keys, keeping the comments and every other value of params.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from prodcat.core.cli import cli_errors
+from prodcat.core.errors import InputError
+from prodcat.core.params import parse_params
+
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+
+
+def profile_path(name: str) -> Path:
+    """A shipped profile by name, or any YAML file by path."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PROFILES / f"{name}.yaml"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise InputError(f"no profile {name!r} (shipped: {shipped}; or give a .yaml path)")
+    return path
+
+
+def merge(params: dict, overrides: dict) -> dict:
+    """Deep-merge `overrides` into `params` in place: mappings merge key by key, other values replace."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(params.get(key), dict):
+            merge(params[key], value)
+        else:
+            params[key] = value
+    return params
+
+
+def _round_trip() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml
+
+
+def update_params_file(params_file: Path, change: Callable[[dict], None]) -> None:
+    """Apply `change` to params.yaml in place, keeping comments; nothing is written unless the result validates."""
+    yaml = _round_trip()
+    if not params_file.is_file():
+        raise InputError(f"params file not found: {params_file}")
+    params = yaml.load(params_file.read_text(encoding="utf-8"))
+    change(params)
+    parse_params(params)
+    with params_file.open("w", encoding="utf-8") as handle:
+        yaml.dump(params, handle)
+
+
+def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None:
+    """Rewrite params.yaml with the profile (and catalog path); refuse if the result does not validate.
+
+    A relative `catalog` is read from the params file's folder, as DVC does.
+    """
+    if catalog and not (params_file.parent / catalog).is_file():
+        raise InputError(f"catalog not found: {catalog} (from {params_file.parent.resolve()})")
+    try:
+        overrides = _round_trip().load(profile.read_text(encoding="utf-8"))
+    except YAMLError as error:
+        raise InputError(f"{profile} is not valid YAML: {error}") from None
+    if not isinstance(overrides, dict):
+        raise InputError(f"{profile} must be a mapping of params sections (dataset, split, ...)")
+
+    def change(params: dict) -> None:
+        if "dataset" in overrides:
+            params["dataset"] = overrides.pop("dataset")  # a schema is replaced whole, never mixed with the old one
+        merge(params, overrides)
+        if catalog:
+            params["data"]["catalog"] = catalog
+
+    update_params_file(params_file, change)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("profile", help="a shipped profile name (amazon2020, pricerunner) or a YAML path")
+    parser.add_argument("--catalog", help="also point data.catalog at this CSV")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    with cli_errors("profiles"):
+        apply_profile(Path(args.params), profile_path(args.profile), args.catalog)
+    print(f"{args.params}: applied profile {args.profile}" + (f", catalog {args.catalog}" if args.catalog else ""))
+
+
+if __name__ == "__main__":
+    main()

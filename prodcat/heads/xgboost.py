@@ -1,0 +1,110 @@
+"""The head phase: XGBoost on text features plus price and categorical columns.
+
+Categorical values (model number, seller flag, ...) are coded from the train split's vocabulary,
+stored as JSON next to the model, and applied identically to any later frame: a value never seen
+in training becomes missing instead of crashing or shifting the codes.
+
+On a Dask cluster the booster trains through `xgboost.dask` on row shards of the same design matrix
+and is the same kind of Booster (saved as UBJ), so nothing downstream knows where it was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from prodcat.core.params import TrainXgbParams
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+@dataclass(frozen=True)
+class TabularEncoding:
+    """How the non-text columns become numbers; fitted on train, saved as JSON."""
+
+    use_price: bool
+    categories: dict[str, list[str]]  # column -> known values; code = position
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, categorical_columns: list[str]) -> TabularEncoding:
+        use_price = "price" in train and bool(train["price"].notna().any())
+        categories = {column: sorted(train[column].dropna().astype(str).unique()) for column in categorical_columns}
+        return cls(use_price=use_price, categories=categories)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return (["price"] if self.use_price else []) + list(self.categories)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """(rows, features) float32; NaN = missing (blank, unparseable or unseen)."""
+        columns = [frame["price"].to_numpy(dtype=np.float32)] if self.use_price else []
+        for column, known in self.categories.items():
+            codes = pd.Categorical(frame[column].astype("string"), categories=known).codes.astype(np.float32)
+            columns.append(np.where(codes < 0, np.nan, codes))
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=np.float32)
+
+    def to_json(self) -> dict:
+        return {"use_price": self.use_price, "categories": self.categories}
+
+    @classmethod
+    def from_json(cls, payload: dict) -> TabularEncoding:
+        return cls(use_price=payload["use_price"], categories=payload["categories"])
+
+
+@dataclass(frozen=True)
+class Design:
+    """Text features and tabular columns side by side (float32, NaN = missing), with XGBoost's feature types."""
+
+    data: np.ndarray
+    feature_types: list[str]
+
+    @classmethod
+    def of(cls, text_features: np.ndarray, tabular: np.ndarray, encoding: TabularEncoding) -> Design:
+        feature_types = ["q"] * text_features.shape[1] + (["q"] if encoding.use_price else []) + ["c"] * len(encoding.categories)
+        return cls(np.hstack([text_features, tabular]).astype(np.float32), feature_types)
+
+
+def design_matrix(text_features: np.ndarray, tabular: np.ndarray, encoding: TabularEncoding, labels: np.ndarray | None = None) -> xgb.DMatrix:
+    """The design as an in-memory DMatrix, with XGBoost's native categorical types."""
+    design = Design.of(text_features, tabular, encoding)
+    return xgb.DMatrix(design.data, label=labels, feature_types=design.feature_types, enable_categorical=True, missing=np.nan)
+
+
+def booster_params(num_classes: int, params: TrainXgbParams) -> dict:
+    """Multi-class softmax boosting (the original recipe used max_depth 6, eta 0.3, 100 rounds; see params.yaml)."""
+    return {
+        "objective": "multi:softprob",
+        "num_class": num_classes,
+        "max_depth": params.max_depth,
+        "eta": params.eta,
+        "tree_method": "hist",
+        "eval_metric": "mlogloss",
+        "seed": params.seed,
+    }
+
+
+def train_booster(matrix: xgb.DMatrix, num_classes: int, params: TrainXgbParams, threads: int) -> xgb.Booster:
+    return xgb.train({**booster_params(num_classes, params), "nthread": threads}, matrix, num_boost_round=params.num_boost_round)
+
+
+def train_booster_on_cluster(
+    client: Client, design: Design, labels: np.ndarray, num_classes: int, params: TrainXgbParams, shard_rows: int
+) -> xgb.Booster:
+    """`train_booster` through `xgboost.dask`: one partition per `shard_rows` rows, each worker using all its threads."""
+    import dask.array as da  # dask loads only when a cluster is configured
+    from xgboost import dask as dxgb
+
+    data = client.persist(da.from_array(design.data, chunks=(shard_rows, -1)))
+    label = client.persist(da.from_array(labels, chunks=(shard_rows,)))
+    matrix = dxgb.DaskDMatrix(client, data, label, feature_types=design.feature_types, enable_categorical=True, missing=np.nan)
+    return dxgb.train(client, booster_params(num_classes, params), matrix, num_boost_round=params.num_boost_round, verbose_eval=False)["booster"]
+
+
+def predict_proba(booster: xgb.Booster, matrix: xgb.DMatrix) -> np.ndarray:
+    """(rows, classes) probabilities."""
+    return booster.predict(matrix).reshape(matrix.num_row(), -1)

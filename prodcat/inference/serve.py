@@ -1,0 +1,262 @@
+"""The online service: a FastAPI app over the model bundle, with concurrent requests micro-batched.
+
+    python -m prodcat.inference.serve --bundle models/bundle        # http://127.0.0.1:8000 (PORT, HOST to change)
+
+`POST /predict` takes a JSON list of products keyed by the catalog's own column names (the bundle's
+manifest names them) and answers, per product, the label and the top 3 with probabilities.
+Requests that arrive within a few milliseconds of each other are scored together: one
+`Bundle.score` call (one encoder pass) in a worker thread, so the event loop keeps accepting.
+
+No `from __future__ import annotations` here: FastAPI reads the endpoint's annotations at runtime,
+and the product model is built from the manifest inside `create_app`.
+"""
+
+import argparse
+import asyncio
+import os
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import uvicorn
+from fastapi import Body, FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, create_model, model_validator
+
+from prodcat.inference.bundle import Bundle, load_bundle
+from prodcat.core.cli import cli_errors
+from prodcat.core.params import DatasetParams
+
+TOP_K = 3
+MAX_BATCH = 256  # products in one request; more is a 413
+WAIT_MS = 2.0  # how long the first waiting request waits for others to share its scoring call
+BATCH_ROWS = 512  # products in one scoring call
+
+
+def served_columns(dataset: DatasetParams) -> list[str]:
+    """The catalog columns a product carries: every column the model reads, the label column aside."""
+    return [column for column in dataset.required_columns if column != dataset.category_column]
+
+
+def product_model(dataset: DatasetParams) -> type[BaseModel]:
+    """One product as pydantic validates it: the id is required, any other column may be blank, as in the catalog.
+
+    Values are JSON strings as the catalog holds them (a price may also be a number); other keys are
+    ignored, so a whole catalog row can be posted. At least one text column must say something.
+    """
+
+    def column_field(column: str) -> tuple[Any, Any]:
+        if column == dataset.id_column:
+            return StrictStr, Field(alias=column, min_length=1)
+        if column == dataset.price_column:
+            return StrictStr | StrictFloat | StrictInt | None, Field(None, alias=column)
+        return StrictStr | None, Field(None, alias=column)
+
+    def at_least_one_text(product: BaseModel) -> BaseModel:
+        row = product.model_dump(by_alias=True)
+        if not any((row[column] or "").strip() for column in dataset.text_columns):
+            raise ValueError(f"at least one of the text fields {', '.join(dataset.text_columns)} must be non-blank")
+        return product
+
+    return create_model(
+        "Product",
+        __config__=ConfigDict(extra="ignore"),
+        __validators__={"at_least_one_text": model_validator(mode="after")(at_least_one_text)},
+        **{f"column_{index}": column_field(column) for index, column in enumerate(served_columns(dataset))},
+    )
+
+
+def catalog_row(product: BaseModel) -> dict[str, str | None]:
+    """A validated product as `read_catalog` would have read it: strings, blanks missing."""
+    row = product.model_dump(by_alias=True)
+    return {column: None if value in ("", None) else str(value) for column, value in row.items()}
+
+
+class Candidate(BaseModel):
+    label: str
+    probability: float
+
+
+class Prediction(BaseModel):
+    id: str
+    label: str
+    top: list[Candidate]
+
+
+def predictions(scored: pd.DataFrame) -> list[Prediction]:
+    """`Bundle.score` rows as the API answers them."""
+    ranks = range(1, 1 + sum(column.endswith("_category") for column in scored.columns))
+    return [
+        Prediction(
+            id=row["id"],
+            label=row["predicted"],
+            top=[Candidate(label=row[f"top{rank}_category"], probability=row[f"top{rank}_probability"]) for rank in ranks],
+        )
+        for row in scored.to_dict("records")
+    ]
+
+
+@dataclass
+class _Job:
+    rows: list[dict]
+    done: asyncio.Future
+
+
+class MicroBatcher:
+    """Scores the rows of requests arriving within `wait_ms` of each other (up to `max_rows`) in one `score` call.
+
+    One worker task: while a batch is scored in a thread, the next requests queue up and become
+    the next batch, so batches grow with the load and the event loop is never blocked.
+    """
+
+    def __init__(self, score: Callable[[pd.DataFrame], pd.DataFrame], columns: list[str], max_rows: int, wait_ms: float) -> None:
+        self._score, self._columns, self._max_rows, self._wait = score, columns, max_rows, wait_ms / 1000
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()  # a new one in `start`: a queue belongs to one event loop
+        self._worker: asyncio.Task | None = None
+        self._batch: list[_Job] = []  # taken from the queue, being collected or scored
+        self._next: _Job | None = None  # taken from the queue, too big for the batch: first of the next one
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.create_task(self._run(), name="micro-batcher")
+
+    async def stop(self) -> None:
+        """Stop the worker; requests still waiting get an error instead of hanging."""
+        if self._worker is None:
+            return
+        self._worker.cancel()
+        await asyncio.gather(self._worker, return_exceptions=True)
+        self._worker = None
+        waiting = [*self._batch, *([self._next] if self._next else [])]
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        self._fail(waiting, RuntimeError("the service is shutting down"))
+        self._batch, self._next = [], None
+
+    async def score(self, rows: list[dict]) -> pd.DataFrame:
+        """The scored rows of one request, in order (scored together with whatever else is waiting)."""
+        if self._worker is None:
+            raise RuntimeError("the micro-batcher is not running (the app's lifespan starts it)")
+        job = _Job(rows, asyncio.get_running_loop().create_future())
+        self._queue.put_nowait(job)
+        return await job.done
+
+    async def _run(self) -> None:
+        while True:
+            self._batch = [self._next or await self._queue.get()]
+            self._next = None
+            await self._collect()
+            await self._answer()
+            self._batch = []
+
+    async def _collect(self) -> None:
+        """Add the waiting jobs that fit to the batch, waiting up to `wait` for more to arrive."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait
+        rows = len(self._batch[0].rows)
+        while rows < self._max_rows:
+            try:
+                job = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    return
+            if rows + len(job.rows) > self._max_rows:
+                self._next = job
+                return
+            self._batch.append(job)
+            rows += len(job.rows)
+
+    async def _answer(self) -> None:
+        """Score the batch in one call in a worker thread; each request gets its own rows back."""
+        try:
+            frame = pd.DataFrame([row for job in self._batch for row in job.rows], columns=self._columns)
+            scored = await asyncio.to_thread(self._score, frame)
+        except Exception as error:  # a bug or a broken bundle: every request of the batch gets it
+            self._fail(self._batch, error)
+            return
+        start = 0
+        for job in self._batch:
+            if not job.done.done():  # not a client that went away
+                job.done.set_result(scored.iloc[start : start + len(job.rows)].reset_index(drop=True))
+            start += len(job.rows)
+
+    @staticmethod
+    def _fail(jobs: list[_Job], error: BaseException) -> None:
+        for job in jobs:
+            if not job.done.done():
+                job.done.set_exception(error)
+
+
+def create_app(
+    bundle: Bundle | Path | str, max_batch: int = MAX_BATCH, micro_batch_wait_ms: float = WAIT_MS, micro_batch_rows: int = BATCH_ROWS
+) -> FastAPI:
+    """The service over `bundle` (a loaded one, or its folder): at most `max_batch` products per request (413 beyond);
+    requests are scored together within `micro_batch_wait_ms`, up to `micro_batch_rows` products per call."""
+    if not isinstance(bundle, Bundle):
+        bundle = load_bundle(bundle)
+    Product = product_model(bundle.dataset)
+    batcher = MicroBatcher(lambda raw: bundle.score(raw, top_k=TOP_K), served_columns(bundle.dataset), micro_batch_rows, micro_batch_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(title="prodcat", summary=f"Product categories from the {bundle.manifest['variant']} model bundle", lifespan=lifespan)
+    app.state.bundle = bundle
+
+    @app.exception_handler(RequestValidationError)
+    async def too_many_products(request: Request, error: RequestValidationError) -> JSONResponse:
+        """A batch over `max_batch` is 413 (too large), not 422 (malformed); other validation errors stay 422."""
+        for problem in error.errors():
+            if problem["type"] == "too_long" and tuple(problem["loc"]) == ("body",):
+                detail = f"at most {max_batch} products per request, got {problem['ctx']['actual_length']}: split the batch"
+                return JSONResponse({"detail": detail}, status_code=413)
+        return await request_validation_exception_handler(request, error)
+
+    @app.post("/predict", response_model=list[Prediction])
+    async def predict(products: Annotated[list[Product], Body(min_length=1, max_length=max_batch)]) -> list[Prediction]:
+        """The label and top 3 categories of each product, in order."""
+        return predictions(await batcher.score([catalog_row(product) for product in products]))
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "variant": bundle.manifest["variant"]}
+
+    @app.get("/model")
+    async def model() -> dict:
+        """The bundle's manifest: variant, labels, columns, scores, versions."""
+        return bundle.manifest
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="prodcat.inference.serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", default="models/bundle", help="the model bundle folder (default: models/bundle)")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="default: $HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"), help="default: $PORT or 8000")
+    parser.add_argument("--max-batch", type=int, default=MAX_BATCH, help=f"most products in one request, 413 beyond (default: {MAX_BATCH})")
+    parser.add_argument("--wait-ms", type=float, default=WAIT_MS, help=f"how long a request waits for others to share its encoder call (default: {WAIT_MS})")
+    parser.add_argument("--batch-rows", type=int, default=BATCH_ROWS, help=f"most products in one encoder call (default: {BATCH_ROWS})")
+    args = parser.parse_args(argv)
+    with cli_errors("serve"):
+        app = create_app(args.bundle, args.max_batch, args.wait_ms, args.batch_rows)
+    uvicorn.run(app, host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

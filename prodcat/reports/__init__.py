@@ -1,0 +1,1 @@
+"""Offline pages: inline Vega charts, the batch report page, headless-browser rendering."""

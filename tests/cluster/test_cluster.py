@@ -1,0 +1,175 @@
+"""Sharded work on a local Dask cluster (2 worker processes, 1 thread each) equals the in-process work, in order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client
+
+from devtools.scratch_repo import ROOT
+from prodcat.cluster import workers as cluster_module
+from prodcat.inference.batch import score_chunks
+from prodcat.inference.bundle import load_bundle, write_bundle
+from prodcat.data.catalog import make_examples
+from prodcat.data.splits import label_ids, label_names
+from prodcat.heads.xgboost import Design, TabularEncoding, design_matrix, predict_proba, train_booster, train_booster_on_cluster
+from prodcat.cluster.workers import loads_per_worker, open_cluster, shards
+from prodcat.cluster.encode import TorchEncoderSpec, encode_on_cluster
+from prodcat.inference.drift import reference_profile
+from prodcat.encoders.encode import encode_texts, encoder_fingerprint
+from prodcat.encoders.load import load_encoder
+from prodcat.core.io import write_json
+from prodcat.core.params import ClusterParams, EmbedParams, EncoderParams, ParamsError, TrainXgbParams, load_params, parse_params
+from stages import embed as embed_stage
+from stages import predict as predict_stage
+
+PARAMS = load_params(ROOT / "params.yaml")
+SEQ = 32
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """The local cluster the `cluster` params start (local_workers: 2), shared by the module and stopped after it."""
+    with open_cluster(ClusterParams(local_workers=2, threads_per_worker=1)) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def catalog(small_catalog: Path) -> pd.DataFrame:
+    return pd.read_csv(small_catalog, dtype=str, keep_default_na=False, na_values=[""])
+
+
+@pytest.fixture(scope="module")
+def texts(catalog: pd.DataFrame) -> list[str]:
+    return make_examples(catalog, PARAMS.dataset, PARAMS.preprocess, None).frame["text"].tolist()
+
+
+def test_shards_cut_in_order_and_the_local_cluster_has_the_configured_workers(client: Client) -> None:
+    assert shards(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert sorted(client.nthreads().values()) == [1, 1] and client.cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+    # glibc's malloc keeps its dynamic thresholds in the workers (Dask's trim setting slows torch 1.5x)
+    assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+
+
+def test_sharded_embeddings_equal_in_process_and_each_worker_loads_the_encoder_once(client: Client, tiny_bert: Path, texts: list[str]) -> None:
+    model = load_encoder(str(tiny_bert), SEQ)
+    spec = TorchEncoderSpec(str(tiny_bert), SEQ, batch_size=16, precision="fp32", fingerprint=encoder_fingerprint(model, "fp32"))
+    expected = encode_texts(model, texts, 16, "fp32")
+    sharded = encode_on_cluster(client, spec, texts, shard_rows=60)  # 400 texts: 7 shards over 2 workers
+    again = encode_on_cluster(client, spec, texts[::-1], shard_rows=60)
+    assert sharded.shape == expected.shape == (len(texts), 32)
+    assert np.allclose(sharded, expected, atol=1e-5) and np.allclose(again, expected[::-1], atol=1e-5)
+    loads = {worker: counts.get(f"encoder:{spec.fingerprint}", 0) for worker, counts in loads_per_worker(client).items()}
+    assert sorted(loads.values()) == [1, 1]  # 14 shards, both workers used, one load each
+
+
+def test_embed_stage_on_a_cluster_equals_in_process_and_fills_the_same_cache(client: Client, tiny_bert: Path, texts: list[str], tmp_path: Path) -> None:
+    params = PARAMS.model_copy(update={
+        "encoder": EncoderParams(base=str(tiny_bert), max_seq_length=SEQ), "embed": EmbedParams(batch_size=16, precision="fp32"),
+        "cluster": ClusterParams(shard_rows=50),
+    })  # fmt: skip
+    splits = {"train": texts[:250], "validation": texts[250:320], "test": texts[320:]}
+    run = lambda cache, client: embed_stage.encoder_matrices(str(tiny_bert), splits, params, "cpu", "fp32", tmp_path / cache, tmp_path / "int8", client)  # noqa: E731
+    local, _, local_files = run("local", None)
+    sharded, report, sharded_files = run("sharded", client)
+    assert report["backend_used"] == "torch" and [path.name for path in local_files] == [path.name for path in sharded_files]
+    for split in ("train", "validation", "test"):
+        assert np.allclose(sharded[split], local[split], atol=1e-5), split
+    with np.load(next(iter(sharded_files))) as cache:
+        assert len(cache["keys"]) == len(set(texts))  # every text cached once, whoever encoded it
+
+
+def test_embed_stage_int8_on_a_cluster_equals_in_process(client: Client, tiny_bert: Path, texts: list[str], tmp_path: Path) -> None:
+    params = PARAMS.model_copy(update={
+        "encoder": EncoderParams(base=str(tiny_bert), max_seq_length=SEQ), "cluster": ClusterParams(shard_rows=40),
+        "embed": EmbedParams(batch_size=16, precision="fp32", backend="onnx_int8", int8_min_cosine=0.5),
+    })  # fmt: skip
+    splits = {"train": texts[:250], "validation": texts[250:320], "test": texts[320:]}
+    run = lambda name, client: embed_stage.encoder_matrices(str(tiny_bert), splits, params, "cpu", "fp32", tmp_path / name, tmp_path / name / "int8", client)  # noqa: E731
+    (local, local_report, _), (sharded, sharded_report, _) = run("local", None), run("sharded", client)
+    assert local_report["backend_used"] == sharded_report["backend_used"] == "onnx_int8"
+    for split in ("validation", "test"):  # 70 and 80 texts: 2 shards each
+        # Dynamic int8 quantization scales activations per batch, and shards batch other texts
+        # together: about 2e-4 apart here, where torch fp32 agrees to 1e-5.
+        assert np.allclose(sharded[split], local[split], atol=1e-3), split
+
+
+@pytest.fixture(scope="module")
+def stock_bundle(tmp_path_factory: pytest.TempPathFactory, catalog: pd.DataFrame, tiny_bert: Path) -> Path:
+    """A `stock` champion on the tiny encoder: XGBoost on its embeddings, price and categoricals."""
+    params = PARAMS.model_copy(update={"encoder": EncoderParams(base=str(tiny_bert), max_seq_length=SEQ), "embed": EmbedParams(precision="fp32")})
+    train = make_examples(catalog, params.dataset, params.preprocess, None).frame
+    labels = label_names(train["label"])
+    encoding = TabularEncoding.fit(train, params.dataset.categorical_columns)
+    embeddings = encode_texts(load_encoder(str(tiny_bert), SEQ), train["text"].tolist(), 64, "fp32")
+    matrix = design_matrix(embeddings, encoding.transform(train), encoding, label_ids(train["label"], labels))
+    models = tmp_path_factory.mktemp("stock-model")
+    (models / "xgb").mkdir()
+    train_booster(matrix, len(labels), TrainXgbParams(num_boost_round=5), threads=1).save_model(models / "xgb" / "stock.ubj")
+    write_json(models / "xgb" / "tabular.json", encoding.to_json())
+    bundle = models / "bundle"
+    bundle.mkdir()
+    write_bundle(bundle, "stock", None, labels, params, models, {"rows": len(train)}, {}, reference_profile(train, train["label"], params.monitor.bins))
+    return bundle
+
+
+def test_sharded_batch_prediction_equals_in_process_and_loads_the_bundle_once_per_worker(client: Client, stock_bundle: Path, catalog: pd.DataFrame) -> None:
+    bundle = load_bundle(stock_bundle)
+    products = catalog.drop(columns=["Category"])
+    chunks = lambda: (products.iloc[start : start + 90] for start in range(0, len(products), 90))  # noqa: E731  (5 chunks)
+    local_monitor, sharded_monitor = bundle.monitor(), bundle.monitor()
+    local = pd.concat(list(score_chunks(bundle, chunks(), local_monitor, "new.csv")), ignore_index=True)
+    sharded = pd.concat(list(score_chunks(bundle, chunks(), sharded_monitor, "new.csv", client=client)), ignore_index=True)
+    assert sharded["id"].tolist() == products["Uniq Id"].tolist() == local["id"].tolist()
+    assert sharded["predicted"].tolist() == local["predicted"].tolist()
+    assert np.allclose(sharded["top1_probability"], local["top1_probability"], atol=2e-4)
+    assert sharded_monitor.report() == local_monitor.report()
+    key = f"bundle:{stock_bundle.resolve()}:{bundle.manifest['fingerprint']}"
+    assert sorted(counts.get(key, 0) for counts in loads_per_worker(client).values()) == [1, 1]
+
+
+def test_predict_refuses_bad_cluster_flags_by_name_and_writes_nothing(stock_bundle: Path, small_catalog: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "out.parquet"
+    with pytest.raises(SystemExit):
+        predict_stage.main(["--bundle", str(stock_bundle), "--input", str(small_catalog), "--output", str(output), "--workers", "-1"])
+    assert "predict: error: invalid cluster settings: cluster.local_workers: Input should be greater than or equal to 0" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_xgboost_on_two_workers_predicts_as_in_process(client: Client) -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 600)
+    text = rng.normal(size=(600, 6)).astype(np.float32) + labels[:, None] * 0.6
+    frame = pd.DataFrame({"price": rng.uniform(1, 50, 600), "seller": rng.choice(["Y", "N"], 600)})
+    encoding = TabularEncoding.fit(frame, ["seller"])
+    params = TrainXgbParams(num_boost_round=20)
+    local = train_booster(design_matrix(text, encoding.transform(frame), encoding, labels), 3, params, threads=1)
+    sharded = train_booster_on_cluster(client, Design.of(text, encoding.transform(frame), encoding), labels, 3, params, shard_rows=200)
+    matrix = design_matrix(text, encoding.transform(frame), encoding)
+    assert sharded.num_boosted_rounds() == 20 and sharded.feature_types == local.feature_types
+    # 600 rows fit the histogram bins, so the merged quantile sketch is exact and so are the trees; on
+    # large data the distributed sketch may cut a few bins elsewhere than the in-process one.
+    assert np.array_equal(predict_proba(sharded, matrix), predict_proba(local, matrix))
+
+
+def test_no_cluster_configured_runs_in_process_without_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no Dask client or cluster may start")
+
+    monkeypatch.setattr(cluster_module, "Client", refuse)
+    monkeypatch.setattr(cluster_module, "LocalCluster", refuse)
+    with open_cluster(PARAMS.cluster) as client:
+        assert client is None and not PARAMS.cluster.configured
+
+
+def test_bad_cluster_params_are_refused_by_name() -> None:
+    raw = PARAMS.model_dump(mode="json")
+    with pytest.raises(ParamsError, match="cluster.shard_rows: Input should be greater than or equal to 1"):
+        parse_params({**raw, "cluster": {"shard_rows": 0}})
+    with pytest.raises(ParamsError, match="cluster: Value error, set either scheduler \\(tcp://h:8786\\) or local_workers \\(2\\), not both"):
+        parse_params({**raw, "cluster": {"scheduler": "tcp://h:8786", "local_workers": 2}})

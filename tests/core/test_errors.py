@@ -1,0 +1,66 @@
+"""A user's mistake is one line and exit status 1 in every CLI; anything else keeps its traceback (and is retried by the flows)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from devtools.scratch_repo import ROOT
+from prodcat.data import datadocs, profiles, synth
+from prodcat.core.cli import stage_errors
+from prodcat.core.errors import InputError
+from prodcat.core.params import ParamsError
+from prodcat.data.quality import DataQualityError
+
+
+def one_line_error(capsys, main, argv: list[str], prog: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{prog}: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_input_errors_are_one_family() -> None:
+    assert issubclass(ParamsError, InputError) and issubclass(DataQualityError, InputError)
+
+
+def test_only_input_errors_become_a_one_line_message(capsys) -> None:
+    with pytest.raises(SystemExit):
+        with stage_errors("embed"):
+            raise InputError("bad catalog")
+    assert capsys.readouterr().err == "embed: error: bad catalog\n"
+    for bug in (ValueError("a library bug"), FileNotFoundError("a vanished file"), KeyError("x")):
+        with pytest.raises(type(bug)):  # not swallowed: it surfaces with its traceback, and the flows retry it
+            with stage_errors("embed"):
+                raise bug
+
+
+@pytest.fixture()
+def params_file(tmp_path: Path) -> Path:
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    return tmp_path / "params.yaml"
+
+
+def test_profiles_cli_unknown_profile(capsys, params_file: Path) -> None:
+    err = one_line_error(capsys, profiles.main, ["nonexistent", "--params", str(params_file)], "profiles")
+    assert "no profile 'nonexistent'" in err and "amazon2020, pricerunner" in err
+
+
+def test_profiles_cli_missing_catalog_leaves_params_untouched(capsys, params_file: Path) -> None:
+    before = params_file.read_text()
+    err = one_line_error(capsys, profiles.main, ["pricerunner", "--catalog", "/no/such.csv", "--params", str(params_file)], "profiles")
+    assert "catalog not found: /no/such.csv" in err
+    assert params_file.read_text() == before
+
+
+def test_profiles_cli_missing_params_file(capsys, tmp_path: Path) -> None:
+    one_line_error(capsys, profiles.main, ["pricerunner", "--params", str(tmp_path / "nope.yaml")], "profiles")
+
+
+def test_synth_and_datadocs_cli_mistakes(capsys, tmp_path: Path) -> None:
+    assert "n_rows must be positive" in one_line_error(capsys, synth.main, ["--rows", "0", "--output", str(tmp_path / "c.csv")], "synth")
+    assert "no validation page" in one_line_error(capsys, datadocs.main, [str(tmp_path / "none")], "datadocs")

@@ -1,0 +1,66 @@
+"""Switching catalogs by profile: params rewritten in place, and a real PriceRunner sample through validate and preprocess."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from devtools.scratch_repo import ROOT, write_params
+from prodcat.heads.xgboost import TabularEncoding
+from prodcat.core.errors import InputError
+from prodcat.core.params import load_params
+from prodcat.data.profiles import apply_profile, profile_path
+from stages import preprocess as preprocess_stage
+from stages import validate as validate_stage
+
+PRICERUNNER = ROOT.parent / "shared" / "data" / "pricerunner_aggregate.csv"
+
+
+def test_profile_rewrites_only_its_keys_and_keeps_comments(tmp_path: Path) -> None:
+    params_file = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params_file)
+    for catalog in ["prices.csv", "data/default/catalog.csv"]:  # a catalog must exist to be applied
+        (tmp_path / catalog).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / catalog).touch()
+    apply_profile(params_file, profile_path("pricerunner"), catalog="prices.csv")
+    before, after = yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(params_file.read_text())
+    assert after["dataset"]["text_columns"] == ["Product Title"] and after["dataset"]["price_column"] is None
+    assert after["split"]["group_column"] == "Cluster ID" and after["data"]["catalog"] == "prices.csv"
+    assert {k: v for k, v in after.items() if k not in {"data", "dataset", "split"}} == {
+        k: v for k, v in before.items() if k not in {"data", "dataset", "split"}
+    }
+    assert "# classes with fewer rows are" in params_file.read_text()
+    apply_profile(params_file, profile_path("amazon2020"), catalog=before["data"]["catalog"])
+    assert yaml.safe_load(params_file.read_text()) == before
+
+
+def test_unknown_profile_lists_the_shipped_ones() -> None:
+    with pytest.raises(InputError, match="amazon2020, pricerunner"):
+        profile_path("ebay")
+
+
+@pytest.mark.skipif(not PRICERUNNER.is_file(), reason="needs ../shared/data/pricerunner_aggregate.csv")
+def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> None:
+    sample = tmp_path / "pricerunner_sample.csv"
+    # Whole clusters (every 25th), so that many groups have several rows and "no group on both sides" can fail.
+    full = pd.read_csv(PRICERUNNER, dtype=str)
+    clusters = full["Cluster ID"].drop_duplicates().iloc[::25]
+    rows = full[full["Cluster ID"].isin(clusters)]
+    assert (rows["Cluster ID"].value_counts() >= 2).sum() > 100
+    rows.to_csv(sample, index=False)
+    params_file = write_params(tmp_path, sample, preprocess={"min_class_count": 5})
+    apply_profile(params_file, profile_path("pricerunner"), catalog=None)
+    validate_stage.main(["--params", str(params_file), "--report", str(tmp_path / "quality.json")])
+    preprocess_stage.main(["--params", str(params_file), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "pre.json")])
+
+    train = pd.read_parquet(tmp_path / "processed" / "train.parquet")
+    test = pd.read_parquet(tmp_path / "processed" / "test.parquet")
+    assert set(train["group"]).isdisjoint(test["group"])
+    assert 0.1 < len(test) / (len(train) + len(test)) < 0.3
+    assert train["label"].nunique() == 10
+    encoding = TabularEncoding.fit(train, load_params(params_file).dataset.categorical_columns)
+    assert encoding.feature_names == ["Merchant ID"]  # no price column: the feature is simply absent

@@ -1,0 +1,56 @@
+"""The head phase: tabular coding, design matrices and XGBoost training, unseen values included."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from prodcat.heads.xgboost import TabularEncoding, design_matrix, predict_proba, train_booster
+from prodcat.core.params import TrainXgbParams
+
+TRAIN = pd.DataFrame({"price": [1.0, 0.0, np.nan, 9.5], "model": ["m2", "m1", None, "m1"], "seller": ["Y", "N", "Y", "Y"]})
+
+
+def test_tabular_coding_is_shared_and_unseen_values_are_missing() -> None:
+    encoding = TabularEncoding.fit(TRAIN, ["model", "seller"])
+    assert encoding.categories == {"model": ["m1", "m2"], "seller": ["N", "Y"]}
+    test = pd.DataFrame({"price": [3.0], "model": ["never-seen"], "seller": ["Y"]})
+    assert np.allclose(encoding.transform(TRAIN), [[1, 1, 1], [0, 0, 0], [np.nan, np.nan, 1], [9.5, 0, 1]], equal_nan=True)
+    assert np.allclose(encoding.transform(test), [[3.0, np.nan, 1]], equal_nan=True)
+
+
+def test_tabular_coding_round_trips_through_json() -> None:
+    encoding = TabularEncoding.fit(TRAIN, ["model"])
+    restored = TabularEncoding.from_json(json.loads(json.dumps(encoding.to_json())))
+    assert restored == encoding
+
+
+def test_no_price_feature_when_catalog_has_no_prices() -> None:
+    encoding = TabularEncoding.fit(TRAIN.assign(price=np.nan), ["seller"])
+    assert encoding.feature_names == ["seller"]
+    assert encoding.transform(TRAIN).shape == (4, 1)
+
+
+def test_design_matrix_keeps_zero_codes_as_values() -> None:
+    """Code 0 and price 0 are values; only blanks, unparseable prices and unseen values are missing."""
+    encoding = TabularEncoding.fit(TRAIN, ["model", "seller"])
+    text = np.zeros((4, 5), dtype=np.float32)
+    matrix = design_matrix(text, encoding.transform(TRAIN), encoding)
+    assert matrix.num_col() == 8
+    assert matrix.num_nonmissing() == 4 * 8 - 2  # the blank model number and the NaN price are the only gaps
+    assert matrix.feature_types == ["q"] * 6 + ["c", "c"]
+
+
+def test_booster_learns_a_separable_problem() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 30)
+    text = rng.normal(size=(90, 4)).astype(np.float32) + labels[:, None] * 3
+    frame = pd.DataFrame({"price": rng.random(90), "model": rng.choice(["a", "b"], 90)})
+    encoding = TabularEncoding.fit(frame, ["model"])
+    booster = train_booster(design_matrix(text, encoding.transform(frame), encoding, labels), 3, TrainXgbParams(num_boost_round=10), threads=1)
+    unseen = frame.assign(model="zzz")
+    probabilities = predict_proba(booster, design_matrix(text, encoding.transform(unseen), encoding))
+    assert probabilities.shape == (90, 3)
+    assert (probabilities.argmax(axis=1) == labels).mean() > 0.95
