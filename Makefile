@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test plots data serve figures bench-speed bench-accuracy bench-batch bench-serve bench-gpu bench-scale
+.PHONY: install run flow test test-fast lint format plots data serve figures bench-speed bench-accuracy bench-batch bench-serve bench-gpu bench-scale
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -42,9 +42,23 @@ flow: install
 	env -u PREFECT_API_URL python -m flows.retrain
 	dvc metrics show metrics/evaluate.json metrics/champion.json
 
-## Run the test suite.
+## Run the whole test suite (what CI runs), end-to-end `dvc repro` tests included (about 25 minutes on 2 cores).
 test: install
 	pytest
+
+## The inner loop: every test that needs no end-to-end `dvc repro` (under 3 minutes on 2 cores).
+test-fast: install
+	pytest -m "not slow"
+
+## Lint and format check (ruff, configured in pyproject.toml); CI runs it before the tests.
+lint: install
+	ruff check .
+	ruff format --check .
+
+## Apply the formatter and the safe lint fixes.
+format: install
+	ruff format .
+	ruff check --fix .
 
 ## Confusion matrices and training curves as one page that opens offline: dvc_plots/index.html.
 plots: install

@@ -31,13 +31,13 @@ import yaml
 
 from benchmarks.figures import measure
 from devtools.scratch_repo import ROOT, commit_all, copy_pipeline, set_params
-from prodcat.data.splits import read_split
-from prodcat.heads.metrics import summary_metrics
 from prodcat.core.params import load_params
 from prodcat.core.pipeline import stage_names
-from prodcat.data.profiles import apply_profile, profile_path
-from prodcat.heads.linear import fit_sparse
 from prodcat.core.variants import VARIANTS
+from prodcat.data.profiles import apply_profile, profile_path
+from prodcat.data.splits import read_split
+from prodcat.heads.linear import fit_sparse
+from prodcat.heads.metrics import summary_metrics
 
 SHARED = ROOT.parent / "shared" / "data"
 STAGES = list(stage_names())
@@ -69,7 +69,7 @@ BENCHMARKS = [
         catalog=SHARED / "amazon2020_first1000.csv",
         profile="amazon2020",
         # As the reference: classes with at least 5 rows, the others dropped.
-        overrides={"preprocess": {"min_class_count": 5, "rare_classes": "drop"}},
+        overrides={"catalog": {"min_class_count": 5, "rare_classes": "drop"}},
         references={"word 1-2-gram TF-IDF + logistic regression (shared/data README)": 0.821},
     ),
 ]
@@ -91,7 +91,7 @@ def baseline_on_all_train_rows(repo: Path) -> dict[str, float]:
     validation, _, validation_labels = read_split(repo / "data/processed", "validation")
     test, _, truth = read_split(repo / "data/processed", "test")
     texts = fitted["text"].tolist() + validation["text"].tolist()
-    model = fit_sparse(texts, np.concatenate([fitted_labels, validation_labels]), len(names), params.sparse)
+    model = fit_sparse(texts, np.concatenate([fitted_labels, validation_labels]), len(names), params.train_sparse)
     return summary_metrics(truth, model.scores(test["text"].tolist()).argmax(axis=1))
 
 
@@ -135,7 +135,7 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
         "finetune": json.loads((repo / "metrics/finetune.json").read_text()),
         "adapt": json.loads((repo / "metrics/adapt.json").read_text()),
         "baseline": baseline_on_all_train_rows(repo),
-        "sparse_classifier": load_params(repo / "params.yaml").sparse.classifier,
+        "sparse_classifier": load_params(repo / "params.yaml").train_sparse.classifier,
         "seconds": seconds,
         "predict": printed.replace(str(repo) + "/", ""),
         "params": {section: values for section, values in benchmark.overrides.items()},
@@ -145,8 +145,10 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
 def adapt_sentence(adapt: dict) -> str:
     if adapt["method"] == "none":
         return ""
-    return (f" Adaptation (`{adapt['method']}`): {adapt['epochs']} epoch(s) over {adapt['corpus_texts']} texts "
-            f"({adapt['corpus_unlabelled_texts']} unlabelled), {adapt['seconds'] / 60:.1f} minutes, final loss {adapt['final_loss']}.")
+    return (
+        f" Adaptation (`{adapt['method']}`): {adapt['epochs']} epoch(s) over {adapt['corpus_texts']} texts "
+        f"({adapt['corpus_unlabelled_texts']} unlabelled), {adapt['seconds'] / 60:.1f} minutes, final loss {adapt['final_loss']}."
+    )
 
 
 def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]) -> str:
@@ -169,8 +171,7 @@ def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]
             f"`{benchmark.catalog.name}` with profile `{benchmark.profile}`, overrides `{json.dumps(result['params'])}`: "
             f"{rows['train_rows']} train / {rows['validation_rows']} validation / {rows['test_rows']} test rows. "
             f"Fine-tuning: {finetune['epochs']} epoch(s), {finetune['objective']}, {finetune['precision']} on {finetune['device']}, "
-            f"{finetune['samples_per_second']} samples/s."
-            + adapt_sentence(result["adapt"]),
+            f"{finetune['samples_per_second']} samples/s." + adapt_sentence(result["adapt"]),
             "",
             "| variant | features -> head | validation accuracy | test accuracy | test macro-F1 |",
             "|---|---|---|---|---|",
@@ -179,7 +180,9 @@ def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]
         sparse_head = "LinearSVC" if result["sparse_classifier"] == "linear_svc" else "logistic regression"
         for name, m in result["metrics"].items():
             label = f"**{name}** (champion)" if name == champion else name
-            lines.append(f"| {label} | {VARIANTS[name].description} | {result['validation'][name]['accuracy']:.4f} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |")
+            lines.append(
+                f"| {label} | {VARIANTS[name].description} | {result['validation'][name]['accuracy']:.4f} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
+            )
         baseline = result["baseline"]
         lines.append(
             f"| baseline: the `sparse` model fitted on train + validation (this run) | word + char n-gram TF-IDF -> {sparse_head} | | "
@@ -214,7 +217,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"missing benchmark data: {', '.join(missing)}" if missing else f"no benchmark name contains {args.only!r}")
     with tempfile.TemporaryDirectory(prefix="prodcat-bench-") as scratch:
         results = {b.name: run_benchmark(b, Path(scratch, str(i))) for i, b in enumerate(benchmarks)}
-    command = " ".join(["python -m benchmarks.accuracy", *(argv if argv is not None else sys.argv[1:])]) if args.only or args.set or args.adapt != "none" else "make bench-accuracy"
+    command = (
+        " ".join(["python -m benchmarks.accuracy", *(argv if argv is not None else sys.argv[1:])])
+        if args.only or args.set or args.adapt != "none"
+        else "make bench-accuracy"
+    )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(markdown(results, command, benchmarks), encoding="utf-8")
     print(Path(args.output).read_text(encoding="utf-8"))

@@ -52,12 +52,29 @@ def main(argv: list[str] | None = None) -> None:
         catalog, output = Path(scratch, "catalog.csv"), Path(scratch, f"predictions.{args.output}")
         started = time.perf_counter()
         write_catalog(catalog, args.rows, args.seed)
-        print(f"bench-batch: generated {args.rows} rows ({catalog.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - started:.0f}s", flush=True)
-        command = [sys.executable, "-m", "stages.predict", "--bundle", args.bundle, "--input", str(catalog), "--output", str(output), "--chunk-rows", str(args.chunk_rows)]
+        print(
+            f"bench-batch: generated {args.rows} rows ({catalog.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - started:.0f}s",
+            flush=True,
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "stages.predict",
+            "--bundle",
+            args.bundle,
+            "--input",
+            str(catalog),
+            "--output",
+            str(output),
+            "--chunk-rows",
+            str(args.chunk_rows),
+        ]
         status, seconds, peak = run_measured(command)
         if status != 0:
             raise SystemExit(f"bench-batch: stages.predict failed (exit {status})")
-    print(f"bench-batch: rows {args.rows}, chunk rows {args.chunk_rows}, {seconds:.1f}s, {args.rows / seconds:.0f} products/s, peak RSS {peak / 2**20:.0f} MiB")
+    print(
+        f"bench-batch: rows {args.rows}, chunk rows {args.chunk_rows}, {seconds:.1f}s, {args.rows / seconds:.0f} products/s, peak RSS {peak / 2**20:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

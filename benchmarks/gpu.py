@@ -39,14 +39,14 @@ from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # before the tokenizer library is loaded
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+import torch.nn.functional as F
+from sentence_transformers import SentenceTransformer
+from torch import nn
 
-from prodcat.encoders.encode import default_workers, encode_texts, prepared_batches  # noqa: E402
-from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths, training_flops  # noqa: E402
-from prodcat.training.sampler import bucketed_batches  # noqa: E402
+from prodcat.encoders.encode import default_workers, encode_texts, prepared_batches
+from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths, training_flops
+from prodcat.training.sampler import bucketed_batches
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 CLASSES = 10
@@ -155,7 +155,9 @@ def finetune_speed(
     }  # fmt: skip
 
 
-def embed_speed(encode: Callable[[list[str]], object], texts: list[str], lengths: list[int], device: torch.device, shape: EncoderShape, peak: float) -> dict:
+def embed_speed(
+    encode: Callable[[list[str]], object], texts: list[str], lengths: list[int], device: torch.device, shape: EncoderShape, peak: float
+) -> dict:
     """Texts/s of one `encode(texts)` call, after an untimed warm-up call (kernels, allocator)."""
     encode(texts[:2])
     synchronize(device)
@@ -226,15 +228,26 @@ def run(args: argparse.Namespace) -> dict:
     per_row_texts, batched_texts = cycled(texts, sizes.per_row_texts), cycled(texts, sizes.batched_texts)
     per_row_lengths, batched_lengths = cycled(lengths, sizes.per_row_texts), cycled(lengths, sizes.batched_texts)
     base.eval()
-    embed = {"per_row_fp32": {"precision": "fp32", "batch_size": 1} | embed_speed(plain_encode(base, "fp32", None), per_row_texts, per_row_lengths, device, shape, peak)}
-    encoders = {f"batched_{precision}": (precision, lambda texts, p=precision: encode_texts(base, texts, sizes.embed_batch, p, workers)) for precision in ["fp32", "bf16", "fp16"]}
+    embed = {
+        "per_row_fp32": {"precision": "fp32", "batch_size": 1}
+        | embed_speed(plain_encode(base, "fp32", None), per_row_texts, per_row_lengths, device, shape, peak)
+    }
+    encoders = {
+        f"batched_{precision}": (precision, lambda texts, p=precision: encode_texts(base, texts, sizes.embed_batch, p, workers))
+        for precision in ["fp32", "bf16", "fp16"]
+    }
     encoders["plain_encode_bf16"] = ("bf16", plain_encode(base, "bf16", sizes.embed_batch))
     for name, (precision, encode) in encoders.items():
-        figures = {"precision": precision, "batch_size": sizes.embed_batch} | embed_speed(encode, batched_texts, batched_lengths, device, shape, peak)
+        figures = {"precision": precision, "batch_size": sizes.embed_batch} | embed_speed(
+            encode, batched_texts, batched_lengths, device, shape, peak
+        )
         figures["ratio_to_per_row"] = figures["texts_per_s"] / embed["per_row_fp32"]["texts_per_s"]
         embed[name] = figures
     sorted_texts = sorted(batched_texts, key=len, reverse=True)  # as encode and encode_texts batch them
-    tokenize = {"one_thread": tokenize_speed(base, sorted_texts, sizes.embed_batch, None), "encode_texts": tokenize_speed(base, sorted_texts, sizes.embed_batch, workers)}
+    tokenize = {
+        "one_thread": tokenize_speed(base, sorted_texts, sizes.embed_batch, None),
+        "encode_texts": tokenize_speed(base, sorted_texts, sizes.embed_batch, workers),
+    }
     import sentence_transformers
     import transformers
 
@@ -255,7 +268,10 @@ def markdown(result: dict) -> str:
         "| measure | texts/s | GFLOP/s | share of bf16 peak | other |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| matmul peak {name} | | {value:.0f} | | {result['sizes']['matmul']}^2 matrices |" for name, value in result["peak_gflops"].items()]
+    lines += [
+        f"| matmul peak {name} | | {value:.0f} | | {result['sizes']['matmul']}^2 matrices |"
+        for name, value in result["peak_gflops"].items()
+    ]
     for name, row in result["finetune"].items():
         lines.append(
             f"| fine-tune {name} (batch {row['batch_size']}, {row['batch_order']}) | {row['texts_per_s']:.1f} | {row['gflops']:.0f} "
@@ -264,9 +280,13 @@ def markdown(result: dict) -> str:
     for name, row in result["embed"].items():
         ratio = f"{row['ratio_to_per_row']:.1f}x per-row" if "ratio_to_per_row" in row else ""
         path = "" if name.startswith(("per_row", "plain")) else f", encode_texts, {result['workers']} tokenizer threads"
-        lines.append(f"| embed {name} (batch {row['batch_size']}{path}) | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['share_of_bf16_peak']:.1f}% | {ratio} |")
+        lines.append(
+            f"| embed {name} (batch {row['batch_size']}{path}) | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['share_of_bf16_peak']:.1f}% | {ratio} |"
+        )
     for name, row in result["tokenize"].items():
-        lines.append(f"| tokenize only, {name} (batch {row['batch_size']}, {row['workers']} threads) | {row['texts_per_s']:.1f} | | | the CPU-side bound |")
+        lines.append(
+            f"| tokenize only, {name} (batch {row['batch_size']}, {row['workers']} threads) | {row['texts_per_s']:.1f} | | | the CPU-side bound |"
+        )
     return "\n".join(lines)
 
 

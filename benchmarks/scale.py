@@ -29,16 +29,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from prodcat.inference.batch import score_chunk, score_chunks, score_shard
-from prodcat.inference.bundle import load_bundle
-from prodcat.data.catalog import build_text
-from prodcat.cluster.workers import open_cluster
-from prodcat.cluster.workers import worker_path
 from prodcat.cluster.encode import TorchEncoderSpec, encode_on_cluster, encode_shard
+from prodcat.cluster.workers import open_cluster, worker_path
+from prodcat.core.params import ClusterParams, load_params
+from prodcat.data.catalog import build_text
+from prodcat.data.synth import generate_catalog
 from prodcat.encoders.encode import encode_texts, encoder_fingerprint
 from prodcat.encoders.load import load_encoder, resolve_precision
-from prodcat.core.params import ClusterParams, load_params
-from prodcat.data.synth import generate_catalog
+from prodcat.inference.batch import score_chunk, score_chunks, score_shard
+from prodcat.inference.bundle import load_bundle
 
 GENERATE_BLOCK = 10000  # catalog rows generated at a time, a new seed per block
 # allclose tolerance per precision: shards batch other texts together, so padding and rounding differ;
@@ -47,7 +46,9 @@ EQUAL_WITHIN = {"fp32": 1e-5, "bf16": 1e-2, "fp16": 1e-3}
 
 
 def generated_catalog(rows: int, seed: int) -> pd.DataFrame:
-    blocks = [generate_catalog(min(GENERATE_BLOCK, rows - start), seed + block) for block, start in enumerate(range(0, rows, GENERATE_BLOCK))]
+    blocks = [
+        generate_catalog(min(GENERATE_BLOCK, rows - start), seed + block) for block, start in enumerate(range(0, rows, GENERATE_BLOCK))
+    ]
     return pd.concat(blocks, ignore_index=True)
 
 
@@ -60,18 +61,18 @@ def peak_rss_mib() -> float:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
 
 
-def on_every_worker(client, function, *args) -> None:  # noqa: ANN001
+def on_every_worker(client, function, *args) -> None:
     """`function(*args)` once on each worker, as a task (in its task thread, not its event loop)."""
     client.gather([client.submit(function, *args, workers=[address], pure=False) for address in client.nthreads()])
 
 
-def timed(work, *args):  # noqa: ANN001, ANN201
+def timed(work, *args):
     started = time.perf_counter()
     result = work(*args)
     return result, time.perf_counter() - started
 
 
-def scale_runs(workers: list[int], shard_rows: int, in_process, on_cluster, compare, warm_up) -> list[dict]:  # noqa: ANN001
+def scale_runs(workers: list[int], shard_rows: int, in_process, on_cluster, compare, warm_up) -> list[dict]:
     """In-process, then one local cluster per worker count: seconds, peak RSS and `compare(result, in-process result)`.
 
     `warm_up(client)` (None: in-process) runs one small piece first, so the timed run excludes the model
@@ -111,17 +112,21 @@ def print_table(title: str, runs: list[dict], unit: str, check: str) -> None:
     for run in runs:
         vs_one = f"{run['speedup_vs_1_worker']:.2f}" if run["speedup_vs_1_worker"] else "-"
         print(f"{run['config']:<22}{run['seconds']:>9.1f}{run['per_second']:>12.1f}{vs_one:>7}{run['speedup_vs_in_process']:>11.2f}"
-              f"{run['start_seconds']:>9.1f}  {str(run['peak_rss_mib']):<16}{run[check]}")  # fmt: skip
+              f"{run['start_seconds']:>9.1f}  {run['peak_rss_mib']!s:<16}{run[check]}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000, help="products generated and embedded (default: 200000)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="local cluster sizes, 1 thread each (default: 1 2)")
-    parser.add_argument("--text", choices=["title", "full"], default="title", help="the product name, or all text columns as the pipeline joins them")
+    parser.add_argument(
+        "--text", choices=["title", "full"], default="title", help="the product name, or all text columns as the pipeline joins them"
+    )
     parser.add_argument("--max-seq-length", type=int, default=48, help="encoder truncation for the embed figure (default: 48)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="default: params.yaml embed.precision, as the embed stage")
+    parser.add_argument(
+        "--precision", choices=["auto", "bf16", "fp32"], help="default: params.yaml inference.precision, as the embed stage"
+    )
     parser.add_argument("--shard-rows", type=int, default=2500, help="texts (embed) or products (score) per task (default: 2500)")
     parser.add_argument("--bundle", default="models/bundle", help="the bundle the score figure runs")
     parser.add_argument("--score-rows", type=int, default=10000, help="products scored with the bundle (default: 10000; 0 skips)")
@@ -133,14 +138,14 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.perf_counter()
     catalog = generated_catalog(args.rows, args.seed)
-    columns = params.dataset.text_columns[:1] if args.text == "title" else params.dataset.text_columns
-    texts = build_text(catalog, columns, params.preprocess.max_text_chars).tolist()
+    columns = params.catalog.text_columns[:1] if args.text == "title" else params.catalog.text_columns
+    texts = build_text(catalog, columns, params.catalog.max_text_chars).tolist()
     print(f"bench-scale: {args.rows} products generated in {time.perf_counter() - started:.0f}s; {args.text} text "
           f"({np.mean([len(t) for t in texts]):.0f} characters on average), max_seq_length {args.max_seq_length}, "
           f"encoder {params.encoder.base}, shards of {args.shard_rows}", flush=True)  # fmt: skip
 
     model = load_encoder(params.encoder.base, args.max_seq_length, device="cpu")
-    precision = resolve_precision(args.precision or params.embed.precision, "cpu")
+    precision = resolve_precision(args.precision or params.inference.precision, "cpu")
     spec = TorchEncoderSpec(params.encoder.base, args.max_seq_length, args.batch_size, precision, encoder_fingerprint(model, precision))
 
     def embeddings_compared(result: np.ndarray, reference: np.ndarray) -> dict:
@@ -164,19 +169,24 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.score_rows:
         bundle = load_bundle(args.bundle)
-        products = catalog.head(args.score_rows).drop(columns=[params.dataset.category_column])
+        products = catalog.head(args.score_rows).drop(columns=[params.catalog.category_column])
         chunks = lambda: (products.iloc[start : start + args.shard_rows] for start in range(0, len(products), args.shard_rows))  # noqa: E731
 
         def predictions_compared(result: pd.DataFrame, reference: pd.DataFrame) -> dict:
             same = float((result["predicted"].to_numpy() == reference["predicted"].to_numpy()).mean())
-            return {"same_predictions": same, "max_probability_diff": float((result["top1_probability"] - reference["top1_probability"]).abs().max())}
+            return {
+                "same_predictions": same,
+                "max_probability_diff": float((result["top1_probability"] - reference["top1_probability"]).abs().max()),
+            }
 
-        def scored(client=None) -> pd.DataFrame:  # noqa: ANN001
+        def scored(client=None) -> pd.DataFrame:
             return pd.concat(list(score_chunks(bundle, chunks(), bundle.monitor(), "bench-scale", client=client)), ignore_index=True)
 
-        def warm_up(client=None) -> None:  # noqa: ANN001
+        def warm_up(client=None) -> None:
             sample, folder = products.head(64), worker_path(bundle.folder)
-            score_chunk(bundle, sample, "warm-up") if client is None else on_every_worker(client, score_shard, sample, folder, bundle.manifest["fingerprint"], "warm-up", 3)
+            score_chunk(bundle, sample, "warm-up") if client is None else on_every_worker(
+                client, score_shard, sample, folder, bundle.manifest["fingerprint"], "warm-up", 3
+            )
 
         score = with_rates(scale_runs(args.workers, args.shard_rows, scored, scored, predictions_compared, warm_up), len(products))
         inference = bundle.manifest["inference"]

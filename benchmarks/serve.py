@@ -7,7 +7,7 @@ POST /predict requests of `--batch` products each from `--clients` concurrent cl
 requests/s, products/s, p50/p99 latency and the errors (exit status 1 if there is any). Then it
 stops the server and scores the same products in this process with one `Bundle.score` call: the
 batch throughput, and the ratio of the two. Products: the test split's rows of the catalog in
-params.yaml (`data.catalog`), repeated as needed. Figures vary with the machine and its load.
+params.yaml (`catalog.path`), repeated as needed. Figures vary with the machine and its load.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from devtools.processes import background, free_port, tool_env, wait_until_healthy
-from prodcat.inference.bundle import Bundle, load_bundle
-from prodcat.data.catalog import read_catalog
 from prodcat.core.cli import cli_errors
 from prodcat.core.params import load_params
+from prodcat.data.catalog import read_catalog
+from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.inference.serve import served_columns
 
 
@@ -69,7 +69,7 @@ async def load(url: str, bodies: list[list[dict]], clients: int) -> tuple[list[f
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default="models/bundle")
-    parser.add_argument("--params", default="params.yaml", help="for data.catalog, the source of the products")
+    parser.add_argument("--params", default="params.yaml", help="for catalog.path, the source of the products")
     parser.add_argument("--processed", default="data/processed", help="where preprocess wrote test.parquet (its ids pick the rows)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     with cli_errors("bench-serve"):
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would bury the figures
         bundle = load_bundle(args.bundle)
-        products = split_products(bundle, Path(load_params(args.params).data.catalog), Path(args.processed), args.requests * args.batch)
+        products = split_products(bundle, Path(load_params(args.params).catalog.path), Path(args.processed), args.requests * args.batch)
     bodies = [products[start : start + args.batch] for start in range(0, len(products), args.batch)]
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -35,15 +35,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from prodcat.core.params import FinetuneParams, TrainXgbParams
 from prodcat.data.catalog import build_text, category_at_level, read_catalog
 from prodcat.data.splits import label_ids
-from prodcat.heads.xgboost import TabularEncoding, design_matrix, predict_proba, train_booster
 from prodcat.encoders.encode import encode_texts
-from prodcat.encoders.load import load_encoder, resolve_precision
-from prodcat.training.finetune import LabelledTexts, build_loss, finetune_encoder
 from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths, training_flops
 from prodcat.encoders.int8 import Int8Encoder, export_int8, row_cosines
-from prodcat.core.params import FinetuneParams, TrainXgbParams
+from prodcat.encoders.load import load_encoder, resolve_precision
+from prodcat.heads.xgboost import TabularEncoding, design_matrix, predict_proba, train_booster
+from prodcat.training.finetune import finetune_encoder
+from prodcat.training.losses import build_loss
+from prodcat.training.trainer import LabelledTexts
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BASE = "all-MiniLM-L6-v2"
@@ -136,7 +138,10 @@ def phase_finetune(workload: str, path: str, rows: int, epochs: int) -> dict:
             finetune_encoder(model, loss, train, None, params, precision, Path(checkpoints), "bench")
     seconds = time.perf_counter() - started
     model.eval()
-    flops = training_flops(EncoderShape.of(model[0].auto_model.config), token_lengths(model.tokenizer, train.texts, model.max_seq_length)) * epochs
+    flops = (
+        training_flops(EncoderShape.of(model[0].auto_model.config), token_lengths(model.tokenizer, train.texts, model.max_seq_length))
+        * epochs
+    )
     return {
         "texts_per_s": len(train.texts) * epochs / seconds, "seconds": seconds, "gflops": flops / seconds / 1e9,
         "heldout_accuracy": heldout_accuracy(model, train, heldout, precision), "heldout_rows": len(heldout.texts), "precision": precision,
@@ -182,7 +187,11 @@ def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, t
 
 
 def phase_peak() -> dict:
-    return {"bf16_gflops": matmul_peak_gflops(torch.bfloat16), "fp32_gflops": matmul_peak_gflops(torch.float32), "threads": torch.get_num_threads()}
+    return {
+        "bf16_gflops": matmul_peak_gflops(torch.bfloat16),
+        "fp32_gflops": matmul_peak_gflops(torch.float32),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def run_phase(name: str, args: argparse.Namespace) -> dict:
@@ -221,8 +230,14 @@ def markdown(result: dict) -> str:
         for path in EMBED_PATHS:
             row = phases["embed"][path]
             ratio = row["texts_per_s"] / phases["embed"]["original"]["texts_per_s"]
-            other = f"{row['texts_per_s'] / phases['embed']['ours']['texts_per_s']:.2f}x ours (bf16), mean cosine {row['mean_cosine_to_ours']:.4f}" if path == "int8" else ""
-            lines.append(f"| {workload} ({tokens}) | embed | {path} | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['gflops'] / peak:.0f}% | {ratio:.1f}x | {other} |")
+            other = (
+                f"{row['texts_per_s'] / phases['embed']['ours']['texts_per_s']:.2f}x ours (bf16), mean cosine {row['mean_cosine_to_ours']:.4f}"
+                if path == "int8"
+                else ""
+            )
+            lines.append(
+                f"| {workload} ({tokens}) | embed | {path} | {row['texts_per_s']:.1f} | {row['gflops']:.0f} | {100 * row['gflops'] / peak:.0f}% | {ratio:.1f}x | {other} |"
+            )
     return "\n".join(lines)
 
 
@@ -240,7 +255,14 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(figures))
         return
 
-    result = {"rows": args.rows, "epochs": args.epochs, "cores": os.cpu_count(), "torch": torch.__version__, "peak": run_phase("peak", args), "workloads": {}}
+    result = {
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "peak": run_phase("peak", args),
+        "workloads": {},
+    }
     for workload in args.workloads:
         result["workloads"][workload] = {
             "finetune": {path: run_phase(f"finetune:{workload}:{path}", args) for path in FINETUNE_PATHS},

@@ -9,7 +9,7 @@ A listed folder covers every file under it.
     python -m devtools.dvc_deps [REPO]           # prints what each stage misses; exit 1 if anything
     python -m devtools.dvc_deps --write [REPO]   # rewrites each stage's code deps in dvc.yaml to its closure
 
-Used by tests/test_dvc_deps.py; run it after adding a stage or an import.
+Used by tests/pipeline/test_dvc_deps.py; run it after adding a stage or an import.
 """
 
 from __future__ import annotations
@@ -71,11 +71,13 @@ def _only_a_docstring(path: Path) -> bool:
 def data_folders(path: Path) -> set[Path]:
     """Folders beside `path` (not packages) that it names in a string: package data the module reads."""
     strings = {
-        node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        node.value
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }
     return {
-        folder for folder in path.parent.iterdir()
+        folder
+        for folder in path.parent.iterdir()
         if folder.is_dir() and folder.name in strings and not (folder / "__init__.py").exists() and folder.name != "__pycache__"
     }
 
@@ -113,9 +115,7 @@ def missing_deps(repo: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, list[str]]
         deps = [repo / (dep if isinstance(dep, str) else next(iter(dep))) for dep in spec.get("deps", [])]
         needed = {path for module in stage_modules(spec.get("cmd", "")) for path in import_closure(repo, module)}
         missing[name] = sorted(
-            path.relative_to(repo).as_posix()
-            for path in needed
-            if not any(path == dep or dep in path.parents for dep in deps)
+            path.relative_to(repo).as_posix() for path in needed if not any(path == dep or dep in path.parents for dep in deps)
         )
     return missing
 
@@ -128,7 +128,8 @@ def code_deps(repo: Path, closure: set[Path]) -> list[str]:
             folder.as_posix()
             for path in closure
             for folder in [path.relative_to(repo).parent]
-            if (repo / folder / "__init__.py").exists() and len(folder.parts) > 1
+            if (repo / folder / "__init__.py").exists()
+            and len(folder.parts) > 1
             and all(file.relative_to(repo).as_posix() in files for file in (repo / folder).rglob("*.py") if not _only_a_docstring(file))
         }
     )

@@ -140,4 +140,3 @@ def faulty_proxy(proxy: FaultyProxy) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join()
-

@@ -28,18 +28,20 @@ def copy_pipeline(repo: Path) -> Path:
 def commit_all(repo: Path, message: str) -> None:
     """`git init` and `dvc init` where needed, then commit everything: DVCLive and `dvc exp` want a baseline commit."""
     dvc = [sys.executable, "-m", "dvc"]
-    commands = [] if (repo / ".git").exists() else [["git", "init", "-q"], [*dvc, "init", "-q"], [*dvc, "config", "core.analytics", "false"]]
+    commands = (
+        [] if (repo / ".git").exists() else [["git", "init", "-q"], [*dvc, "init", "-q"], [*dvc, "config", "core.analytics", "false"]]
+    )
     for command in [*commands, ["git", "add", "-A"], ["git", "commit", "-qm", message]]:
         subprocess.run(command, cwd=repo, check=True, capture_output=True)
 
 
-def set_params(params_file: Path, catalog: Path | str | None = None, **sections: dict | list) -> Path:
-    """Point `data.catalog` at `catalog` and override keys of `sections` (a list, such as `variants`, replaces the value),
+def set_params(params_file: Path, catalog_path: Path | str | None = None, **sections: dict | list) -> Path:
+    """Point `catalog.path` at `catalog_path` and override keys of `sections` (a list, such as `variants`, replaces the value),
     through the project's own updater (comments kept, validated)."""
 
     def change(params: dict) -> None:
-        if catalog is not None:
-            params["data"]["catalog"] = str(catalog)
+        if catalog_path is not None:
+            params["catalog"]["path"] = str(catalog_path)
         for section, values in sections.items():
             if isinstance(values, dict):
                 params.setdefault(section, {}).update(values)
@@ -50,29 +52,29 @@ def set_params(params_file: Path, catalog: Path | str | None = None, **sections:
     return params_file
 
 
-def write_params(folder: Path, catalog: Path | str, **sections: dict) -> Path:
-    """The project's params.yaml copied into `folder`, with `data.catalog` replaced and any section keys overridden."""
+def write_params(folder: Path, catalog_path: Path | str, **sections: dict) -> Path:
+    """The project's params.yaml copied into `folder`, with `catalog.path` replaced and any section keys overridden."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "params.yaml", folder / "params.yaml")
-    return set_params(folder / "params.yaml", catalog, **sections)
+    return set_params(folder / "params.yaml", catalog_path, **sections)
 
 
 def small_run(tiny_bert: Path) -> dict[str, dict]:
     """Params sections for a fast pipeline run: the tiny encoder, two short epochs, few boosting rounds."""
     return {
         "encoder": {"base": str(tiny_bert), "max_seq_length": 64},
-        "preprocess": {"min_class_count": 8},
+        "catalog": {"min_class_count": 8},
         "finetune": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-3, "head_learning_rate": 1e-2},
         "train_xgb": {"num_boost_round": 20},
     }
 
 
-def working_copy(folder: Path, catalog: Path, tiny_bert: Path, **sections: dict) -> Path:
+def working_copy(folder: Path, catalog_path: Path, tiny_bert: Path, **sections: dict) -> Path:
     """A clone-like copy of the project (pipeline, flows, prefect.yaml, the committed .dvc/config) on a small catalog and tiny encoder."""
     copy_pipeline(folder)
     shutil.copytree(ROOT / "flows", folder / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "prefect.yaml", folder / "prefect.yaml")
-    write_params(folder, catalog, **{**small_run(tiny_bert), **sections})
+    write_params(folder, catalog_path, **{**small_run(tiny_bert), **sections})
     dvc = [sys.executable, "-m", "dvc"]
     for command in (["git", "init", "-q"], [*dvc, "init", "-q"]):
         subprocess.run(command, cwd=folder, check=True, capture_output=True)

@@ -90,4 +90,3 @@ def changes(workspace: Path, stage: str) -> list[Any]:
 
 def _tail(text: str, lines: int = 6) -> str:
     return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
-

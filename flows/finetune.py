@@ -14,9 +14,9 @@ import yaml
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.tasks import stage_options
 from flows.dvc_runner import repro
 from flows.handoff import hand_off, take_inputs
+from flows.tasks import stage_options
 from prodcat.core.params import parse_params
 
 STAGE = "finetune"
@@ -35,4 +35,4 @@ def reproduce_here(workspace: Path, params_yaml: str, dvc_lock: str) -> dict[str
 def finetune(params_yaml: str, dvc_lock: str) -> dict[str, Any]:
     """Fine-tune here for the working copy whose params.yaml and dvc.lock are given; returns the hand-off."""
     settings = parse_params(yaml.safe_load(params_yaml)).orchestration
-    return reproduce_here.with_options(**stage_options(STAGE, settings))(Path.cwd(), params_yaml, dvc_lock)
+    return reproduce_here.with_options(**stage_options(STAGE, settings, Path.cwd()))(Path.cwd(), params_yaml, dvc_lock)

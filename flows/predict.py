@@ -10,10 +10,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.dvc_runner import run_stage_cli
 from flows.tasks import stage_options
-from prodcat.inference.drift import report_markdown
-from prodcat.inference.batch import report_path
 from prodcat.core.io import read_json
 from prodcat.core.params import ClusterParams, load_params
+from prodcat.inference.batch import report_path
+from prodcat.inference.drift import report_markdown
 
 
 def cluster_flags(cluster: ClusterParams) -> list[str]:
@@ -37,7 +37,9 @@ def publish_report(workspace: Path, output: str) -> dict:
     """The batch's drift and quality report as a markdown artifact (the Artifacts page keeps one per run)."""
     path = workspace / report_path(output)
     report = read_json(path)
-    create_markdown_artifact(key="batch-report", markdown=report_markdown(report, path), description=f"Drift and quality of {output} ({path})")
+    create_markdown_artifact(
+        key="batch-report", markdown=report_markdown(report, path), description=f"Drift and quality of {output} ({path})"
+    )
     return report
 
 
@@ -50,6 +52,6 @@ def predict(catalog: str, output: str, bundle: str = "models/bundle") -> str:
     """
     workspace = Path.cwd()
     params = load_params(workspace / "params.yaml")
-    score.with_options(**stage_options("predict", params.orchestration))(workspace, catalog, output, bundle, params.cluster)
+    score.with_options(**stage_options("predict", params.orchestration, workspace))(workspace, catalog, output, bundle, params.cluster)
     publish_report(workspace, output)
     return output

@@ -13,11 +13,11 @@ from typing import Any
 
 from prefect import flow
 
-from flows.tasks import publish_data_quality, publish_metrics, reproduce, reproduce_elsewhere, stage_options
 from flows.dvc_runner import StageError
 from flows.overrides import apply_overrides
-from prodcat.core.pipeline import stage_names
+from flows.tasks import publish_data_quality, publish_metrics, reproduce, reproduce_elsewhere, stage_options
 from prodcat.core.params import load_params
+from prodcat.core.pipeline import stage_names
 
 
 @flow(name="retrain")
@@ -35,9 +35,9 @@ def retrain(overrides: dict[str, Any] | None = None, finetune_deployment: str | 
     for stage in stage_names(workspace / "dvc.yaml"):
         try:
             if stage == "finetune" and finetune_deployment:
-                reproduce_elsewhere.with_options(**stage_options(stage, settings))(workspace, stage, finetune_deployment)
+                reproduce_elsewhere.with_options(**stage_options(stage, settings, workspace))(workspace, stage, finetune_deployment)
             else:
-                reproduce.with_options(**stage_options(stage, settings))(workspace, stage)
+                reproduce.with_options(**stage_options(stage, settings, workspace))(workspace, stage)
         except StageError as error:
             if stage == "validate":
                 publish_data_quality(workspace, failure=str(error))

@@ -19,6 +19,7 @@ from flows.dvc_runner import DvcFailure, StageError, changes, repro
 from flows.handoff import share_inputs, take_over
 from prodcat.core.io import read_json
 from prodcat.core.params import OrchestrationParams
+from prodcat.core.pipeline import task_names
 
 METRICS = "metrics/evaluate.json"
 VALIDATION = "metrics/validation.json"
@@ -32,15 +33,18 @@ def retry_unless_stage_error(task: Task, task_run: TaskRun, state: State) -> boo
     return not isinstance(state.result(raise_on_failure=False), StageError)
 
 
-def stage_options(stage: str, settings: OrchestrationParams) -> dict[str, Any]:
-    """Task options for `stage`: named after it, retried with exponential backoff, stopped at its timeout."""
+def stage_options(stage: str, settings: OrchestrationParams, workspace: Path) -> dict[str, Any]:
+    """Task options for `stage`: named after it, retried with exponential backoff, stopped at its timeout.
+
+    The timeouts are checked against the tasks of the working copy's dvc.yaml here, where a flow runs.
+    """
     return {
         "name": stage,
         "task_run_name": stage,
         "retries": settings.retries,
         "retry_delay_seconds": exponential_backoff(settings.retry_delay_seconds),
         "retry_condition_fn": retry_unless_stage_error,
-        "timeout_seconds": settings.timeout_seconds[stage],
+        "timeout_seconds": settings.timeouts(task_names(workspace / "dvc.yaml"))[stage],
     }
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pandas as pd
 from transformers import set_seed
 
-from prodcat.training.adapt import adapt_encoder, adapt_fingerprint, adaptation_corpus, corpus_digest
-from prodcat.data.splits import UNLABELLED, read_split
 from prodcat.core.cli import stage_errors, stage_parser
-from prodcat.encoders.load import ADAPT_INFO, load_encoder, pick_device, resolve_precision
-from prodcat.training.finetune import LabelledTexts
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
+from prodcat.data.splits import UNLABELLED, read_split
+from prodcat.encoders.load import ADAPT_INFO, load_encoder, pick_device, resolve_precision
+from prodcat.training.adapt import adapt_encoder, adapt_fingerprint, adaptation_corpus, corpus_digest
+from prodcat.training.trainer import LabelledTexts
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> None:
             precision=precision,
             checkpoints=Path(args.checkpoints),
             fingerprint=fingerprint,
-            curve=(LabelledTexts(train["text"].tolist(), labels.tolist()), LabelledTexts(validation["text"].tolist(), validation_labels.tolist())),
+            curve=(
+                LabelledTexts(train["text"].tolist(), labels.tolist()),
+                LabelledTexts(validation["text"].tolist(), validation_labels.tolist()),
+            ),
             live_dir=Path(args.live),
         )
         with atomic_dir(args.output) as folder:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prodcat.inference.bundle import file_sha256, write_bundle
-from prodcat.data.splits import read_split
 from prodcat.core.cli import stage_errors, stage_parser
-from prodcat.inference.drift import reference_profile
 from prodcat.core.io import atomic_dir, read_json
 from prodcat.core.params import load_params
+from prodcat.data.splits import read_split
+from prodcat.inference.bundle import file_sha256, write_bundle
+from prodcat.inference.drift import reference_profile
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,20 @@ def main(argv: list[str] | None = None) -> None:
         choice, scores = read_json(args.champion), read_json(args.scores)
         train_file = Path(args.data, "train.parquet")
         training_data = {"file": train_file.as_posix(), "sha256": file_sha256(train_file), "rows": len(train)}
-        reference = reference_profile(train, train["label"], params.monitor.bins)
+        reference = reference_profile(train, train["label"], params.bundle.bins)
         with atomic_dir(args.output) as scratch:
             manifest = write_bundle(
-                scratch, choice["champion"], choice["fusion_weights"], labels, params, Path(args.models),
-                training_data, {"validation": scores["validation"], "test": scores["test"]}, reference,
-                choice.get("embed_backend", "torch"), choice.get("embed_backend_reason"),
+                scratch,
+                choice["champion"],
+                choice["fusion_weights"],
+                labels,
+                params,
+                Path(args.models),
+                training_data,
+                {"validation": scores["validation"], "test": scores["test"]},
+                reference,
+                choice.get("embed_backend", "torch"),
+                choice.get("embed_backend_reason"),
             )
         log.info("%s -> %s (%s, fingerprint %s)", manifest["variant"], args.output, ", ".join(manifest["files"]), manifest["fingerprint"])
 

@@ -5,7 +5,7 @@ this stage's inputs; `evaluate` reports the test scores afterwards).
 
 With int8 embeddings adopted by embed (`embed.backend: onnx_int8`), it also scores the champion on
 the torch embeddings of the same validation rows and records which backend prediction uses
-(`embed_backend` in the output): int8 unless it costs more than `embed.int8_max_accuracy_drop`.
+(`embed_backend` in the output): int8 unless it costs more than `champion.int8_max_accuracy_drop`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from prodcat.data.splits import read_split
 from prodcat.core.cli import stage_errors, stage_parser
-from prodcat.encoders.matrices import load_matrix
 from prodcat.core.io import write_json
-from prodcat.heads.metrics import summary_metrics
-from prodcat.encoders.int8 import TORCH_REFERENCE, adopt_int8
 from prodcat.core.params import Backend, load_params
-from prodcat.heads.scoring import FeatureBlocks, TrainedHeads, choose_champion, cross_fitted_fusion, stored_blocks, variant_probabilities
+from prodcat.data.splits import read_split
+from prodcat.encoders.int8 import TORCH_REFERENCE, adopt_int8
+from prodcat.encoders.matrices import load_matrix
+from prodcat.heads.base import FeatureBlocks
+from prodcat.heads.blocks import stored_blocks
+from prodcat.heads.fusion import FusionHead, cross_fitted_fusion
+from prodcat.heads.metrics import summary_metrics
+from prodcat.heads.scoring import TrainedHeads, choose_champion, variant_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +67,24 @@ def main(argv: list[str] | None = None) -> None:
         fusion_weights = None
         if "fusion" in params.variants:
             fusion_weights, probabilities["fusion"] = cross_fitted_fusion(
-                {name: probabilities[name] for name in params.fusion.members}, truth, params.split.seed
+                {name: probabilities[name] for name in params.champion.fusion_members}, truth, params.base.seed
             )
         scores = {name: summary_metrics(truth, probabilities[name].argmax(axis=1)) for name in params.variants}
         champion = choose_champion(scores)
-        heads.fusion_weights = fusion_weights
-        backend, reason = scoring_backend(champion, members, blocks, heads, truth, Path(args.embeddings), params.embed.int8_max_accuracy_drop)
+        if fusion_weights is not None:
+            heads.by_variant["fusion"] = FusionHead(fusion_weights)
+        backend, reason = scoring_backend(
+            champion, members, blocks, heads, truth, Path(args.embeddings), params.champion.int8_max_accuracy_drop
+        )
         log.info("embedding backend for prediction: %s (%s)", backend, reason)
         for name, score in scores.items():
-            log.info("%s: validation accuracy %.4f, macro-F1 %.4f%s", name, score["accuracy"], score["macro_f1"], "  <- champion" if name == champion else "")
+            log.info(
+                "%s: validation accuracy %.4f, macro-F1 %.4f%s",
+                name,
+                score["accuracy"],
+                score["macro_f1"],
+                "  <- champion" if name == champion else "",
+            )
         write_json(args.report, scores)
         write_json(args.output, {"champion": champion, "rule": "best validation accuracy, then macro-F1", "fusion_weights": fusion_weights,
                                  "embed_backend": backend, "embed_backend_reason": reason})  # fmt: skip

@@ -18,27 +18,40 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 from distributed import Client
+from google.protobuf.message import DecodeError
+from onnxruntime.capi import onnxruntime_pybind11_state as onnxruntime_errors
 from sentence_transformers import SentenceTransformer
 
-from prodcat.data.splits import SPLITS
-from prodcat.core.cli import stage_errors, stage_parser
-from prodcat.cluster.workers import open_cluster, worker_path
 from prodcat.cluster.encode import EncoderSpec, Int8EncoderSpec, TorchEncoderSpec, encode_on_cluster
-from prodcat.encoders.encode import cache_path, cached_encode, encode_texts, prune_cache
-from prodcat.encoders.matrices import save_matrix
-from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
+from prodcat.cluster.workers import open_cluster, worker_path
+from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
-from prodcat.encoders.int8 import TORCH_REFERENCE, Int8Encoder, check_int8, export_int8, row_cosines
 from prodcat.core.params import Params, load_params
 from prodcat.core.variants import encoder_source, encoders_needed
+from prodcat.data.splits import SPLITS
+from prodcat.encoders.encode import cache_path, cached_encode, encode_texts, prune_cache
+from prodcat.encoders.int8 import TORCH_REFERENCE, Int8Encoder, check_int8, export_int8, row_cosines
+from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
+from prodcat.encoders.matrices import save_matrix
 
 log = logging.getLogger(__name__)
 
 Splits = dict[str, list[str]]
 Matrices = dict[str, np.ndarray]
 Encode = Callable[[list[str]], np.ndarray]
+
+# How exporting to int8 or running the export fails, as opposed to a bug here (a TypeError, AttributeError,
+# KeyError... fails the stage): torch.onnx's exporter and TorchScript tracing raise RuntimeErrors
+# (UnsupportedOperatorError among them); onnx and onnxruntime's Python layers refuse a graph or an input
+# with ValueError; files fail with OSError; onnx's checks, protobuf and onnxruntime's status codes have types of their own.
+INT8_FAILURES: tuple[type[Exception], ...] = (
+    RuntimeError, ValueError, OSError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError, DecodeError,
+    onnxruntime_errors.Fail, onnxruntime_errors.InvalidArgument, onnxruntime_errors.InvalidGraph, onnxruntime_errors.InvalidProtobuf,
+    onnxruntime_errors.NoSuchFile, onnxruntime_errors.NotImplemented, onnxruntime_errors.RuntimeException, onnxruntime_errors.EPFail,
+)  # fmt: skip
 
 
 def encode_where(client: Client | None, spec: EncoderSpec, in_process: Encode, shard_rows: int) -> Encode:
@@ -49,7 +62,12 @@ def encode_where(client: Client | None, spec: EncoderSpec, in_process: Encode, s
 
 
 def int8_matrices(
-    model: SentenceTransformer, splits: Splits, torch_validation: np.ndarray, params: Params, folder: Path, cache_dir: Path,
+    model: SentenceTransformer,
+    splits: Splits,
+    torch_validation: np.ndarray,
+    params: Params,
+    folder: Path,
+    cache_dir: Path,
     client: Client | None = None,
 ) -> tuple[Matrices | None, dict, Path | None]:
     """Validation and test embeddings from the int8 export of `model`, or None when the export fails or misses the gate.
@@ -61,10 +79,10 @@ def int8_matrices(
         export = export_int8(model, folder, params.encoder.max_seq_length, ffn_output_fp32=params.embed.int8_ffn_output_fp32)
         encoder = Int8Encoder(export)
         cache_file = cache_dir / f"{encoder.fingerprint}.npz"  # export fingerprints never equal a torch one
-        spec = Int8EncoderSpec(worker_path(folder), params.embed.batch_size, encoder.fingerprint)
-        encode = encode_where(client, spec, lambda batch: encoder.encode(batch, params.embed.batch_size), params.cluster.shard_rows)
+        spec = Int8EncoderSpec(worker_path(folder), params.inference.batch_size, encoder.fingerprint)
+        encode = encode_where(client, spec, lambda batch: encoder.encode(batch, params.inference.batch_size), params.cluster.shard_rows)
         validation, _ = cached_encode(splits["validation"], encode, cache_file)
-    except Exception as error:  # any export or runtime failure means: score with torch, and say why
+    except INT8_FAILURES as error:  # the export or onnxruntime failed: score with torch, and say why
         shutil.rmtree(folder, ignore_errors=True)
         return None, {"backend_used": "torch", "reason": f"int8 export failed: {type(error).__name__}: {error}"}, None
     cosines = row_cosines(torch_validation, validation)
@@ -79,7 +97,13 @@ def int8_matrices(
 
 
 def encoder_matrices(
-    source: str, splits: Splits, params: Params, device: str, precision: str, cache_dir: Path, int8_folder: Path,
+    source: str,
+    splits: Splits,
+    params: Params,
+    device: str,
+    precision: str,
+    cache_dir: Path,
+    int8_folder: Path,
     client: Client | None = None,
 ) -> tuple[Matrices, dict, set[Path]]:
     """Sentence embeddings per split (through the text-hash caches), the backend report and the cache files used.
@@ -92,12 +116,23 @@ def encoder_matrices(
     """
     model = load_encoder(source, params.encoder.max_seq_length, device=device)
     torch_cache = cache_path(cache_dir, model, precision)
-    spec = TorchEncoderSpec(worker_path(source), params.encoder.max_seq_length, params.embed.batch_size, precision, fingerprint=torch_cache.stem)
-    encode = encode_where(client, spec, lambda batch: encode_texts(model, batch, params.embed.batch_size, precision), params.cluster.shard_rows)
+    spec = TorchEncoderSpec(
+        worker_path(source), params.encoder.max_seq_length, params.inference.batch_size, precision, fingerprint=torch_cache.stem
+    )
+    encode = encode_where(
+        client, spec, lambda batch: encode_texts(model, batch, params.inference.batch_size, precision), params.cluster.shard_rows
+    )
 
     def torch_split(split: str) -> np.ndarray:
         matrix, encoded = cached_encode(splits[split], encode, torch_cache)
-        log.info("%s: encoded %d of %d %s texts with torch, %d from cache", source, encoded, len(splits[split]), split, len(splits[split]) - encoded)
+        log.info(
+            "%s: encoded %d of %d %s texts with torch, %d from cache",
+            source,
+            encoded,
+            len(splits[split]),
+            split,
+            len(splits[split]) - encoded,
+        )
         return matrix
 
     matrices = {"train": torch_split("train"), "validation": torch_split("validation")}
@@ -126,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         splits = {split: pd.read_parquet(Path(args.data, f"{split}.parquet"), columns=["text"])["text"].tolist() for split in SPLITS}
         device = pick_device()
-        precision = resolve_precision(params.embed.precision, device)
+        precision = resolve_precision(params.inference.precision, device)
         used_cache_files: set[Path] = set()
         reports = {}
         with atomic_dir(args.output) as folder, atomic_dir(args.int8) as int8_root, open_cluster(params.cluster) as client:

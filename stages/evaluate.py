@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prodcat.data.splits import read_split
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, read_json, write_json
-from prodcat.heads.metrics import confusion_rows, per_class_metrics, summary_metrics
 from prodcat.core.params import load_params
-from prodcat.heads.scoring import TrainedHeads, stored_blocks, variant_probabilities
+from prodcat.data.splits import read_split
+from prodcat.heads.blocks import stored_blocks
+from prodcat.heads.metrics import confusion_rows, per_class_metrics, summary_metrics
+from prodcat.heads.scoring import TrainedHeads, variant_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         test, names, truth = read_split(args.data, "test")
         choice = read_json(args.champion)
-        heads = TrainedHeads.load(Path(args.models), params.variants, choice["fusion_weights"])
+        heads = TrainedHeads.load(Path(args.models), params.variants, choice)
         blocks = stored_blocks(test, "test", params.variants, Path(args.embeddings), Path(args.sparse_scores), heads.encoding)
         summary, per_class = {}, {}
         with atomic_dir(args.plots) as plots:
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> None:
             write_json(args.report, summary)
             write_json(args.per_class, {variant: per_class[variant] for variant in params.variants})
             champion = choice["champion"]
-            write_json(args.champion_report, {"name": champion, "validation": read_json(args.validation)[champion], "test": summary[champion]})
+            write_json(
+                args.champion_report, {"name": champion, "validation": read_json(args.validation)[champion], "test": summary[champion]}
+            )
 
 
 if __name__ == "__main__":

@@ -13,14 +13,17 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from prodcat.data.splits import read_split
 from prodcat.core.cli import stage_errors, stage_parser
-from prodcat.training.distributed import is_main_process, launch, launched, process_device
-from prodcat.encoders.load import StartingEncoder, load_encoder, pick_device, resolve_precision, starting_encoder
-from prodcat.training.finetune import LabelledTexts, SoftmaxHeadLoss, build_loss, finetune_encoder, run_fingerprint, share_truncated
-from prodcat.heads.softmax import save_head
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
+from prodcat.data.splits import read_split
+from prodcat.encoders.load import StartingEncoder, load_encoder, pick_device, resolve_precision, starting_encoder
+from prodcat.heads.softmax_weights import save_head
+from prodcat.training.distributed import is_main_process, launch, launched, process_device
+from prodcat.training.finetune import finetune_encoder, share_truncated
+from prodcat.training.losses import SoftmaxHeadLoss, build_loss
+from prodcat.training.resume import run_fingerprint
+from prodcat.training.trainer import LabelledTexts
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,9 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True, help="preprocess output folder (train and validation are read, never test)")
-    parser.add_argument("--adapted", help="adapt stage output: the encoder to start from, unless adapt.method is none; without it, encoder.base")
+    parser.add_argument(
+        "--adapted", help="adapt stage output: the encoder to start from, unless adapt.method is none; without it, encoder.base"
+    )
     parser.add_argument("--output", required=True, help="output sentence-transformers folder, with the softmax head")
     parser.add_argument("--checkpoints", required=True, help="per-epoch checkpoints, kept to resume a crashed run")
     parser.add_argument("--report", required=True, help="training summary (a DVC metric)")
@@ -46,7 +51,11 @@ def main(argv: list[str] | None = None) -> None:
         set_seed(params.finetune.seed)
         device = process_device(pick_device())
         precision = resolve_precision(params.finetune.precision, device)
-        start = starting_encoder(Path(args.adapted), params.encoder.base) if args.adapted else StartingEncoder(params.encoder.base, params.encoder.base)
+        start = (
+            starting_encoder(Path(args.adapted), params.encoder.base)
+            if args.adapted
+            else StartingEncoder(params.encoder.base, params.encoder.base)
+        )
         model = load_encoder(start.location, params.encoder.max_seq_length, device=device)
         truncated = share_truncated(model, examples.texts)
         log.info("device %s, precision %s; %.1f%% of texts exceed %d tokens", device, precision, 100 * truncated, model.max_seq_length)

@@ -24,13 +24,13 @@ import time
 
 from tqdm import tqdm
 
-from prodcat.inference.batch import PredictionsFile, read_chunks, report_page_path, report_path, score_chunks
-from prodcat.inference.bundle import load_bundle
-from prodcat.core.cli import cli_errors
 from prodcat.cluster.workers import open_cluster
+from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_file, write_json
 from prodcat.core.params import cluster_params
+from prodcat.inference.batch import PredictionsFile, read_chunks, report_page_path, report_path, score_chunks
+from prodcat.inference.bundle import load_bundle
 from prodcat.reports.batch_page import render_report_page
 
 
@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-rows", type=int, default=20000, help="rows read, checked and scored at a time (default: 20000)")
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--scheduler", help="score on this running Dask scheduler (tcp://host:8786); its workers must see --bundle")
-    parser.add_argument("--workers", type=int, default=0, help="score on a local Dask cluster of this many worker processes (default: 0, in-process)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="score on a local Dask cluster of this many worker processes (default: 0, in-process)"
+    )
     parser.add_argument("--threads-per-worker", type=int, default=1, help="threads of each local worker (default: 1)")
     args = parser.parse_args(argv)
     with cli_errors("predict"):

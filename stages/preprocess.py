@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prodcat.data.catalog import check_trainable, make_examples, read_catalog
-from prodcat.data.splits import UNLABELLED, adaptation_rows, label_names, split_examples
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
+from prodcat.data.catalog import check_trainable, make_examples, read_catalog
+from prodcat.data.splits import UNLABELLED, adaptation_rows, label_names, split_examples
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with stage_errors("preprocess"):
         params = load_params(args.params)
-        raw = read_catalog(params.data.catalog)
-        examples = make_examples(raw, params.dataset, params.preprocess, params.split.group_column)
-        check_trainable(examples.frame["label"], params.preprocess.min_class_count)
-        splits = split_examples(examples.frame, params.split)
+        raw = read_catalog(params.catalog.path)
+        examples = make_examples(raw, params.catalog)
+        check_trainable(examples.frame["label"], params.catalog.min_class_count)
+        splits = split_examples(examples.frame, params.preprocess)
         unlabelled = adaptation_rows(examples.unlabelled, [splits["validation"], splits["test"]])
         with atomic_dir(args.output) as folder:
             for name, frame in {**splits, UNLABELLED: unlabelled}.items():

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from prodcat.data.splits import read_split
 from prodcat.core.cli import stage_errors, stage_parser
-from prodcat.encoders.matrices import save_matrix
 from prodcat.core.io import atomic_dir
 from prodcat.core.params import load_params
+from prodcat.data.splits import read_split
+from prodcat.encoders.matrices import save_matrix
 from prodcat.heads.linear import fit_sparse, fit_temperature, out_of_fold_scores
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,17 @@ def main(argv: list[str] | None = None) -> None:
         texts = train["text"].tolist()
         groups = train["group"].to_numpy() if "group" in train else None
         started = time.perf_counter()
-        oof = out_of_fold_scores(texts, labels, groups, len(names), params.sparse, params.split.seed)
+        oof = out_of_fold_scores(texts, labels, groups, len(names), params.train_sparse, params.base.seed)
         temperature = fit_temperature(oof, labels)
-        model = fit_sparse(texts, labels, len(names), params.sparse, temperature)
+        model = fit_sparse(texts, labels, len(names), params.train_sparse, temperature)
         log.info(
             "%s on %d train rows x %d n-grams; out-of-fold accuracy %.4f, temperature %.2f (%.1fs)",
-            params.sparse.classifier, len(texts), model.weights.shape[1], float((oof.argmax(axis=1) == labels).mean()),
-            temperature, time.perf_counter() - started,
+            params.train_sparse.classifier,
+            len(texts),
+            model.weights.shape[1],
+            float((oof.argmax(axis=1) == labels).mean()),
+            temperature,
+            time.perf_counter() - started,
         )
         with atomic_dir(args.output) as folder:
             model.save(folder)

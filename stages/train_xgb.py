@@ -10,14 +10,14 @@ import logging
 import os
 from pathlib import Path
 
-from prodcat.data.splits import read_split
-from prodcat.heads.xgboost import Design, TabularEncoding, design_matrix, train_booster, train_booster_on_cluster
-from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.cluster.workers import open_cluster
+from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
-from prodcat.heads.scoring import TABULAR_FILE, stored_blocks, text_features
-from prodcat.core.variants import xgboost_variants
+from prodcat.core.variants import variant, xgboost_variants
+from prodcat.data.splits import read_split
+from prodcat.heads.blocks import stored_blocks
+from prodcat.heads.xgboost import TABULAR_FILE, TabularEncoding, XGBoostHead
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +32,24 @@ def main(argv: list[str] | None = None) -> None:
     with stage_errors("train_xgb"):
         params = load_params(args.params)
         train, names, labels = read_split(args.data, "train")
-        encoding = TabularEncoding.fit(train, params.dataset.categorical_columns)
+        encoding = TabularEncoding.fit(train, params.catalog.categorical_columns)
         variants = xgboost_variants(params.variants)
         blocks = stored_blocks(train, "train", variants, Path(args.embeddings), Path(args.sparse_scores), encoding)
         with atomic_dir(args.output) as folder, open_cluster(params.cluster) as client:
             write_json(Path(folder, TABULAR_FILE), encoding.to_json())
-            for variant in variants:
-                if client is None:
-                    matrix = design_matrix(text_features(variant, blocks), blocks.tabular, encoding, labels)
-                    booster = train_booster(matrix, len(names), params.train_xgb, threads=os.cpu_count() or 1)
-                else:
-                    design = Design.of(text_features(variant, blocks), blocks.tabular, encoding)
-                    booster = train_booster_on_cluster(client, design, labels, len(names), params.train_xgb, params.cluster.shard_rows)
-                booster.save_model(Path(folder, f"{variant}.ubj"))
-                log.info("%s: %d rounds on %d rows x %d features", variant, booster.num_boosted_rounds(), len(labels), booster.num_features())
+            for name in variants:
+                head = XGBoostHead.fit(
+                    variant(name), blocks, labels, len(names), encoding, params.train_xgb, threads=os.cpu_count() or 1,
+                    client=client, shard_rows=params.cluster.shard_rows,
+                )  # fmt: skip
+                head.save(Path(folder))
+                log.info(
+                    "%s: %d rounds on %d rows x %d features",
+                    name,
+                    head.booster.num_boosted_rounds(),
+                    len(labels),
+                    head.booster.num_features(),
+                )
 
 
 if __name__ == "__main__":

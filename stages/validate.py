@@ -20,14 +20,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with stage_errors("validate"):
         params = load_params(args.params)
-        catalog_path = params.data.catalog
+        catalog_path = params.catalog.path
         catalog = read_checked(catalog_path)
-        used = {*params.dataset.required_columns, params.split.group_column}
+        used = {*params.catalog.required_columns, params.catalog.group_column}
         unused = [column for column in catalog.columns if column not in used]
         if unused:
             log.info("%d column(s) not used by the pipeline (kept, not checked): %s", len(unused), unused)
-        frame = with_trainable_classes(catalog, params.dataset, params.preprocess)
-        suite = build_suite(params.dataset, params.validation, params.preprocess)
+        frame = with_trainable_classes(catalog, params.catalog)
+        suite = build_suite(params.catalog, params.quality, params.catalog.min_class_count)
         if args.data_docs:
             with atomic_dir(args.data_docs) as folder:  # the report of this run only, never a mix of runs
                 report = run_suite(frame, suite, data_docs=folder)
@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> None:
         write_json(args.report, report.summary)
         log.info(
             "%s passed %d of %d data-quality expectations (%d rows, %d warning(s))%s",
-            catalog_path, report.summary["passed"], len(report.outcomes), len(catalog), len(report.warnings),
+            catalog_path,
+            report.summary["passed"],
+            len(report.outcomes),
+            len(catalog),
+            len(report.warnings),
             f"; report: {index}" if index else "",
         )
 

@@ -13,8 +13,8 @@ from distributed import Client
 
 from prodcat.cluster.workers import map_ordered, shards, worker_model
 from prodcat.encoders.encode import encode_texts
-from prodcat.encoders.load import load_encoder, pick_device
 from prodcat.encoders.int8 import Int8Encoder
+from prodcat.encoders.load import load_encoder, pick_device
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,13 @@ def open_cluster(settings: ClusterParams) -> Iterator[Client | None]:
     else:
         with (
             dask.config.set(NO_MALLOC_TRIM),
-            LocalCluster(n_workers=settings.local_workers, threads_per_worker=settings.threads_per_worker,
-                         processes=True, host="127.0.0.1", dashboard_address=None) as cluster,  # fmt: skip
+            LocalCluster(
+                n_workers=settings.local_workers,
+                threads_per_worker=settings.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,  # fmt: skip
             Client(cluster) as client,
         ):
             yield client

@@ -1,21 +1,33 @@
 """The one schema of `params.yaml`, validated when a stage loads it.
 
 Every stage reads the same file through `load_params`, so a typo or an out-of-range value fails
-at once with the key's dotted path instead of deep inside a training run.
+at once with the key's dotted path instead of deep inside a training run. Shared sections (base,
+catalog, quality, encoder, inference), then one section per stage: a stage reads its own section and
+the shared ones, never another stage's (dvc.yaml lists them). A key of the earlier layout fails with
+its new place (`moved_keys`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from prodcat.core.variants import VariantName
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from prodcat.core.errors import InputError
-from prodcat.core.pipeline import task_names
+from prodcat.core.variants import VariantName
 
 
 class ParamsError(InputError):
@@ -26,11 +38,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataParams(_Section):
-    catalog: str
+class BaseParams(_Section):
+    """What every stage derives from: one seed for the split, the folds, the fusion's cross-fit and each training run."""
+
+    seed: int = 42
 
 
 class DatasetParams(_Section):
+    """How to read a catalog's columns: what a bundle stores to read raw rows as training did."""
+
     id_column: str
     category_column: str
     category_separator: str = "|"
@@ -47,12 +63,29 @@ class DatasetParams(_Section):
         return list(dict.fromkeys(names))
 
 
+class CatalogParams(DatasetParams):
+    """The catalog, and what every stage that reads its raw rows needs to agree on (validate, preprocess, bundle)."""
+
+    path: str
+    group_column: str | None = None  # e.g. a product-cluster id: the split keeps a group on one side
+    min_class_count: int = Field(20, ge=2)
+    rare_classes: Literal["drop", "other"] = "other"
+    max_text_chars: int = Field(4000, ge=16)
+
+    @property
+    def dataset(self) -> DatasetParams:
+        """The column schema alone, as a bundle stores it."""
+        return DatasetParams.model_validate(self.model_dump(include=set(DatasetParams.model_fields)))
+
+
 # Data-quality checks that may be demoted to warnings. `required_columns` and `trainable_classes`
 # always stop the pipeline: later stages cannot run without them.
 WarnableCheck = Literal["row_count", "id_not_null", "id_unique", "text_nulls", "price_format", "label_share", "category_path"]
 
 
-class ValidationParams(_Section):
+class QualityParams(_Section):
+    """The validate stage's data-quality thresholds; a bundle stores them to check batch inputs the same way."""
+
     min_label_share: float = Field(0.8, gt=0, le=1)
     min_text_share: float = Field(0.8, gt=0, le=1)
     min_price_share: float = Field(0.9, gt=0, le=1)
@@ -61,23 +94,18 @@ class ValidationParams(_Section):
     warn_only: list[WarnableCheck] = []
 
     @model_validator(mode="after")
-    def _rows_ordered(self) -> ValidationParams:
+    def _rows_ordered(self) -> QualityParams:
         if self.max_rows is not None and self.max_rows < self.min_rows:
             raise ValueError(f"max_rows ({self.max_rows}) is below min_rows ({self.min_rows})")
         return self
 
 
 class PreprocessParams(_Section):
-    min_class_count: int = Field(20, ge=2)
-    rare_classes: Literal["drop", "other"] = "other"
-    max_text_chars: int = Field(4000, ge=16)
+    """The train / validation / test split."""
 
-
-class SplitParams(_Section):
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=0.5)  # share of train held out to choose the champion
-    seed: int = 42
-    group_column: str | None = None
+    seed: int = 42  # base.seed, filled in by Params
 
 
 class EncoderParams(_Section):
@@ -86,6 +114,13 @@ class EncoderParams(_Section):
 
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
+
+
+class InferenceParams(_Section):
+    """How an encoder embeds texts, in the embed stage and in prediction alike (the bundle stores these)."""
+
+    batch_size: int = Field(64, ge=1)
+    precision: Precision = "auto"
 
 
 class FinetuneParams(_Section):
@@ -101,7 +136,7 @@ class FinetuneParams(_Section):
     fused_optimizer: bool = True  # AdamW's fused kernel (torch's adamw_torch_fused)
     dropout: bool = True  # the encoder's own dropout while it trains
     processes: int = Field(1, ge=1)  # data-parallel processes (torchrun), one per GPU; batch_size is per process
-    seed: int = 42
+    seed: int = 42  # base.seed, filled in by Params
 
     @model_validator(mode="after")
     def _processes_evened(self) -> FinetuneParams:
@@ -121,7 +156,7 @@ class AdaptParams(_Section):
     mlm_probability: float = Field(0.15, gt=0, lt=1)  # mlm: share of tokens masked
     max_texts: int | None = Field(None, ge=1)  # a seeded sample of the corpus; None keeps every text
     precision: Precision = "auto"
-    seed: int = 42
+    seed: int = 42  # base.seed, filled in by Params
 
 
 # What embeds the scoring splits and prediction: torch, or the int8 ONNX export (prodcat/encoders/int8.py).
@@ -129,12 +164,9 @@ Backend = Literal["torch", "onnx_int8"]
 
 
 class EmbedParams(_Section):
-    batch_size: int = Field(64, ge=1)
-    precision: Precision = "auto"
     backend: Backend = "torch"
     int8_min_cosine: float = Field(0.98, gt=0, le=1)  # mean cosine int8 vs torch on validation, else torch
     int8_ffn_output_fp32: bool = False  # keep the feed-forward output projections fp32: closer to torch, slower
-    int8_max_accuracy_drop: float = Field(0.002, ge=0, lt=1)  # champion validation accuracy int8 may lose
 
 
 NgramRange = tuple[int, int]
@@ -160,21 +192,22 @@ class SparseParams(_Section):
         return bounds
 
 
-class FusionParams(_Section):
-    """Late fusion: a weighted average of calibrated member probabilities, weights chosen on validation."""
+class ChampionParams(_Section):
+    """The fusion's members (calibrated probabilities averaged, weights chosen on validation) and the int8 gate."""
 
-    members: list[VariantName] = Field(["softmax", "hybrid", "sparse"], min_length=2)
+    fusion_members: list[VariantName] = Field(["softmax", "hybrid", "sparse"], min_length=2)
+    int8_max_accuracy_drop: float = Field(0.002, ge=0, lt=1)  # champion validation accuracy int8 may lose
 
 
 class TrainXgbParams(_Section):
     max_depth: int = Field(4, ge=1)
     eta: float = Field(0.1, gt=0, le=1)
     num_boost_round: int = Field(300, ge=1)
-    seed: int = 42
+    seed: int = 42  # base.seed, filled in by Params
 
 
 class MonitorParams(_Section):
-    """The report beside every scored batch: when a shift from the training data becomes a warning."""
+    """The bundle stage's drift report beside every scored batch: when a shift from the training data becomes a warning."""
 
     bins: int = Field(10, ge=2, le=100)  # quantile bins of the training text lengths and prices
     psi_warning: float = Field(0.25, gt=0)  # population stability index above this is a warning
@@ -215,37 +248,58 @@ class OrchestrationParams(_Section):
 
     retries: int = Field(2, ge=0, le=10)
     retry_delay_seconds: float = Field(10, gt=0)
-    timeout_seconds: dict[str, int] = Field(default_factory=dict, validate_default=True)
+    timeout_seconds: dict[str, PositiveInt] = {}  # per task; checked against dvc.yaml where a flow runs (`timeouts`)
 
-    @field_validator("timeout_seconds")
-    @classmethod
-    def _known_positive_and_complete(cls, timeouts: dict[str, int]) -> dict[str, int]:
-        """Keys are the flows' tasks (the stages of dvc.yaml, plus predict); a task left out gets the default."""
-        tasks = task_names()
-        if unknown := sorted(set(timeouts) - set(tasks)):
-            raise ValueError(f"unknown stage(s) {unknown}; the stages are {list(tasks)}")
-        if any(seconds <= 0 for seconds in timeouts.values()):
-            raise ValueError(f"timeouts must be positive, got {timeouts}")
-        return {task: timeouts.get(task, DEFAULT_TIMEOUT_SECONDS) for task in tasks}
+    def timeouts(self, tasks: Sequence[str]) -> dict[str, int]:
+        """Every task's timeout, the default where params.yaml gives none; a key that names no task is an error.
+
+        The tasks come from the working copy's dvc.yaml (`prodcat.core.pipeline.task_names`), read only by
+        the flows: the library itself never needs a repository.
+        """
+        if unknown := sorted(set(self.timeout_seconds) - set(tasks)):
+            raise ParamsError(f"orchestration.timeout_seconds: unknown stage(s) {unknown}; the stages are {list(tasks)}")
+        return {task: self.timeout_seconds.get(task, DEFAULT_TIMEOUT_SECONDS) for task in tasks}
+
+
+# The sections whose code reads `<section>.seed` (the split, the training runs): filled from base.seed at load.
+SEEDED = ("preprocess", "adapt", "finetune", "train_xgb")
 
 
 class Params(_Section):
     variants: list[VariantName] = Field(min_length=1)
-    data: DataParams
-    dataset: DatasetParams
-    validation: ValidationParams = ValidationParams()
-    preprocess: PreprocessParams = PreprocessParams()
-    split: SplitParams = SplitParams()
+    base: BaseParams = BaseParams()
+    catalog: CatalogParams
+    quality: QualityParams = QualityParams()
     encoder: EncoderParams
+    inference: InferenceParams = InferenceParams()
+    preprocess: PreprocessParams = PreprocessParams()
     adapt: AdaptParams = AdaptParams()
     finetune: FinetuneParams = FinetuneParams()
     embed: EmbedParams = EmbedParams()
-    sparse: SparseParams = SparseParams()
+    train_sparse: SparseParams = SparseParams()
     train_xgb: TrainXgbParams = TrainXgbParams()
-    fusion: FusionParams = FusionParams()
-    monitor: MonitorParams = MonitorParams()
+    champion: ChampionParams = ChampionParams()
+    bundle: MonitorParams = MonitorParams()
     orchestration: OrchestrationParams = OrchestrationParams()
     cluster: ClusterParams = ClusterParams()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seeds_from_base(cls, raw: object) -> object:
+        """One seed, set in one place: base.seed copied into each seeded section (a bad one is named as `base.seed`)."""
+        base = raw.get("base", {}) if isinstance(raw, dict) else None
+        seed = base.get("seed", BaseParams().seed) if isinstance(base, dict) else None
+        if not isinstance(seed, int):
+            return raw
+        return {**raw, **{name: {**raw.get(name, {}), "seed": seed} for name in SEEDED if isinstance(raw.get(name, {}), dict)}}
+
+    @model_serializer(mode="wrap")
+    def _without_derived_seeds(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """A dump is a valid params.yaml again: the seeds filled in from base.seed are left out."""
+        dumped = handler(self)
+        for name in SEEDED:
+            dumped.get(name, {}).pop("seed", None)
+        return dumped
 
     @field_validator("variants")
     @classmethod
@@ -261,25 +315,67 @@ class Params(_Section):
         if "adapted" in self.variants and self.adapt.method == "none":
             raise ValueError("variant adapted needs adapt.method tsdae or mlm, not none")
         if "fusion" in self.variants:
-            if "fusion" in self.fusion.members:
-                raise ValueError("fusion.members cannot include fusion itself")
-            if missing := [name for name in self.fusion.members if name not in self.variants]:
-                raise ValueError(f"fusion.members {missing} are not in variants {self.variants}")
+            if "fusion" in self.champion.fusion_members:
+                raise ValueError("champion.fusion_members cannot include fusion itself")
+            if missing := [name for name in self.champion.fusion_members if name not in self.variants]:
+                raise ValueError(f"champion.fusion_members {missing} are not in variants {self.variants}")
         return self
+
+
+# The layout before one section per stage: sections that moved whole (same key names), then single keys.
+MOVED_SECTIONS = {
+    "data": "catalog",
+    "dataset": "catalog",
+    "validation": "quality",
+    "split": "preprocess",
+    "sparse": "train_sparse",
+    "fusion": "champion",
+    "monitor": "bundle",
+}
+MOVED_KEYS = {
+    "data.catalog": "catalog.path",
+    "split.group_column": "catalog.group_column",
+    "split.seed": "base.seed",
+    "preprocess.min_class_count": "catalog.min_class_count",
+    "preprocess.rare_classes": "catalog.rare_classes",
+    "preprocess.max_text_chars": "catalog.max_text_chars",
+    "adapt.seed": "base.seed",
+    "finetune.seed": "base.seed",
+    "train_xgb.seed": "base.seed",
+    "embed.batch_size": "inference.batch_size",
+    "embed.precision": "inference.precision",
+    "embed.int8_max_accuracy_drop": "champion.int8_max_accuracy_drop",
+    "fusion.members": "champion.fusion_members",
+}
+
+
+def moved_keys(raw: dict) -> list[str]:
+    """Each key of the earlier layout that `raw` still uses, as "`old` moved to `new`": a rename, not a typo, so say where."""
+    found = []
+    for section, values in raw.items():
+        keys = list(values) if isinstance(values, dict) else []
+        for key in keys:
+            old = f"{section}.{key}"
+            if new := MOVED_KEYS.get(old) or (f"{MOVED_SECTIONS[section]}.{key}" if section in MOVED_SECTIONS else None):
+                found.append(f"`{old}` moved to `{new}`")
+        if section in MOVED_SECTIONS and not keys:
+            found.append(f"`{section}` moved to `{MOVED_SECTIONS[section]}`")
+    return found
 
 
 def named_problems(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     """Each validation problem as `dotted.key: message`."""
     return "; ".join(
-        ": ".join(filter(None, [".".join(str(part) for part in (*prefix, *issue["loc"])), issue["msg"]]))
-        for issue in error.errors()
+        ": ".join(filter(None, [".".join(str(part) for part in (*prefix, *issue["loc"])), issue["msg"]])) for issue in error.errors()
     )
 
 
-def parse_params(raw: object) -> Params:
-    """Validate an already-parsed params mapping; errors name each offending key."""
+def parse_params(raw: object, source: str = "params.yaml") -> Params:
+    """Validate an already-parsed params mapping; errors name each offending key, an old key its new place."""
     if not isinstance(raw, dict):
-        raise ParamsError("params must be a mapping of sections (data, dataset, encoder, ...)")
+        raise ParamsError(f"{source} must be a mapping of sections (base, catalog, encoder, ...)")
+    if moved := moved_keys(raw):
+        raise ParamsError(f"{source}: {'; '.join(moved)}")
     try:
         return Params.model_validate(raw)
     except ValidationError as error:
@@ -303,4 +399,4 @@ def load_params(path: str | Path = "params.yaml") -> Params:
             raw = yaml.safe_load(handle)
         except yaml.YAMLError as error:
             raise ParamsError(f"{path} is not valid YAML: {error}") from None
-    return parse_params(raw)
+    return parse_params(raw, str(path))

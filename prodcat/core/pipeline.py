@@ -1,7 +1,7 @@
-"""The pipeline's shape, read from the one place it is written down: `dvc.yaml`.
+"""The pipeline's shape, read from the one place it is written down: a working copy's `dvc.yaml`.
 
-Flows, params validation, benchmarks and tests take the stage list from here, so adding a stage
-to `dvc.yaml` is the whole change for them.
+Flows, benchmarks and tests take the stage list from here, so adding a stage to `dvc.yaml` is the
+whole change for them. Read only when called, never at import: the library runs without a repository.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-DVC_YAML = Path(__file__).resolve().parents[2] / "dvc.yaml"
+DVC_YAML = Path("dvc.yaml")  # in the working directory, as `dvc` itself finds it
 
 # Work the flows run that is not a DVC stage: batch scoring (stages/predict.py, the `predict` flow).
 TASKS_OUTSIDE_DVC = ("predict",)

@@ -28,15 +28,13 @@ Encoder = Literal["stock", "adapted", "finetuned"]
 # The encoders a stage trains: each is saved as models/<encoder> (stock is encoder.base as shipped).
 TRAINED_ENCODERS: tuple[Encoder, ...] = ("adapted", "finetuned")
 
-Head = Literal["xgboost", "linear", "softmax", "fusion"]
-
 
 @dataclass(frozen=True)
 class Variant:
     name: str
     encoder: Encoder | None  # whose embedding it reads, if any
     sparse_scores: bool  # reads the sparse model's class scores
-    head: Head
+    head: str  # a name in prodcat.heads.registry.HEADS: xgboost, linear, softmax, fusion
     description: str
 
 
@@ -48,7 +46,9 @@ VARIANTS: dict[str, Variant] = {
         Variant("finetuned", "finetuned", False, "xgboost", "fine-tuned embedding + price + categoricals -> XGBoost"),
         Variant("softmax", "finetuned", False, "softmax", "fine-tuned embedding -> the softmax head trained with it"),
         Variant("sparse", None, True, "linear", "word + char n-gram TF-IDF -> linear classifier"),
-        Variant("hybrid", "finetuned", True, "xgboost", "fine-tuned embedding + out-of-fold sparse scores + price + categoricals -> XGBoost"),
+        Variant(
+            "hybrid", "finetuned", True, "xgboost", "fine-tuned embedding + out-of-fold sparse scores + price + categoricals -> XGBoost"
+        ),
         Variant("fusion", None, False, "fusion", "weighted average of its members' probabilities"),
     ]
 }

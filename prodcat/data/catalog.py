@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat.core.errors import InputError
-from prodcat.core.params import DatasetParams, PreprocessParams
+from prodcat.core.params import CatalogParams, DatasetParams
 
 OTHER_CLASS = "Other"
 
@@ -37,7 +37,7 @@ def read_catalog(path: str | Path) -> pd.DataFrame:
 
 
 def parse_price(raw: object) -> float:
-    """"$12.99" -> 12.99, "$1,299.00" -> 1299.0, "$10.99 - $15.99" -> midpoint, "1.299,00 €" -> 1299.0.
+    """ "$12.99" -> 12.99, "$1,299.00" -> 1299.0, "$10.99 - $15.99" -> midpoint, "1.299,00 €" -> 1299.0.
 
     Anything else (blank, "N/A", scraped page noise, NaN, inf) is missing, never a made-up number.
     """
@@ -55,7 +55,7 @@ def parse_price(raw: object) -> float:
 
 
 def category_at_level(path: object, separator: str = "|", level: int = 0) -> str | None:
-    """"Toys & Games | Puzzles | Jigsaw Puzzles" -> "Toys & Games" at level 0; None when absent."""
+    """ "Toys & Games | Puzzles | Jigsaw Puzzles" -> "Toys & Games" at level 0; None when absent."""
     if not isinstance(path, str):
         return None
     levels = [part.strip() for part in path.split(separator)]
@@ -95,35 +95,33 @@ def feature_frame(raw: pd.DataFrame, dataset: DatasetParams, max_text_chars: int
 
 
 def catalog_labels(raw: pd.DataFrame, dataset: DatasetParams) -> pd.Series:
-    """Each row's label: the category path at `dataset.category_level`, missing when absent."""
-    return raw[dataset.category_column].map(
-        lambda path: category_at_level(path, dataset.category_separator, dataset.category_level)
-    )
+    """Each row's label: the category path at `catalog.category_level`, missing when absent."""
+    return raw[dataset.category_column].map(lambda path: category_at_level(path, dataset.category_separator, dataset.category_level))
 
 
-def handle_rare_classes(labels: pd.Series, preprocess: PreprocessParams) -> tuple[pd.Series, list[str]]:
+def handle_rare_classes(labels: pd.Series, catalog: CatalogParams) -> tuple[pd.Series, list[str]]:
     """Classes under `min_class_count` rows merged into "Other", or set missing to be dropped; also their names."""
     counts = labels.value_counts()
-    rare = sorted(counts[counts < preprocess.min_class_count].index)
-    replacement = OTHER_CLASS if preprocess.rare_classes == "other" else None
+    rare = sorted(counts[counts < catalog.min_class_count].index)
+    replacement = OTHER_CLASS if catalog.rare_classes == "other" else None
     return labels.mask(labels.isin(rare), replacement), rare
 
 
-def make_examples(raw: pd.DataFrame, dataset: DatasetParams, preprocess: PreprocessParams, group_column: str | None) -> Examples:
+def make_examples(raw: pd.DataFrame, catalog: CatalogParams) -> Examples:
     """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
-    frame = feature_frame(raw, dataset, preprocess.max_text_chars)
-    labels = catalog_labels(raw, dataset)
-    handled, rare = handle_rare_classes(labels, preprocess)
+    frame = feature_frame(raw, catalog, catalog.max_text_chars)
+    labels = catalog_labels(raw, catalog)
+    handled, rare = handle_rare_classes(labels, catalog)
     frame.insert(2, "label", handled)
-    if group_column:
-        frame["group"] = raw[group_column].fillna("").astype(str)
+    if catalog.group_column:
+        frame["group"] = raw[catalog.group_column].fillna("").astype(str)
     unlabelled = frame.loc[labels.isna(), ["id", "text"]].reset_index(drop=True)
     frame = frame[frame["label"].notna()]
     report = {
         "rows_in": len(raw),
         "rows_without_label": int(labels.isna().sum()),
         "rare_classes": len(rare),
-        f"rows_{'dropped' if preprocess.rare_classes == 'drop' else 'merged'}_as_rare": int(labels.isin(rare).sum()),
+        f"rows_{'dropped' if catalog.rare_classes == 'drop' else 'merged'}_as_rare": int(labels.isin(rare).sum()),
         "rows_out": len(frame),
     }
     return Examples(frame.reset_index(drop=True), unlabelled, report)
@@ -133,13 +131,8 @@ def check_trainable(labels: pd.Series, min_class_count: int) -> None:
     """A classifier needs two classes, each large enough to appear on both sides of the split."""
     counts = labels.value_counts()
     if len(counts) < 2:
-        raise InputError(
-            f"need at least 2 classes with {min_class_count}+ labelled rows, found {len(counts)}: {dict(counts)}"
-        )
+        raise InputError(f"need at least 2 classes with {min_class_count}+ labelled rows, found {len(counts)}: {dict(counts)}")
     if counts.min() < 3:
         raise InputError(
-            f"class {counts.idxmin()!r} has {counts.min()} row(s), too few for train, validation and test; "
-            "raise preprocess.min_class_count"
+            f"class {counts.idxmin()!r} has {counts.min()} row(s), too few for train, validation and test; raise catalog.min_class_count"
         )
-
-

@@ -15,9 +15,9 @@ from pathlib import Path
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from prodcat.reports.browser import screenshot
 from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
+from prodcat.reports.browser import screenshot
 
 SITE_NAME = "prodcat"
 TEMPLATES = Path(__file__).with_name("data_docs")
@@ -40,7 +40,7 @@ class _OfflineView:
         super().__init__(custom_styles_directory, custom_views_directory)  # type: ignore[call-arg]
         self.env.loader = ChoiceLoader([FileSystemLoader(TEMPLATES), self.env.loader])  # type: ignore[attr-defined]
 
-    def render(self, document, template=None, **kwargs) -> str:  # noqa: ANN001 - GX's signature
+    def render(self, document, template=None, **kwargs) -> str:
         return strip_remote_assets(super().render(document, template, **kwargs))  # type: ignore[misc]
 
 

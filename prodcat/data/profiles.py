@@ -3,8 +3,9 @@
     python -m prodcat.data.profiles pricerunner --catalog ../shared/data/pricerunner_aggregate.csv
     dvc repro            # or: dvc exp run
 
-A profile holds whole params sections (`dataset`) and single keys (`split.group_column`); applying
-it rewrites only those keys, keeping the comments and every other value of params.yaml.
+A profile holds a catalog's column schema (`catalog.id_column`, `catalog.text_columns`, ...: replaced
+whole) and any other keys (`catalog.group_column`); applying it rewrites only those keys, keeping the
+comments and every other value of params.yaml.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from ruamel.yaml.error import YAMLError
 
 from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
-from prodcat.core.params import parse_params
+from prodcat.core.params import DatasetParams, moved_keys, parse_params
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES = Path("profiles")  # in the working copy, beside params.yaml
 
 
 def profile_path(name: str) -> Path:
@@ -73,14 +74,18 @@ def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None
     except YAMLError as error:
         raise InputError(f"{profile} is not valid YAML: {error}") from None
     if not isinstance(overrides, dict):
-        raise InputError(f"{profile} must be a mapping of params sections (dataset, split, ...)")
+        raise InputError(f"{profile} must be a mapping of params sections (catalog, ...)")
+    if moved := moved_keys(overrides):
+        raise InputError(f"{profile}: {'; '.join(moved)}")
 
     def change(params: dict) -> None:
-        if "dataset" in overrides:
-            params["dataset"] = overrides.pop("dataset")  # a schema is replaced whole, never mixed with the old one
+        columns, profile_keys = set(DatasetParams.model_fields), set(overrides.get("catalog") or {})
+        if columns & profile_keys:  # a schema is replaced whole, never mixed with the old one
+            for key in columns - profile_keys:
+                params["catalog"].pop(key, None)
         merge(params, overrides)
         if catalog:
-            params["data"]["catalog"] = catalog
+            params["catalog"]["path"] = catalog
 
     update_params_file(params_file, change)
 
@@ -88,7 +93,7 @@ def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile", help="a shipped profile name (amazon2020, pricerunner) or a YAML path")
-    parser.add_argument("--catalog", help="also point data.catalog at this CSV")
+    parser.add_argument("--catalog", help="also point catalog.path at this CSV")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     with cli_errors("profiles"):

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from prodcat.core.errors import InputError
-from prodcat.core.params import SplitParams
+from prodcat.core.params import PreprocessParams
 
 SPLITS = ("train", "validation", "test")  # what preprocess writes; only evaluate reads test labels
 UNLABELLED = "unlabelled"  # preprocess also writes unlabelled.parquet: texts of rows without a category, for the adapt stage
@@ -31,7 +31,7 @@ def split_off(frame: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFram
     return rest.reset_index(drop=True), held.reset_index(drop=True)
 
 
-def split_examples(frame: pd.DataFrame, split: SplitParams) -> dict[str, pd.DataFrame]:
+def split_examples(frame: pd.DataFrame, split: PreprocessParams) -> dict[str, pd.DataFrame]:
     """train / validation / test: test first, then validation out of the rest (no near-duplicate leakage when grouped).
 
     Models train on `train`; the validation split chooses the champion and fusion weights; the test

@@ -20,206 +20,333 @@ from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 
 AMAZON_2020_COLUMNS: tuple[str, ...] = (
-    "Uniq Id", "Product Name", "Brand Name", "Asin", "Category", "Upc Ean Code", "List Price",
-    "Selling Price", "Quantity", "Model Number", "About Product", "Product Specification",
-    "Technical Details", "Shipping Weight", "Product Dimensions", "Image", "Variants", "Sku",
-    "Product Url", "Stock", "Product Details", "Dimensions", "Color", "Ingredients", "Direction To Use",
-    "Is Amazon Seller", "Size Quantity Variant", "Product Description",
+    "Uniq Id",
+    "Product Name",
+    "Brand Name",
+    "Asin",
+    "Category",
+    "Upc Ean Code",
+    "List Price",
+    "Selling Price",
+    "Quantity",
+    "Model Number",
+    "About Product",
+    "Product Specification",
+    "Technical Details",
+    "Shipping Weight",
+    "Product Dimensions",
+    "Image",
+    "Variants",
+    "Sku",
+    "Product Url",
+    "Stock",
+    "Product Details",
+    "Dimensions",
+    "Color",
+    "Ingredients",
+    "Direction To Use",
+    "Is Amazon Seller",
+    "Size Quantity Variant",
+    "Product Description",
 )
 
 # Main category -> (share of rows, median price in $). One big class and a long tail, as in the real file.
 CATEGORIES: dict[str, tuple[float, float]] = {
-    "Toys & Games": (0.28, 18), "Home & Kitchen": (0.14, 22), "Sports & Outdoors": (0.10, 25),
-    "Clothing, Shoes & Jewelry": (0.08, 20), "Baby Products": (0.06, 19), "Arts, Crafts & Sewing": (0.06, 14),
-    "Office Products": (0.045, 15), "Electronics": (0.045, 38), "Pet Supplies": (0.035, 17),
-    "Beauty & Personal Care": (0.03, 16), "Tools & Home Improvement": (0.03, 30),
-    "Grocery & Gourmet Food": (0.025, 13), "Patio, Lawn & Garden": (0.025, 26), "Health & Household": (0.025, 17),
+    "Toys & Games": (0.28, 18),
+    "Home & Kitchen": (0.14, 22),
+    "Sports & Outdoors": (0.10, 25),
+    "Clothing, Shoes & Jewelry": (0.08, 20),
+    "Baby Products": (0.06, 19),
+    "Arts, Crafts & Sewing": (0.06, 14),
+    "Office Products": (0.045, 15),
+    "Electronics": (0.045, 38),
+    "Pet Supplies": (0.035, 17),
+    "Beauty & Personal Care": (0.03, 16),
+    "Tools & Home Improvement": (0.03, 30),
+    "Grocery & Gourmet Food": (0.025, 13),
+    "Patio, Lawn & Garden": (0.025, 26),
+    "Health & Household": (0.025, 17),
 }
 
 # Main category -> {"Sub | Leaf" below it: its own product types}. The product-type words mostly settle the
 # category: they are what a good model should learn to focus on.
 PRODUCT_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "Toys & Games": {
-        "Games | Board Games": ("Board Game", "Strategy Game"), "Games | Card Games": ("Card Game", "Playing Cards"),
+        "Games | Board Games": ("Board Game", "Strategy Game"),
+        "Games | Card Games": ("Card Game", "Playing Cards"),
         "Games | Puzzles": ("Jigsaw Puzzle", "Floor Puzzle"),
         "Learning & Education | Science Kits & Toys": ("Science Kit", "Building Block Set", "Magnetic Tiles"),
         "Baby & Toddler Toys | Stacking & Nesting Toys": ("Stacking Rings", "Plush Toy", "Shape Sorter"),
-        "Dress Up & Pretend Play | Kitchen Toys": ("Play Kitchen Set", "Toy Tea Set")},
+        "Dress Up & Pretend Play | Kitchen Toys": ("Play Kitchen Set", "Toy Tea Set"),
+    },
     "Home & Kitchen": {
         "Kitchen & Dining | Cookware": ("Frying Pan", "Saucepan", "Dutch Oven"),
         "Kitchen & Dining | Kitchen Utensils & Gadgets": ("Cutting Board", "Spatula Set", "Mixing Bowl Set"),
         "Kitchen & Dining | Storage & Organization": ("Food Storage Containers", "Spice Rack"),
         "Home Décor": ("Scented Candle", "Picture Frame", "Throw Pillow Cover"),
-        "Bedding | Sheets & Pillowcases": ("Bed Sheet Set", "Pillowcases"), "Bath": ("Bath Mat", "Shower Curtain")},
+        "Bedding | Sheets & Pillowcases": ("Bed Sheet Set", "Pillowcases"),
+        "Bath": ("Bath Mat", "Shower Curtain"),
+    },
     "Sports & Outdoors": {
         "Sports & Fitness | Exercise & Fitness": ("Yoga Mat", "Resistance Bands", "Dumbbell Set", "Jump Rope"),
         "Sports & Fitness | Team Sports": ("Soccer Ball", "Basketball", "Baseball Glove"),
         "Outdoor Recreation | Camping & Hiking": ("Camping Tent", "Sleeping Bag", "Trekking Poles"),
-        "Outdoor Recreation | Cycling": ("Bike Helmet", "Bike Light"), "Fan Shop": ("Team Logo Flag",)},
+        "Outdoor Recreation | Cycling": ("Bike Helmet", "Bike Light"),
+        "Fan Shop": ("Team Logo Flag",),
+    },
     "Clothing, Shoes & Jewelry": {
         "Women | Clothing": ("Leggings", "Maxi Dress", "Cardigan"),
         "Women | Jewelry": ("Pendant Necklace", "Stud Earrings", "Charm Bracelet"),
-        "Men | Clothing": ("T-Shirt", "Hoodie", "Rain Jacket"), "Men | Shoes": ("Running Shoes", "Sneakers"),
+        "Men | Clothing": ("T-Shirt", "Hoodie", "Rain Jacket"),
+        "Men | Shoes": ("Running Shoes", "Sneakers"),
         "Men | Accessories": ("Baseball Cap", "Leather Belt"),
-        "Novelty & More | Clothing": ("Graphic Tee", "Crew Socks")},
+        "Novelty & More | Clothing": ("Graphic Tee", "Crew Socks"),
+    },
     "Baby Products": {
-        "Feeding | Bottle-Feeding": ("Baby Bottle", "Bottle Brush"), "Feeding | Bibs & Burp Cloths": ("Bib Set",),
+        "Feeding | Bottle-Feeding": ("Baby Bottle", "Bottle Brush"),
+        "Feeding | Bibs & Burp Cloths": ("Bib Set",),
         "Nursery | Bedding": ("Crib Sheet", "Swaddle Blanket"),
         "Baby Care | Pacifiers & Teethers": ("Pacifier", "Teether"),
-        "Diapering": ("Diaper Bag", "Changing Pad")},
+        "Diapering": ("Diaper Bag", "Changing Pad"),
+    },
     "Arts, Crafts & Sewing": {
         "Painting, Drawing & Art Supplies | Painting": ("Acrylic Paint Set", "Canvas Panels", "Paint Brushes"),
         "Painting, Drawing & Art Supplies | Drawing": ("Watercolor Pencils", "Sketchbook", "Oil Pastels"),
         "Crafting | Paper & Paper Crafts": ("Origami Paper", "Scrapbook Paper"),
-        "Sewing": ("Sewing Thread Set", "Embroidery Kit"), "Knitting & Crochet": ("Yarn Bundle", "Crochet Hooks")},
+        "Sewing": ("Sewing Thread Set", "Embroidery Kit"),
+        "Knitting & Crochet": ("Yarn Bundle", "Crochet Hooks"),
+    },
     "Office Products": {
         "Office & School Supplies | Writing & Correction Supplies": ("Gel Pens", "Highlighters"),
         "Office & School Supplies | Paper": ("Spiral Notebook", "Sticky Notes", "Weekly Planner"),
         "Office & School Supplies | Desk Accessories": ("Desk Organizer", "Stapler", "Binder Clips"),
-        "Office Electronics": ("Label Maker", "Paper Shredder"), "Office Furniture & Lighting": ("Monitor Stand",)},
+        "Office Electronics": ("Label Maker", "Paper Shredder"),
+        "Office Furniture & Lighting": ("Monitor Stand",),
+    },
     "Electronics": {
         "Computers & Accessories | Keyboards, Mice & Accessories": ("Wireless Mouse", "Mechanical Keyboard"),
         "Computers & Accessories | Cables": ("HDMI Cable", "USB Hub"),
         "Cell Phones & Accessories | Cases": ("Phone Case", "Screen Protector"),
         "Cell Phones & Accessories | Chargers": ("USB-C Charging Cable", "Power Bank", "Wall Charger"),
         "Portable Audio & Video | Headphones": ("Wireless Earbuds",),
-        "Portable Audio & Video | Speakers": ("Bluetooth Speaker",), "Accessories & Supplies": ("Webcam", "Tripod")},
+        "Portable Audio & Video | Speakers": ("Bluetooth Speaker",),
+        "Accessories & Supplies": ("Webcam", "Tripod"),
+    },
     "Pet Supplies": {
-        "Dogs | Toys": ("Dog Chew Toy", "Rope Toy"), "Dogs | Collars & Leashes": ("Dog Leash", "Dog Collar"),
-        "Dogs | Grooming": ("Dog Nail Clipper",), "Cats | Toys": ("Cat Tunnel", "Cat Teaser Wand"),
-        "Cats | Litter": ("Cat Litter Mat",), "Cats | Beds & Furniture": ("Cat Scratching Post",),
-        "Fish & Aquatic Pets": ("Aquarium Filter",)},
+        "Dogs | Toys": ("Dog Chew Toy", "Rope Toy"),
+        "Dogs | Collars & Leashes": ("Dog Leash", "Dog Collar"),
+        "Dogs | Grooming": ("Dog Nail Clipper",),
+        "Cats | Toys": ("Cat Tunnel", "Cat Teaser Wand"),
+        "Cats | Litter": ("Cat Litter Mat",),
+        "Cats | Beds & Furniture": ("Cat Scratching Post",),
+        "Fish & Aquatic Pets": ("Aquarium Filter",),
+    },
     "Beauty & Personal Care": {
-        "Makeup | Eyes": ("Eyeshadow Palette", "Mascara"), "Makeup | Lips": ("Lip Gloss", "Lipstick Set"),
+        "Makeup | Eyes": ("Eyeshadow Palette", "Mascara"),
+        "Makeup | Lips": ("Lip Gloss", "Lipstick Set"),
         "Skin Care | Face": ("Face Moisturizer", "Facial Cleansing Brush", "Sheet Masks"),
         "Hair Care | Styling Tools & Appliances": ("Hair Dryer", "Curling Iron"),
-        "Tools & Accessories": ("Makeup Brush Set", "Nail Polish")},
+        "Tools & Accessories": ("Makeup Brush Set", "Nail Polish"),
+    },
     "Tools & Home Improvement": {
         "Power & Hand Tools | Hand Tools": ("Screwdriver Set", "Socket Wrench Set", "Utility Knife"),
         "Power & Hand Tools | Power Tools": ("Cordless Drill", "Orbital Sander"),
         "Power & Hand Tools | Measuring & Layout Tools": ("Tape Measure", "Stud Finder", "Laser Level"),
-        "Lighting & Ceiling Fans": ("Ceiling Fan",), "Hardware": ("Wall Anchors", "Cabinet Hinges")},
+        "Lighting & Ceiling Fans": ("Ceiling Fan",),
+        "Hardware": ("Wall Anchors", "Cabinet Hinges"),
+    },
     "Grocery & Gourmet Food": {
-        "Beverages | Coffee": ("Ground Coffee", "Coffee Pods"), "Beverages | Tea": ("Green Tea Bags",),
+        "Beverages | Coffee": ("Ground Coffee", "Coffee Pods"),
+        "Beverages | Tea": ("Green Tea Bags",),
         "Snack Foods": ("Trail Mix", "Protein Bars", "Beef Jerky"),
         "Candy & Chocolate": ("Chocolate Assortment", "Gummy Candy"),
-        "Pantry Staples | Herbs, Spices & Seasonings": ("Spice Set", "Hot Sauce", "Extra Virgin Olive Oil")},
+        "Pantry Staples | Herbs, Spices & Seasonings": ("Spice Set", "Hot Sauce", "Extra Virgin Olive Oil"),
+    },
     "Patio, Lawn & Garden": {
         "Gardening & Lawn Care | Plant Containers": ("Planter Pot", "Hanging Basket"),
         "Gardening & Lawn Care | Watering Equipment": ("Garden Hose", "Hose Nozzle"),
         "Gardening & Lawn Care | Hand Tools": ("Pruning Shears", "Garden Kneeler"),
-        "Outdoor Décor": ("Wind Chime", "Garden Statue"), "Birding & Wildlife": ("Bird Feeder",),
-        "Grills & Outdoor Cooking": ("Grill Brush", "Grill Cover")},
+        "Outdoor Décor": ("Wind Chime", "Garden Statue"),
+        "Birding & Wildlife": ("Bird Feeder",),
+        "Grills & Outdoor Cooking": ("Grill Brush", "Grill Cover"),
+    },
     "Health & Household": {
         "Health Care | First Aid": ("First Aid Kit", "Elastic Bandages"),
-        "Health Care | Thermometers": ("Digital Thermometer",), "Health Care | Braces & Supports": ("Knee Brace",),
+        "Health Care | Thermometers": ("Digital Thermometer",),
+        "Health Care | Braces & Supports": ("Knee Brace",),
         "Household Supplies | Cleaning Tools": ("Microfiber Cleaning Cloths", "Spin Mop"),
         "Household Supplies | Laundry": ("Laundry Detergent Pods",),
         "Vitamins & Dietary Supplements": ("Multivitamin Gummies", "Fish Oil Softgels"),
-        "Wellness & Relaxation": ("Massage Gun",)},
+        "Wellness & Relaxation": ("Massage Gun",),
+    },
 }
 
 # Product types that plausibly belong to several categories: product type -> {top level: "Sub | Leaf"}.
 # Their rows carry no type signal, only the weaker one of the category bullets.
 SHARED_TYPES: dict[str, dict[str, str]] = {
-    "Water Bottle": {"Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
-                     "Home & Kitchen": "Kitchen & Dining | Travel & To-Go Drinkware"},
-    "Insulated Tumbler": {"Home & Kitchen": "Kitchen & Dining | Travel & To-Go Drinkware",
-                          "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking"},
-    "Backpack": {"Clothing, Shoes & Jewelry": "Men | Accessories",
-                 "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
-                 "Office Products": "Office & School Supplies | Desk Accessories"},
-    "LED String Lights": {"Electronics": "Accessories & Supplies", "Home & Kitchen": "Home Décor",
-                          "Patio, Lawn & Garden": "Outdoor Décor | String Lights"},
-    "LED Desk Lamp": {"Office Products": "Office Furniture & Lighting", "Home & Kitchen": "Home Décor",
-                      "Tools & Home Improvement": "Lighting & Ceiling Fans"},
-    "Craft Kit for Kids": {"Toys & Games": "Learning & Education | Arts & Crafts",
-                           "Arts, Crafts & Sewing": "Crafting | Craft Kits"},
-    "Coloring Book": {"Toys & Games": "Learning & Education | Arts & Crafts",
-                      "Arts, Crafts & Sewing": "Painting, Drawing & Art Supplies | Drawing"},
-    "Stainless Steel Bowl": {"Pet Supplies": "Dogs | Feeding & Watering Supplies",
-                             "Home & Kitchen": "Kitchen & Dining | Kitchen Utensils & Gadgets"},
-    "Storage Bins": {"Home & Kitchen": "Kitchen & Dining | Storage & Organization",
-                     "Office Products": "Office & School Supplies | Desk Accessories",
-                     "Baby Products": "Nursery | Storage"},
-    "Fleece Blanket": {"Home & Kitchen": "Bedding | Blankets & Throws", "Baby Products": "Nursery | Bedding",
-                       "Pet Supplies": "Dogs | Beds & Furniture"},
-    "Quick Dry Towel": {"Home & Kitchen": "Bath | Towels", "Sports & Outdoors": "Sports & Fitness | Accessories",
-                        "Beauty & Personal Care": "Hair Care | Accessories"},
-    "Travel Organizer Bag": {"Clothing, Shoes & Jewelry": "Men | Accessories",
-                             "Beauty & Personal Care": "Tools & Accessories | Bags & Cases",
-                             "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking"},
-    "Flashlight": {"Tools & Home Improvement": "Lighting & Ceiling Fans",
-                   "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
-                   "Electronics": "Accessories & Supplies"},
-    "Scissors": {"Office Products": "Office & School Supplies | Desk Accessories", "Arts, Crafts & Sewing": "Sewing",
-                 "Beauty & Personal Care": "Tools & Accessories"},
-    "Kids Headphones": {"Electronics": "Portable Audio & Video | Headphones",
-                        "Toys & Games": "Learning & Education | Kids' Electronics"},
+    "Water Bottle": {
+        "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
+        "Home & Kitchen": "Kitchen & Dining | Travel & To-Go Drinkware",
+    },
+    "Insulated Tumbler": {
+        "Home & Kitchen": "Kitchen & Dining | Travel & To-Go Drinkware",
+        "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
+    },
+    "Backpack": {
+        "Clothing, Shoes & Jewelry": "Men | Accessories",
+        "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
+        "Office Products": "Office & School Supplies | Desk Accessories",
+    },
+    "LED String Lights": {
+        "Electronics": "Accessories & Supplies",
+        "Home & Kitchen": "Home Décor",
+        "Patio, Lawn & Garden": "Outdoor Décor | String Lights",
+    },
+    "LED Desk Lamp": {
+        "Office Products": "Office Furniture & Lighting",
+        "Home & Kitchen": "Home Décor",
+        "Tools & Home Improvement": "Lighting & Ceiling Fans",
+    },
+    "Craft Kit for Kids": {"Toys & Games": "Learning & Education | Arts & Crafts", "Arts, Crafts & Sewing": "Crafting | Craft Kits"},
+    "Coloring Book": {
+        "Toys & Games": "Learning & Education | Arts & Crafts",
+        "Arts, Crafts & Sewing": "Painting, Drawing & Art Supplies | Drawing",
+    },
+    "Stainless Steel Bowl": {
+        "Pet Supplies": "Dogs | Feeding & Watering Supplies",
+        "Home & Kitchen": "Kitchen & Dining | Kitchen Utensils & Gadgets",
+    },
+    "Storage Bins": {
+        "Home & Kitchen": "Kitchen & Dining | Storage & Organization",
+        "Office Products": "Office & School Supplies | Desk Accessories",
+        "Baby Products": "Nursery | Storage",
+    },
+    "Fleece Blanket": {
+        "Home & Kitchen": "Bedding | Blankets & Throws",
+        "Baby Products": "Nursery | Bedding",
+        "Pet Supplies": "Dogs | Beds & Furniture",
+    },
+    "Quick Dry Towel": {
+        "Home & Kitchen": "Bath | Towels",
+        "Sports & Outdoors": "Sports & Fitness | Accessories",
+        "Beauty & Personal Care": "Hair Care | Accessories",
+    },
+    "Travel Organizer Bag": {
+        "Clothing, Shoes & Jewelry": "Men | Accessories",
+        "Beauty & Personal Care": "Tools & Accessories | Bags & Cases",
+        "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
+    },
+    "Flashlight": {
+        "Tools & Home Improvement": "Lighting & Ceiling Fans",
+        "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
+        "Electronics": "Accessories & Supplies",
+    },
+    "Scissors": {
+        "Office Products": "Office & School Supplies | Desk Accessories",
+        "Arts, Crafts & Sewing": "Sewing",
+        "Beauty & Personal Care": "Tools & Accessories",
+    },
+    "Kids Headphones": {"Electronics": "Portable Audio & Video | Headphones", "Toys & Games": "Learning & Education | Kids' Electronics"},
     "Bath Toys": {"Baby Products": "Baby Care | Bathing", "Toys & Games": "Baby & Toddler Toys | Bath Toys"},
-    "Lunch Box": {"Home & Kitchen": "Kitchen & Dining | Storage & Organization",
-                  "Baby Products": "Feeding | Toddler Dishes"},
-    "Gloves": {"Tools & Home Improvement": "Hardware | Work Gloves",
-               "Patio, Lawn & Garden": "Gardening & Lawn Care | Gloves",
-               "Clothing, Shoes & Jewelry": "Women | Accessories",
-               "Sports & Outdoors": "Sports & Fitness | Accessories"},
-    "Costume": {"Clothing, Shoes & Jewelry": "Novelty & More | Costumes",
-                "Toys & Games": "Dress Up & Pretend Play | Costumes"},
-    "Detangling Brush": {"Beauty & Personal Care": "Hair Care | Styling Tools & Appliances",
-                         "Pet Supplies": "Dogs | Grooming"},
-    "Hand Cream": {"Beauty & Personal Care": "Skin Care | Hands & Nails",
-                   "Health & Household": "Health Care | Skin Treatments"},
-    "Exercise Mat": {"Sports & Outdoors": "Sports & Fitness | Exercise & Fitness",
-                     "Health & Household": "Wellness & Relaxation"},
-    "Thermometer": {"Health & Household": "Health Care | Thermometers",
-                    "Home & Kitchen": "Kitchen & Dining | Kitchen Utensils & Gadgets",
-                    "Patio, Lawn & Garden": "Grills & Outdoor Cooking"},
-    "Cooler Bag": {"Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
-                   "Patio, Lawn & Garden": "Grills & Outdoor Cooking",
-                   "Home & Kitchen": "Kitchen & Dining | Storage & Organization"},
+    "Lunch Box": {"Home & Kitchen": "Kitchen & Dining | Storage & Organization", "Baby Products": "Feeding | Toddler Dishes"},
+    "Gloves": {
+        "Tools & Home Improvement": "Hardware | Work Gloves",
+        "Patio, Lawn & Garden": "Gardening & Lawn Care | Gloves",
+        "Clothing, Shoes & Jewelry": "Women | Accessories",
+        "Sports & Outdoors": "Sports & Fitness | Accessories",
+    },
+    "Costume": {"Clothing, Shoes & Jewelry": "Novelty & More | Costumes", "Toys & Games": "Dress Up & Pretend Play | Costumes"},
+    "Detangling Brush": {"Beauty & Personal Care": "Hair Care | Styling Tools & Appliances", "Pet Supplies": "Dogs | Grooming"},
+    "Hand Cream": {"Beauty & Personal Care": "Skin Care | Hands & Nails", "Health & Household": "Health Care | Skin Treatments"},
+    "Exercise Mat": {"Sports & Outdoors": "Sports & Fitness | Exercise & Fitness", "Health & Household": "Wellness & Relaxation"},
+    "Thermometer": {
+        "Health & Household": "Health Care | Thermometers",
+        "Home & Kitchen": "Kitchen & Dining | Kitchen Utensils & Gadgets",
+        "Patio, Lawn & Garden": "Grills & Outdoor Cooking",
+    },
+    "Cooler Bag": {
+        "Sports & Outdoors": "Outdoor Recreation | Camping & Hiking",
+        "Patio, Lawn & Garden": "Grills & Outdoor Cooking",
+        "Home & Kitchen": "Kitchen & Dining | Storage & Organization",
+    },
     "Herbal Tea": {"Grocery & Gourmet Food": "Beverages | Tea", "Health & Household": "Vitamins & Dietary Supplements"},
-    "Sticker Pack": {"Arts, Crafts & Sewing": "Crafting | Stickers",
-                     "Office Products": "Office & School Supplies | Paper",
-                     "Toys & Games": "Learning & Education | Arts & Crafts"},
-    "Smart Watch": {"Electronics": "Cell Phones & Accessories | Smartwatches",
-                    "Clothing, Shoes & Jewelry": "Men | Watches",
-                    "Sports & Outdoors": "Sports & Fitness | Accessories"},
+    "Sticker Pack": {
+        "Arts, Crafts & Sewing": "Crafting | Stickers",
+        "Office Products": "Office & School Supplies | Paper",
+        "Toys & Games": "Learning & Education | Arts & Crafts",
+    },
+    "Smart Watch": {
+        "Electronics": "Cell Phones & Accessories | Smartwatches",
+        "Clothing, Shoes & Jewelry": "Men | Watches",
+        "Sports & Outdoors": "Sports & Fitness | Accessories",
+    },
     "Extension Cord": {"Tools & Home Improvement": "Hardware | Electrical", "Electronics": "Accessories & Supplies"},
-    "Night Light": {"Baby Products": "Nursery | Decor", "Home & Kitchen": "Home Décor",
-                    "Tools & Home Improvement": "Lighting & Ceiling Fans"},
+    "Night Light": {
+        "Baby Products": "Nursery | Decor",
+        "Home & Kitchen": "Home Décor",
+        "Tools & Home Improvement": "Lighting & Ceiling Fans",
+    },
 }
 
 # Bullets that only one category's sellers write: a second, weaker signal.
 CATEGORY_BULLETS: dict[str, tuple[str, ...]] = {
-    "Toys & Games": ("AGES 3 AND UP: Encourages imaginative play and early problem-solving skills.",
-                     "FAMILY GAME NIGHT: Quick to learn for 2 to 6 players, with plenty of replay value.",
-                     "WARNING: Choking hazard, small parts. Not for children under 3 years."),
-    "Home & Kitchen": ("DISHWASHER SAFE: Oven safe up to 450°F and dishwasher safe for quick cleanup.",
-                       "COZY HOME: Adds a warm touch to any living room, bedroom or dining table."),
-    "Sports & Outdoors": ("TRAIN ANYWHERE: Built for the gym, the trail and everyday workouts.",
-                          "OUTDOOR READY: Stands up to wind, rain and rough terrain on every hike and camping trip."),
-    "Clothing, Shoes & Jewelry": ("TRUE TO SIZE: Please check the size chart before ordering; machine wash cold.",
-                                  "ALL DAY COMFORT: Breathable fabric and a relaxed fit for everyday wear."),
-    "Baby Products": ("NEWBORN SAFE: Gentle on sensitive skin and safe for babies 0-12 months.",
-                      "NURSERY ESSENTIAL: A must-have for new parents and a lovely baby shower gift."),
-    "Arts, Crafts & Sewing": ("VIBRANT COLORS: Highly pigmented and blends smoothly on paper and canvas.",
-                              "DIY PROJECTS: Ideal for scrapbooking, card making, sewing and painting."),
-    "Office Products": ("STAY ORGANIZED: Keeps your desk, classroom or home office neat and tidy.",
-                        "SMOOTH WRITING: Quick-drying, smudge-resistant ink for notes, journals and reports."),
-    "Electronics": ("WIDE COMPATIBILITY: Works with iPhone, Samsung Galaxy, laptops and most USB-C devices.",
-                    "LONG BATTERY LIFE: Up to 20 hours of playtime on a single charge with fast charging."),
-    "Pet Supplies": ("FOR DOGS AND CATS: Suits small, medium and large breeds, even aggressive chewers.",
-                     "HAPPY PETS: Keeps your puppy or kitten busy and away from your furniture."),
-    "Beauty & Personal Care": ("GENTLE FORMULA: Cruelty-free, paraben-free and suitable for all skin types.",
-                               "SALON RESULTS: Smooth, shiny hair and a flawless look at home."),
-    "Tools & Home Improvement": ("PRO GRADE: Hardened steel built for contractors and weekend DIY jobs.",
-                                 "EASY INSTALLATION: Mounts in minutes with the included screws and anchors."),
-    "Grocery & Gourmet Food": ("FRESH TASTE: Made with real ingredients, gluten free and non-GMO.",
-                               "PANTRY STAPLE: Store in a cool, dry place; best before date on the package."),
-    "Patio, Lawn & Garden": ("WEATHERPROOF: UV resistant for year-round use on the patio, deck or lawn.",
-                             "GREEN THUMB: Helps your flowers, vegetables and backyard garden thrive."),
-    "Health & Household": ("WELLNESS SUPPORT: Not intended to diagnose, treat, cure or prevent any disease.",
-                           "HOUSEHOLD ESSENTIAL: Keeps every room clean, fresh and germ free."),
+    "Toys & Games": (
+        "AGES 3 AND UP: Encourages imaginative play and early problem-solving skills.",
+        "FAMILY GAME NIGHT: Quick to learn for 2 to 6 players, with plenty of replay value.",
+        "WARNING: Choking hazard, small parts. Not for children under 3 years.",
+    ),
+    "Home & Kitchen": (
+        "DISHWASHER SAFE: Oven safe up to 450°F and dishwasher safe for quick cleanup.",
+        "COZY HOME: Adds a warm touch to any living room, bedroom or dining table.",
+    ),
+    "Sports & Outdoors": (
+        "TRAIN ANYWHERE: Built for the gym, the trail and everyday workouts.",
+        "OUTDOOR READY: Stands up to wind, rain and rough terrain on every hike and camping trip.",
+    ),
+    "Clothing, Shoes & Jewelry": (
+        "TRUE TO SIZE: Please check the size chart before ordering; machine wash cold.",
+        "ALL DAY COMFORT: Breathable fabric and a relaxed fit for everyday wear.",
+    ),
+    "Baby Products": (
+        "NEWBORN SAFE: Gentle on sensitive skin and safe for babies 0-12 months.",
+        "NURSERY ESSENTIAL: A must-have for new parents and a lovely baby shower gift.",
+    ),
+    "Arts, Crafts & Sewing": (
+        "VIBRANT COLORS: Highly pigmented and blends smoothly on paper and canvas.",
+        "DIY PROJECTS: Ideal for scrapbooking, card making, sewing and painting.",
+    ),
+    "Office Products": (
+        "STAY ORGANIZED: Keeps your desk, classroom or home office neat and tidy.",
+        "SMOOTH WRITING: Quick-drying, smudge-resistant ink for notes, journals and reports.",
+    ),
+    "Electronics": (
+        "WIDE COMPATIBILITY: Works with iPhone, Samsung Galaxy, laptops and most USB-C devices.",
+        "LONG BATTERY LIFE: Up to 20 hours of playtime on a single charge with fast charging.",
+    ),
+    "Pet Supplies": (
+        "FOR DOGS AND CATS: Suits small, medium and large breeds, even aggressive chewers.",
+        "HAPPY PETS: Keeps your puppy or kitten busy and away from your furniture.",
+    ),
+    "Beauty & Personal Care": (
+        "GENTLE FORMULA: Cruelty-free, paraben-free and suitable for all skin types.",
+        "SALON RESULTS: Smooth, shiny hair and a flawless look at home.",
+    ),
+    "Tools & Home Improvement": (
+        "PRO GRADE: Hardened steel built for contractors and weekend DIY jobs.",
+        "EASY INSTALLATION: Mounts in minutes with the included screws and anchors.",
+    ),
+    "Grocery & Gourmet Food": (
+        "FRESH TASTE: Made with real ingredients, gluten free and non-GMO.",
+        "PANTRY STAPLE: Store in a cool, dry place; best before date on the package.",
+    ),
+    "Patio, Lawn & Garden": (
+        "WEATHERPROOF: UV resistant for year-round use on the patio, deck or lawn.",
+        "GREEN THUMB: Helps your flowers, vegetables and backyard garden thrive.",
+    ),
+    "Health & Household": (
+        "WELLNESS SUPPORT: Not intended to diagnose, treat, cure or prevent any disease.",
+        "HOUSEHOLD ESSENTIAL: Keeps every room clean, fresh and germ free.",
+    ),
 }
 
 # Marketing bullets any seller writes; they dilute the category signal.
@@ -244,18 +371,73 @@ DESCRIPTIONS: tuple[str, ...] = (
 )
 RETURNS = "Go to your orders and start the return Select the ship method Ship it!"
 
-BRANDS = ("Zentra", "Hollowbrook", "Pixelmint", "Nordvik", "Sunny Lane", "BlueRidge Co", "Oakhaven", "Luma & Co",
-          "TidyNest", "Maple Hollow", "Vividly", "Peakline", "Cozy Harbor", "Brisa", "Ember & Oak", "Trailmate",
-          "Gleamore", "Nimbus", "Rivetworks", "Aurora Goods", "Quillcraft", "Voltique", "Lumino", "Urban Nest",
-          "Everyday Basics", "Kiddora", "Sprout & Bloom", "Greyfield")
-COLOURS = ("Black", "White", "Navy Blue", "Red", "Pink", "Grey", "Green", "Multicolor", "Rose Gold", "Beige",
-           "Purple", "Yellow", "Teal")
-MATERIALS = ("stainless steel", "silicone", "cotton", "plastic", "bamboo", "wood", "polyester", "nylon",
-             "aluminum", "canvas", "glass", "rubber")
-ADJECTIVES = ("Premium", "Deluxe", "Classic", "Mini", "Portable", "Heavy Duty", "Soft", "Large", "Reusable",
-              "Waterproof", "Adjustable", "Eco-Friendly", "Kids", "Professional", "Cute")
-AGES = {"Toys & Games": ("3years and up", "6years and up", "8 - 14years"), "Baby Products": ("0months and up",),
-        "Arts, Crafts & Sewing": ("6years and up", "8years and up")}
+BRANDS = (
+    "Zentra",
+    "Hollowbrook",
+    "Pixelmint",
+    "Nordvik",
+    "Sunny Lane",
+    "BlueRidge Co",
+    "Oakhaven",
+    "Luma & Co",
+    "TidyNest",
+    "Maple Hollow",
+    "Vividly",
+    "Peakline",
+    "Cozy Harbor",
+    "Brisa",
+    "Ember & Oak",
+    "Trailmate",
+    "Gleamore",
+    "Nimbus",
+    "Rivetworks",
+    "Aurora Goods",
+    "Quillcraft",
+    "Voltique",
+    "Lumino",
+    "Urban Nest",
+    "Everyday Basics",
+    "Kiddora",
+    "Sprout & Bloom",
+    "Greyfield",
+)
+COLOURS = ("Black", "White", "Navy Blue", "Red", "Pink", "Grey", "Green", "Multicolor", "Rose Gold", "Beige", "Purple", "Yellow", "Teal")
+MATERIALS = (
+    "stainless steel",
+    "silicone",
+    "cotton",
+    "plastic",
+    "bamboo",
+    "wood",
+    "polyester",
+    "nylon",
+    "aluminum",
+    "canvas",
+    "glass",
+    "rubber",
+)
+ADJECTIVES = (
+    "Premium",
+    "Deluxe",
+    "Classic",
+    "Mini",
+    "Portable",
+    "Heavy Duty",
+    "Soft",
+    "Large",
+    "Reusable",
+    "Waterproof",
+    "Adjustable",
+    "Eco-Friendly",
+    "Kids",
+    "Professional",
+    "Cute",
+)
+AGES = {
+    "Toys & Games": ("3years and up", "6years and up", "8 - 14years"),
+    "Baby Products": ("0months and up",),
+    "Arts, Crafts & Sewing": ("6years and up", "8years and up"),
+}
 IMAGE_URL = "https://images-na.ssl-images-amazon.com/images/I/{}L.jpg"
 PIXEL_URL = "https://images-na.ssl-images-amazon.com/images/G/01/x-locale/common/transparent-pixel.jpg"
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -268,8 +450,7 @@ P_EMPTY_ABOUT, P_EMPTY_SPEC, P_EMPTY_TECH = 0.03, 0.12, 0.08
 TOPS = tuple(CATEGORIES)  # the top-level (main) categories
 # Top level -> ((sub path, product type), ...): flat, ordered tables to draw from by index.
 OWN_TYPES = {top: tuple((sub, noun) for sub, nouns in PRODUCT_TYPES[top].items() for noun in nouns) for top in TOPS}
-SHARED_BY_TOP = {top: tuple((paths[top], noun) for noun, paths in SHARED_TYPES.items() if top in paths)
-                  for top in TOPS}
+SHARED_BY_TOP = {top: tuple((paths[top], noun) for noun, paths in SHARED_TYPES.items() if top in paths) for top in TOPS}
 
 
 T = TypeVar("T")
@@ -286,7 +467,7 @@ def _code(rng: np.random.Generator, length: int, alphabet: str = ALNUM) -> str:
 
 
 def _category_path(rng: np.random.Generator, top: str, sub: str) -> str:
-    """"Main | Sub | Leaf", or "Main | Sub" as real listings often stop a level early."""
+    """ "Main | Sub | Leaf", or "Main | Sub" as real listings often stop a level early."""
     levels = sub.split(" | ")
     return " | ".join([top, *(levels[:1] if rng.random() < 0.35 else levels)])
 
@@ -300,8 +481,18 @@ def _product_type(rng: np.random.Generator, top: str) -> tuple[str, str]:
 def _product_name(rng: np.random.Generator, brand: str, noun: str, colour: str) -> str:
     """Brand + adjective + product type + a size/count/colour tail, like real listing titles."""
     count = int(rng.choice([2, 3, 4, 6, 10, 12, 24]))
-    tail = _pick(rng, (f", {count} Pack", f" - {colour}", f", {int(rng.integers(6, 40))} Inch", f", Set of {count}",
-                       f" for Kids and Adults, {colour}", " Gift Set", ""))
+    tail = _pick(
+        rng,
+        (
+            f", {count} Pack",
+            f" - {colour}",
+            f", {int(rng.integers(6, 40))} Inch",
+            f", Set of {count}",
+            f" for Kids and Adults, {colour}",
+            " Gift Set",
+            "",
+        ),
+    )
     return f"{brand} {_pick(rng, ADJECTIVES)} {noun}{tail}"
 
 
@@ -345,7 +536,7 @@ def _technical(rng: np.random.Generator, ounces: float, fill: dict[str, str]) ->
 
 
 def _money(value: float) -> str:
-    """"$1,299.00": US style, thousands separated, as Amazon prints it."""
+    """ "$1,299.00": US style, thousands separated, as Amazon prints it."""
     return f"${value:,.2f}"
 
 
@@ -422,8 +613,7 @@ def _row(rng: np.random.Generator, top: str) -> dict[str, str]:
         "Selling Price": _price(rng, top),
         "Model Number": model,
         "About Product": "" if rng.random() < P_EMPTY_ABOUT else _about(rng, top, fill),
-        "Product Specification": "" if rng.random() < P_EMPTY_SPEC else _specification(rng, top, dims, ounces,
-                                                                                        asin, model),
+        "Product Specification": "" if rng.random() < P_EMPTY_SPEC else _specification(rng, top, dims, ounces, asin, model),
         "Technical Details": "" if rng.random() < P_EMPTY_TECH else _technical(rng, ounces, fill),
         "Shipping Weight": _weight(ounces) if rng.random() < 0.88 else "",
         "Product Dimensions": f"{dims}  {_weight(ounces * 0.9)}" if rng.random() < 0.04 else "",

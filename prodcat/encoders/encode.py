@@ -85,9 +85,7 @@ def default_workers(device: torch.device) -> int:
     return min(8, os.cpu_count() or 1) if device.type == "cuda" else 1
 
 
-def encode_texts(
-    model: SentenceTransformer, texts: list[str], batch_size: int, precision: str, workers: int | None = None
-) -> np.ndarray:
+def encode_texts(model: SentenceTransformer, texts: list[str], batch_size: int, precision: str, workers: int | None = None) -> np.ndarray:
     """The embeddings `model.encode(texts, batch_size)` gives, float32, under autocast when bf16/fp16 is chosen.
 
     Same batches as `encode` (longest text first), but tokenized ahead by `workers` threads
@@ -135,9 +133,7 @@ def text_keys(texts: list[str]) -> np.ndarray:
     return np.array([hashlib.sha256(text.encode()).digest()[:16] for text in texts], dtype="S16")
 
 
-def cached_encode(
-    texts: list[str], encode: Callable[[list[str]], np.ndarray], cache_file: Path
-) -> tuple[np.ndarray, int]:
+def cached_encode(texts: list[str], encode: Callable[[list[str]], np.ndarray], cache_file: Path) -> tuple[np.ndarray, int]:
     """Embeddings for `texts`, encoding only those whose hash is not yet in `cache_file` for this encoder.
 
     Returns the embeddings and how many texts were actually encoded; the cache grows with the new ones.
@@ -157,5 +153,3 @@ def cached_encode(
         np.savez(scratch, keys=np.array(list(known), dtype="S16"), vectors=np.stack(list(known.values())))
         scratch.replace(cache_file)
     return np.stack([known[key] for key in keys.tolist()]).astype(np.float32), len(missing)
-
-

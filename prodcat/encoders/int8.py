@@ -33,11 +33,11 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 from transformers import AutoTokenizer
 
-from prodcat.encoders.encode import encode_texts, encoder_fingerprint
-from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import Backend
+from prodcat.encoders.encode import encode_texts, encoder_fingerprint
+from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
 
 EXPORT_INFO = "export.json"
 # The embed output beside an adopted int8 `validation.npy`: the torch embeddings of the same texts.
@@ -105,9 +105,7 @@ def _fp32_matmuls(graph: onnx.ModelProto, after: list[str]) -> list[str]:
     """The MatMul nodes that read the output of an op of type in `after`."""
     produced_by = {output: node.op_type for node in graph.graph.node for output in node.output}
     return [
-        node.name
-        for node in graph.graph.node
-        if node.op_type == "MatMul" and any(produced_by.get(name) in after for name in node.input)
+        node.name for node in graph.graph.node if node.op_type == "MatMul" and any(produced_by.get(name) in after for name in node.input)
     ]
 
 
@@ -245,7 +243,7 @@ def adopt_int8(torch_accuracy: float, int8_accuracy: float, max_drop: float) -> 
     drop = torch_accuracy - int8_accuracy
     summary = f"champion validation accuracy torch {torch_accuracy:.4f}, int8 {int8_accuracy:.4f}"
     if drop > max_drop:
-        return "torch", f"{summary}: drop {drop:.4f} above embed.int8_max_accuracy_drop {max_drop}"
+        return "torch", f"{summary}: drop {drop:.4f} above champion.int8_max_accuracy_drop {max_drop}"
     return "onnx_int8", summary
 
 

@@ -7,12 +7,15 @@ learns from scores of a model that saw the row. Validation, test and new rows ar
 model fitted on all train rows.
 
 Saved without pickle: the vocabularies and idf weights as JSON, the linear weights as `.npz`.
+`LinearHead` scores the `sparse` variant from the stored or freshly computed class scores.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,7 +28,10 @@ from sklearn.svm import LinearSVC
 
 from prodcat.core.io import read_json, write_json
 from prodcat.core.params import SparseParams
+from prodcat.core.variants import Variant
+from prodcat.heads.base import FeatureBlocks, Head, existing
 
+SPARSE_FOLDER = "sparse"  # the train_sparse stage's model folder below models/
 VECTORIZERS_FILE = "vectorizers.json"
 LINEAR_FILE = "linear.npz"
 
@@ -35,8 +41,12 @@ def fit_vectorizers(texts: list[str], params: SparseParams) -> list[TfidfVectori
     analyzers = [("word", params.word_ngrams), (params.char_analyzer, params.char_ngrams)]
     return [
         TfidfVectorizer(
-            analyzer=analyzer, ngram_range=tuple(ngrams), min_df=params.min_df, max_features=params.max_features,
-            sublinear_tf=True, dtype=np.float32,
+            analyzer=analyzer,
+            ngram_range=tuple(ngrams),
+            min_df=params.min_df,
+            max_features=params.max_features,
+            sublinear_tf=True,
+            dtype=np.float32,
         ).fit(texts)
         for analyzer, ngrams in analyzers
     ]
@@ -71,10 +81,7 @@ def fit_linear(features: sp.csr_matrix, labels: np.ndarray, num_classes: int, pa
     A class absent from `labels` (possible inside a fold) gets weights 0 and an intercept below every
     other class's, so it is never the top score.
     """
-    if params.classifier == "linear_svc":
-        model = LinearSVC(C=params.C, random_state=0)
-    else:
-        model = LogisticRegression(C=params.C, max_iter=2000)
+    model = LinearSVC(C=params.C, random_state=0) if params.classifier == "linear_svc" else LogisticRegression(C=params.C, max_iter=2000)
     model.fit(features, labels)
     coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
     if len(model.classes_) == 2 and coef.shape[0] == 1:  # binary: one decision function, as two opposite scores
@@ -146,3 +153,21 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def probabilities(scores: np.ndarray, temperature: float) -> np.ndarray:
     return softmax(temperature * scores, axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LinearHead(Head):
+    """The calibrated linear classifier on the sparse class scores: fitted by train_sparse on texts, scored here from the scores."""
+
+    temperature: float
+
+    @classmethod
+    def files(cls, spec: Variant) -> list[str]:
+        return [f"{SPARSE_FOLDER}/{LINEAR_FILE}"]
+
+    @classmethod
+    def load(cls, models: Path, spec: Variant, choice: Mapping[str, Any]) -> LinearHead:
+        return cls(load_temperature(existing(models / SPARSE_FOLDER / LINEAR_FILE).parent))
+
+    def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:
+        return probabilities(blocks.sparse_scores, self.temperature)

@@ -15,9 +15,7 @@ def summary_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float
 
 def per_class_metrics(truth: np.ndarray, predicted: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
     """precision/recall/F1/support for every class in the label map, also those absent from the test split."""
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=list(range(len(names))), zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=list(range(len(names))), zero_division=0)
     return {
         name: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4), "support": int(s)}
         for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)

@@ -1,39 +1,39 @@
 """The fine-tuning softmax head as a classifier of its own (variant `softmax`): cosine logits over the embedding.
 
-Kept apart from the training code so that scoring it needs only torch and safetensors.
+Its weights' format is `softmax_weights.py`, shared with fine-tuning. The head is
+saved beside the encoder it was trained with (`models/<encoder>/softmax_head.safetensors`) and
+scores that encoder's embeddings: `SoftmaxHead` reads the encoder its variant names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from prodcat.core.errors import InputError
-
-SOFTMAX_HEAD_FILE = "softmax_head.safetensors"  # beside the saved encoder
+from prodcat.core.variants import Variant
+from prodcat.heads.base import FeatureBlocks, Head
+from prodcat.heads.softmax_weights import SOFTMAX_HEAD_FILE, head_probabilities, load_head
 
 
-def head_logits(head: dict[str, torch.Tensor], embeddings: torch.Tensor) -> torch.Tensor:
-    """Cosine-classifier logits: temperature x (W . normalised embedding + b)."""
-    return head["log_scale"].exp() * F.linear(F.normalize(embeddings.float(), dim=-1), head["weight"], head["bias"])
+@dataclass(frozen=True)
+class SoftmaxHead(Head):
+    """The cosine classifier trained with an encoder, on that encoder's embeddings alone."""
 
+    encoder: str
+    weights: dict[str, torch.Tensor]
 
-def save_head(head: dict[str, torch.Tensor], folder: Path) -> None:
-    save_file({name: value.detach().cpu().contiguous() for name, value in head.items()}, str(folder / SOFTMAX_HEAD_FILE))
+    @classmethod
+    def files(cls, spec: Variant) -> list[str]:
+        return [f"{spec.encoder}/{SOFTMAX_HEAD_FILE}"]
 
+    @classmethod
+    def load(cls, models: Path, spec: Variant, choice: Mapping[str, Any]) -> SoftmaxHead:
+        return cls(spec.encoder, load_head(models / spec.encoder))
 
-def load_head(folder: Path) -> dict[str, torch.Tensor]:
-    path = folder / SOFTMAX_HEAD_FILE
-    if not path.is_file():
-        raise InputError(f"{path} is missing: the softmax variant needs finetune.objective softmax_head and `dvc repro`")
-    return load_file(str(path))
-
-
-def head_probabilities(head: dict[str, torch.Tensor], embeddings: np.ndarray) -> np.ndarray:
-    """(rows, classes) probabilities of the head from the fine-tuned encoder's embeddings."""
-    with torch.no_grad():
-        return torch.softmax(head_logits(head, torch.from_numpy(embeddings)), dim=-1).numpy()
+    def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:
+        return head_probabilities(self.weights, blocks.embeddings[self.encoder])

@@ -6,21 +6,32 @@ in training becomes missing instead of crashing or shifting the codes.
 
 On a Dask cluster the booster trains through `xgboost.dask` on row shards of the same design matrix
 and is the same kind of Booster (saved as UBJ), so nothing downstream knows where it was trained.
+
+`XGBoostHead` is the head of the variants stock, adapted, finetuned and hybrid: one booster each,
+`models/xgb/<variant>.ubj`, beside the categorical codes `models/xgb/tabular.json`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from prodcat.core.io import read_json
 from prodcat.core.params import TrainXgbParams
+from prodcat.core.variants import Variant
+from prodcat.heads.base import FeatureBlocks, Head, existing
 
 if TYPE_CHECKING:
     from distributed import Client
+
+BOOSTERS = "xgb"  # the train_xgb stage's folder below models/
+TABULAR_FILE = "tabular.json"
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,9 @@ class Design:
         return cls(np.hstack([text_features, tabular]).astype(np.float32), feature_types)
 
 
-def design_matrix(text_features: np.ndarray, tabular: np.ndarray, encoding: TabularEncoding, labels: np.ndarray | None = None) -> xgb.DMatrix:
+def design_matrix(
+    text_features: np.ndarray, tabular: np.ndarray, encoding: TabularEncoding, labels: np.ndarray | None = None
+) -> xgb.DMatrix:
     """The design as an in-memory DMatrix, with XGBoost's native categorical types."""
     design = Design.of(text_features, tabular, encoding)
     return xgb.DMatrix(design.data, label=labels, feature_types=design.feature_types, enable_categorical=True, missing=np.nan)
@@ -102,9 +115,65 @@ def train_booster_on_cluster(
     data = client.persist(da.from_array(design.data, chunks=(shard_rows, -1)))
     label = client.persist(da.from_array(labels, chunks=(shard_rows,)))
     matrix = dxgb.DaskDMatrix(client, data, label, feature_types=design.feature_types, enable_categorical=True, missing=np.nan)
-    return dxgb.train(client, booster_params(num_classes, params), matrix, num_boost_round=params.num_boost_round, verbose_eval=False)["booster"]
+    return dxgb.train(client, booster_params(num_classes, params), matrix, num_boost_round=params.num_boost_round, verbose_eval=False)[
+        "booster"
+    ]
 
 
 def predict_proba(booster: xgb.Booster, matrix: xgb.DMatrix) -> np.ndarray:
     """(rows, classes) probabilities."""
     return booster.predict(matrix).reshape(matrix.num_row(), -1)
+
+
+def text_features(spec: Variant, blocks: FeatureBlocks) -> np.ndarray:
+    """The text block an XGBoost variant reads: its encoder's embedding, then the sparse scores if it uses them."""
+    parts = ([blocks.embeddings[spec.encoder]] if spec.encoder else []) + ([blocks.sparse_scores] if spec.sparse_scores else [])
+    return np.hstack(parts).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class XGBoostHead(Head):
+    """A booster on the variant's text features plus the tabular columns, coded as in training."""
+
+    variant: Variant
+    booster: xgb.Booster
+    encoding: TabularEncoding
+
+    @classmethod
+    def fit(
+        cls,
+        spec: Variant,
+        blocks: FeatureBlocks,
+        labels: np.ndarray,
+        num_classes: int,
+        encoding: TabularEncoding,
+        params: TrainXgbParams,
+        threads: int,
+        client: Client | None = None,
+        shard_rows: int = 0,
+    ) -> XGBoostHead:
+        """Boost on the train rows' blocks: in this process with `threads`, or through `xgboost.dask` on `client` in shards of `shard_rows` rows."""
+        if client is None:
+            booster = train_booster(
+                design_matrix(text_features(spec, blocks), blocks.tabular, encoding, labels), num_classes, params, threads
+            )
+        else:
+            design = Design.of(text_features(spec, blocks), blocks.tabular, encoding)
+            booster = train_booster_on_cluster(client, design, labels, num_classes, params, shard_rows)
+        return cls(spec, booster, encoding)
+
+    def save(self, boosters: Path) -> None:
+        """The booster as `<variant>.ubj` in the stage's folder (`models/xgb`); the stage writes the shared tabular.json."""
+        self.booster.save_model(boosters / f"{self.variant.name}.ubj")
+
+    @classmethod
+    def files(cls, spec: Variant) -> list[str]:
+        return [f"{BOOSTERS}/{TABULAR_FILE}", f"{BOOSTERS}/{spec.name}.ubj"]
+
+    @classmethod
+    def load(cls, models: Path, spec: Variant, choice: Mapping[str, Any]) -> XGBoostHead:
+        encoding = TabularEncoding.from_json(read_json(existing(models / BOOSTERS / TABULAR_FILE)))
+        return cls(spec, xgb.Booster(model_file=str(existing(models / BOOSTERS / f"{spec.name}.ubj"))), encoding)
+
+    def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:
+        return predict_proba(self.booster, design_matrix(text_features(self.variant, blocks), blocks.tabular, self.encoding))

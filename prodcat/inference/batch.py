@@ -21,13 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import Client
 
-from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.cluster.workers import map_ordered, worker_model, worker_path
-from prodcat.inference.drift import BatchMonitor, InputChecks
 from prodcat.core.errors import InputError
-from prodcat.core.params import PreprocessParams
-from prodcat.inference.predictor import predict
 from prodcat.data.quality import DataQualityError, build_suite, check_header, run_suite
+from prodcat.inference.bundle import Bundle, load_bundle
+from prodcat.inference.drift import BatchMonitor, InputChecks
+from prodcat.inference.predictor import predict
 
 STRUCTURAL_CHECKS = ("required_columns",)  # a chunk failing these cannot be scored: the run stops
 OUTPUT_FORMATS = (".parquet", ".csv")
@@ -62,7 +61,7 @@ def read_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 def check_chunk(chunk: pd.DataFrame, bundle: Bundle, source: str) -> InputChecks:
     """The input suite (without label checks) on one chunk: stops on a missing column, counts the offending rows of the rest."""
-    suite = build_suite(bundle.dataset, bundle.input_checks, PreprocessParams(), with_labels=False)
+    suite = build_suite(bundle.dataset, bundle.input_checks)
     outcomes = run_suite(chunk, suite, name="batch", every_row=True).outcomes
     if missing := [o.message for o in outcomes if o.check in STRUCTURAL_CHECKS and not o.success]:
         raise DataQualityError(f"{source} cannot be scored:\n" + "\n".join(f"  - {message}" for message in missing))

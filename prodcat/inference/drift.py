@@ -3,7 +3,7 @@
 The training side is a small profile stored in the model bundle (`reference_profile`). A batch is
 added to a `BatchMonitor` chunk by chunk, which keeps only histograms and counters, so a file of any
 size is reported in constant memory. Distribution shift is the population stability index (PSI)
-over the training data's quantile bins; the `monitor` params (stored in the bundle) turn a large
+over the training data's quantile bins; the `bundle` params (stored in the bundle) turn a large
 shift, many unseen categorical values or many low-confidence predictions into warnings.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,11 @@ def reference_profile(train_features: pd.DataFrame, train_labels: pd.Series, bin
     filled = values[~np.isnan(values)]
     if filled.size:
         price_edges = quantile_edges(filled, bins)
-        profile["price"] = {"edges": price_edges, "shares": shares(bin_counts(filled, price_edges)), "missing": round(float(1 - filled.size / values.size), 6)}
+        profile["price"] = {
+            "edges": price_edges,
+            "shares": shares(bin_counts(filled, price_edges)),
+            "missing": round(float(1 - filled.size / values.size), 6),
+        }
     return profile
 
 
@@ -127,7 +131,9 @@ class BatchMonitor:
         checks = {name: round(count / rows, 6) for name, count in self.check_failures.items()}
         for name, share in checks.items():
             if share > self.check_tolerance.get(name, 0.0) + 1e-12:
-                warnings.append(f"input check {name}: {share:.1%} of rows, the input suite allows {self.check_tolerance.get(name, 0.0):.1%}")
+                warnings.append(
+                    f"input check {name}: {share:.1%} of rows, the input suite allows {self.check_tolerance.get(name, 0.0):.1%}"
+                )
         unseen = {}
         for column in self.known_categories:
             share = round(self.unseen[column] / self.filled[column], 6) if self.filled[column] else 0.0
@@ -180,8 +186,14 @@ class InputChecks:
 
 
 def batch_report(
-    profile: dict, known_categories: dict[str, list[str]], features: pd.DataFrame, predictions: pd.DataFrame,
-    input_checks: InputChecks | None, thresholds: MonitorParams, variant: str, model_fingerprint: str,
+    profile: dict,
+    known_categories: dict[str, list[str]],
+    features: pd.DataFrame,
+    predictions: pd.DataFrame,
+    input_checks: InputChecks | None,
+    thresholds: MonitorParams,
+    variant: str,
+    model_fingerprint: str,
 ) -> dict:
     """The report of a batch held in memory at once (a chunked batch goes through `BatchMonitor.add`)."""
     monitor = BatchMonitor(profile, known_categories, thresholds, variant, model_fingerprint)
@@ -192,7 +204,12 @@ def batch_report(
 def report_markdown(report: dict, source: Path | str) -> str:
     """The report as markdown (a Prefect artifact): warnings first, then one line per measure."""
     verdict = f"{len(report['warnings'])} warning(s)" if report["warnings"] else "no warnings"
-    lines = [f"## Batch report: {report['rows']} products, {verdict}", "", f"Model: `{report['variant']}` (fingerprint `{report['model_fingerprint']}`)", ""]
+    lines = [
+        f"## Batch report: {report['rows']} products, {verdict}",
+        "",
+        f"Model: `{report['variant']}` (fingerprint `{report['model_fingerprint']}`)",
+        "",
+    ]
     lines += [f"- **warning**: {warning}" for warning in report["warnings"]]
     price = report["price"]
     lines += [

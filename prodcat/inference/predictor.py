@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prodcat.heads.scoring import FeatureBlocks, TrainedHeads, variant_probabilities
+from prodcat.heads.base import FeatureBlocks
 from prodcat.heads.linear import SparseModel
+from prodcat.heads.scoring import TrainedHeads, variant_probabilities
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
     python -m prodcat.inference.serve --bundle models/bundle        # http://127.0.0.1:8000 (PORT, HOST to change)
 
 `POST /predict` takes a JSON list of products keyed by the catalog's own column names (the bundle's
-manifest names them) and answers, per product, the label and the top 3 with probabilities.
+manifest names them) and answers, per product, the label and the top 3 with probabilities. A product
+is read as batch prediction reads its CSV row: rows that pandas posts (NaN for blanks, numbers and
+booleans where cells look like them) get the answers the same rows get in batch.
 Requests that arrive within a few milliseconds of each other are scored together: one
 `Bundle.score` call (one encoder pass) in a worker thread, so the event loop keeps accepting.
 
@@ -13,9 +15,12 @@ and the product model is built from the manifest inside `create_app`.
 
 import argparse
 import asyncio
+import json
+import math
 import os
+import reprlib
 from collections.abc import Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,19 +28,20 @@ from typing import Annotated, Any
 import pandas as pd
 import uvicorn
 from fastapi import Body, FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
-from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.core.cli import cli_errors
 from prodcat.core.params import DatasetParams
+from prodcat.inference.bundle import Bundle, load_bundle
 
 TOP_K = 3
 MAX_BATCH = 256  # products in one request; more is a 413
 WAIT_MS = 2.0  # how long the first waiting request waits for others to share its scoring call
 BATCH_ROWS = 512  # products in one scoring call
+ECHO_BYTES = 256  # a 422 echoes an offending input this long at most as sent; a longer one is summarized
 
 
 def served_columns(dataset: DatasetParams) -> list[str]:
@@ -43,19 +49,50 @@ def served_columns(dataset: DatasetParams) -> list[str]:
     return [column for column in dataset.required_columns if column != dataset.category_column]
 
 
+def catalog_cell(value: object) -> object:
+    """A JSON value as batch prediction reads the CSV cell it came from: text, and None for "", null or NaN.
+
+    read_chunks reads every cell as its text, only "" missing. pandas clients post `read_csv(...).to_dict("records")`:
+    NaN for a blank, and numbers or booleans where the cells looked like them, floats for an integer column with
+    blanks ("12" posted as 12.0). Lists and objects are left for the string check to refuse.
+    """
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, int):  # booleans too: "True", "False"
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)  # repr: the shortest text that reads back as the float
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:  # an escaped lone surrogate: no UTF-8 catalog holds one, nor can the answer
+            raise ValueError(f"not valid Unicode: lone surrogate U+{ord(value[error.start]):04X} at index {error.start}") from None
+    return value
+
+
+def catalog_id(value: object) -> object:
+    """`catalog_cell` for the id, which is required: a blank id is a missing one."""
+    if (cell := catalog_cell(value)) is None:
+        raise PydanticCustomError("missing", "Field required")
+    return cell
+
+
+# The OpenAPI schema shows what a client may send (json_schema_input_type), not the text it becomes.
+CatalogCell = Annotated[StrictStr | None, BeforeValidator(catalog_cell, json_schema_input_type=str | int | float | bool | None)]
+CatalogId = Annotated[StrictStr, BeforeValidator(catalog_id, json_schema_input_type=str | int | float | bool)]
+
+
 def product_model(dataset: DatasetParams) -> type[BaseModel]:
     """One product as pydantic validates it: the id is required, any other column may be blank, as in the catalog.
 
-    Values are JSON strings as the catalog holds them (a price may also be a number); other keys are
-    ignored, so a whole catalog row can be posted. At least one text column must say something.
+    Each value becomes the string batch prediction reads from the product's CSV row (`catalog_cell`); other
+    keys are ignored, so a whole catalog row can be posted. At least one text column must say something.
     """
 
     def column_field(column: str) -> tuple[Any, Any]:
         if column == dataset.id_column:
-            return StrictStr, Field(alias=column, min_length=1)
-        if column == dataset.price_column:
-            return StrictStr | StrictFloat | StrictInt | None, Field(None, alias=column)
-        return StrictStr | None, Field(None, alias=column)
+            return CatalogId, Field(alias=column)
+        return CatalogCell, Field(None, alias=column)
 
     def at_least_one_text(product: BaseModel) -> BaseModel:
         row = product.model_dump(by_alias=True)
@@ -71,10 +108,24 @@ def product_model(dataset: DatasetParams) -> type[BaseModel]:
     )
 
 
-def catalog_row(product: BaseModel) -> dict[str, str | None]:
-    """A validated product as `read_catalog` would have read it: strings, blanks missing."""
-    row = product.model_dump(by_alias=True)
-    return {column: None if value in ("", None) else str(value) for column, value in row.items()}
+def echoed(value: object) -> object:
+    """An offending input as a 422 shows it: as sent when it is short strict JSON, else a short Python summary.
+
+    FastAPI echoes inputs as sent; NaN or Infinity (which the JSON parser takes), a lone surrogate or a raw
+    body cannot be encoded in the answer, which turned the 422 into a 500.
+    """
+    with suppress(TypeError, ValueError, RecursionError):
+        if len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode()) <= ECHO_BYTES:
+            return value
+    return reprlib.repr(value)
+
+
+def client_problem(problem: dict) -> dict:
+    """A validation error as the 422 lists it: input and context `echoed`, an error in the context as its message."""
+    safe = {**problem, "input": echoed(problem.get("input"))}
+    if "ctx" in problem:
+        safe["ctx"] = {key: echoed(str(value) if isinstance(value, Exception) else value) for key, value in problem["ctx"].items()}
+    return safe
 
 
 class Candidate(BaseModel):
@@ -205,7 +256,9 @@ def create_app(
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
     Product = product_model(bundle.dataset)
-    batcher = MicroBatcher(lambda raw: bundle.score(raw, top_k=TOP_K), served_columns(bundle.dataset), micro_batch_rows, micro_batch_wait_ms)
+    batcher = MicroBatcher(
+        lambda raw: bundle.score(raw, top_k=TOP_K), served_columns(bundle.dataset), micro_batch_rows, micro_batch_wait_ms
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -219,18 +272,19 @@ def create_app(
     app.state.bundle = bundle
 
     @app.exception_handler(RequestValidationError)
-    async def too_many_products(request: Request, error: RequestValidationError) -> JSONResponse:
-        """A batch over `max_batch` is 413 (too large), not 422 (malformed); other validation errors stay 422."""
-        for problem in error.errors():
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        """A batch over `max_batch` is 413 (too large), not 422 (malformed); other validation errors are 422 in strict JSON."""
+        problems = error.errors()
+        for problem in problems:
             if problem["type"] == "too_long" and tuple(problem["loc"]) == ("body",):
                 detail = f"at most {max_batch} products per request, got {problem['ctx']['actual_length']}: split the batch"
                 return JSONResponse({"detail": detail}, status_code=413)
-        return await request_validation_exception_handler(request, error)
+        return JSONResponse({"detail": [client_problem(problem) for problem in problems]}, status_code=422)
 
     @app.post("/predict", response_model=list[Prediction])
     async def predict(products: Annotated[list[Product], Body(min_length=1, max_length=max_batch)]) -> list[Prediction]:
         """The label and top 3 categories of each product, in order."""
-        return predictions(await batcher.score([catalog_row(product) for product in products]))
+        return predictions(await batcher.score([product.model_dump(by_alias=True) for product in products]))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -245,12 +299,16 @@ def create_app(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="prodcat.inference.serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="prodcat.inference.serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--bundle", default="models/bundle", help="the model bundle folder (default: models/bundle)")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="default: $HOST or 127.0.0.1")
     parser.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"), help="default: $PORT or 8000")
     parser.add_argument("--max-batch", type=int, default=MAX_BATCH, help=f"most products in one request, 413 beyond (default: {MAX_BATCH})")
-    parser.add_argument("--wait-ms", type=float, default=WAIT_MS, help=f"how long a request waits for others to share its encoder call (default: {WAIT_MS})")
+    parser.add_argument(
+        "--wait-ms", type=float, default=WAIT_MS, help=f"how long a request waits for others to share its encoder call (default: {WAIT_MS})"
+    )
     parser.add_argument("--batch-rows", type=int, default=BATCH_ROWS, help=f"most products in one encoder call (default: {BATCH_ROWS})")
     args = parser.parse_args(argv)
     with cli_errors("serve"):

@@ -11,6 +11,7 @@ are inline (prodcat/reports/vega_offline.py), so the page draws its charts witho
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -24,8 +25,16 @@ from prodcat.reports.vega_offline import inline_vega_scripts
 
 SAMPLES = ("reference", "batch")
 REQUIRED_KEYS = (
-    "rows", "variant", "model_fingerprint", "input_failures", "unseen_categoricals",
-    "text_length", "price", "predicted_labels", "low_confidence", "warnings",
+    "rows",
+    "variant",
+    "model_fingerprint",
+    "input_failures",
+    "unseen_categoricals",
+    "text_length",
+    "price",
+    "predicted_labels",
+    "low_confidence",
+    "warnings",
 )
 _VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 _COLOURS = {"domain": list(SAMPLES), "range": ["#9aa5b1", "#d9480f"]}
@@ -103,7 +112,7 @@ def _percent(share: float) -> str:
 
 def bin_labels(edges: list[float]) -> list[str]:
     """Names of the bins prodcat.inference.drift cuts at `edges`: the first and last are open-ended."""
-    inner = [f"{low:.4g} to {high:.4g}" for low, high in zip(edges, edges[1:])]
+    inner = [f"{low:.4g} to {high:.4g}" for low, high in itertools.pairwise(edges)]
     return [f"below {edges[0]:.4g}", *inner, f"{edges[-1]:.4g} and above"]
 
 
@@ -115,9 +124,7 @@ def histogram_spec(title: str, axis_title: str, section: dict) -> dict:
             raise InputError(f"report {title}: {len(edges)} edges but {len(section[sample])} {sample} shares (expected {len(edges) + 1})")
     bins = bin_labels(edges)
     values = [
-        {"bin": label, "sample": sample, "share": share}
-        for sample in SAMPLES
-        for label, share in zip(bins, section[sample])
+        {"bin": label, "sample": sample, "share": share} for sample in SAMPLES for label, share in zip(bins, section[sample], strict=True)
     ]
     return _grouped_bars(f"{title} (PSI {section['psi']:.3f})", "bin", axis_title, bins, values)
 
@@ -125,11 +132,7 @@ def histogram_spec(title: str, axis_title: str, section: dict) -> dict:
 def label_shares_spec(section: dict) -> dict:
     """Grouped bars: the share of each predicted label, training labels next to the batch's."""
     labels = sorted(set(section["reference"]) | set(section["batch"]))
-    values = [
-        {"label": label, "sample": sample, "share": section[sample].get(label, 0.0)}
-        for sample in SAMPLES
-        for label in labels
-    ]
+    values = [{"label": label, "sample": sample, "share": section[sample].get(label, 0.0)} for sample in SAMPLES for label in labels]
     return _grouped_bars(f"predicted labels (PSI {section['psi']:.3f})", "label", "predicted label", labels, values)
 
 

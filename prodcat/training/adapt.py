@@ -10,9 +10,10 @@ The corpus is the train split's texts plus the catalog's unlabelled rows (prepro
   The MLM head is freshly initialised (all-MiniLM-L6-v2 ships without one) over the encoder's own
   BertModel, so the encoder's pooling and normalisation are untouched and kept.
 
-Both keep the `finetune` machinery: one checkpoint per epoch under a run fingerprint (a killed run
-resumes), bf16 where the hardware has it, the DVCLive loss curve and the per-epoch validation centroid
-accuracy. The result is a sentence-transformers folder that `finetune` starts from (prodcat.encoders.load.starting_encoder).
+Both share fine-tuning's Trainer settings (prodcat.training.trainer: bf16 where the hardware has it, one
+checkpoint per epoch), its resumption under a run fingerprint (prodcat.training.resume), the DVCLive loss
+curve and the per-epoch validation centroid accuracy (prodcat.training.curves). The result is a
+sentence-transformers folder that `finetune` starts from (prodcat.encoders.load.starting_encoder).
 """
 
 from __future__ import annotations
@@ -21,21 +22,21 @@ import hashlib
 import json
 import logging
 import time
-from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from datasets import Dataset
-from dvclive import Live
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
-from torch import nn
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments
 
-from prodcat.training.finetune import HEAD_FILE, LabelledTexts, LengthBucketBatchSampler, LiveMetrics, LossHeadCheckpoint, TrainingSummary, resumable_checkpoint, sample
-from prodcat.encoders.flops import token_lengths
 from prodcat.core.params import AdaptParams, EncoderParams
+from prodcat.encoders.flops import token_lengths
+from prodcat.training.curves import REFERENCE_ROWS, LiveMetrics, live_curves, sample
+from prodcat.training.resume import DecoderCheckpoint, LossHeadCheckpoint, head_written, resumable_checkpoint
+from prodcat.training.sampler import LengthBucketBatchSampler
+from prodcat.training.trainer import LabelledTexts, TrainingSummary, trainer_arguments
 
 log = logging.getLogger(__name__)
 
@@ -73,53 +74,13 @@ def delete_words(texts: list[str], ratio: float, seed: int) -> list[str]:
         keep = rng.random(len(words)) >= ratio
         if words and not keep.any():
             keep[rng.integers(len(words))] = True
-        noisy.append(" ".join(word for word, kept in zip(words, keep) if kept))
+        noisy.append(" ".join(word for word, kept in zip(words, keep, strict=True) if kept))
     return noisy
 
 
-class DecoderCheckpoint(LossHeadCheckpoint):
-    """Saves TSDAE's decoder weights that are not tied to the encoder (cross-attention, LM head) into each checkpoint.
-
-    Each tensor once: safetensors refuses shared storage (the LM head's two names for one bias).
-    """
-
-    @staticmethod
-    def head_state(loss: nn.Module) -> dict:
-        seen = {parameter.data_ptr() for parameter in loss.encoder.parameters()}  # saved with the encoder
-        state = {}
-        for name, value in loss.state_dict().items():
-            if name.startswith("decoder.") and value.data_ptr() not in seen:
-                seen.add(value.data_ptr())
-                state[name] = value.detach().cpu().contiguous()
-        return state
-
-
-def training_arguments(params: AdaptParams, precision: str, device: str, checkpoints: Path) -> dict:
-    """As in finetune: linear schedule with warmup, fused AdamW, a checkpoint per epoch (the last one kept), seeded."""
-    return {
-        "output_dir": str(checkpoints),
-        "num_train_epochs": params.epochs,
-        "per_device_train_batch_size": params.batch_size,
-        "learning_rate": params.learning_rate,
-        "lr_scheduler_type": "linear",
-        "warmup_steps": 0.1,
-        "optim": "adamw_torch_fused",
-        "weight_decay": 0.01,
-        "bf16": precision == "bf16",
-        "fp16": precision == "fp16",
-        "use_cpu": device == "cpu",
-        "save_strategy": "epoch",
-        "save_total_limit": 1,
-        "logging_steps": 10,
-        "seed": params.seed,
-        "data_seed": params.seed,
-        "dataloader_num_workers": 0,
-        "report_to": "none",
-        "disable_tqdm": False,
-    }
-
-
-def tsdae_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptParams, settings: dict, callbacks: list[TrainerCallback]) -> tuple[Trainer, LossHeadCheckpoint | None]:
+def tsdae_trainer(
+    model: SentenceTransformer, corpus: list[str], params: AdaptParams, settings: dict, callbacks: list[TrainerCallback]
+) -> tuple[Trainer, LossHeadCheckpoint | None]:
     """SentenceTransformerTrainer on (noisy, original) pairs; batches of similar token length as in finetune."""
     loss = DenoisingAutoEncoderLoss(model, tie_encoder_decoder=True)  # the decoder is read from the encoder's own folder
     dataset = Dataset.from_dict({"noisy": delete_words(corpus, params.deletion_ratio, params.seed), "text": corpus})
@@ -130,7 +91,9 @@ def tsdae_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptPa
     return trainer, decoder
 
 
-def mlm_trainer(model: SentenceTransformer, corpus: list[str], params: AdaptParams, settings: dict, callbacks: list[TrainerCallback]) -> tuple[Trainer, LossHeadCheckpoint | None]:
+def mlm_trainer(
+    model: SentenceTransformer, corpus: list[str], params: AdaptParams, settings: dict, callbacks: list[TrainerCallback]
+) -> tuple[Trainer, LossHeadCheckpoint | None]:
     """transformers' Trainer on a masked-LM head (fresh) over the encoder's own transformer, which it trains in place."""
     encoder = model.transformers_model
     masked_lm = AutoModelForMaskedLM.from_config(encoder.config)
@@ -163,25 +126,31 @@ def adapt_encoder(
     """
     device = str(model.device)
     # A TSDAE checkpoint is complete once DecoderCheckpoint wrote the decoder into it (MLM's Trainer saves all it needs).
-    resume_from = resumable_checkpoint(checkpoints, fingerprint, lambda checkpoint: params.method != "tsdae" or Path(checkpoint, HEAD_FILE).is_file())
-    live_run = Live(str(live_dir), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None) if live_dir else nullcontext()
-    with live_run as live:
-        reference, validation = (sample(curve[0], 512, params.seed), curve[1]) if curve else (LabelledTexts([], []), None)
+    resume_from = resumable_checkpoint(checkpoints, fingerprint, lambda checkpoint: params.method != "tsdae" or head_written(checkpoint))
+    with live_curves(live_dir, resumed=resume_from is not None) as live:
+        reference, validation = (sample(curve[0], REFERENCE_ROWS, params.seed), curve[1]) if curve else (LabelledTexts([], []), None)
         callbacks = [LiveMetrics(live, model, reference, validation, precision)] if live else []
-        settings = training_arguments(params, precision, device, checkpoints)
+        settings = trainer_arguments(params, checkpoints, precision, device, warmup=0.1, fused_optimizer=True)
         trainer, extra_state = TRAINERS[params.method](model, corpus, params, settings, callbacks)
         if resume_from and extra_state:
             extra_state.restore(resume_from)
-        log.info("adapting (%s) on %s (%s), %d texts, %d epochs, resume from %s", params.method, device, precision, len(corpus), params.epochs, resume_from)
+        log.info(
+            "adapting (%s) on %s (%s), %d texts, %d epochs, resume from %s",
+            params.method,
+            device,
+            precision,
+            len(corpus),
+            params.epochs,
+            resume_from,
+        )
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume_from)
-    return TrainingSummary(
+    return TrainingSummary.of(
+        output,
+        started,
         epochs=params.epochs,
-        steps=output.global_step,
         train_rows=len(corpus),
-        seconds=round(time.perf_counter() - started, 2),
-        final_loss=round(float(output.training_loss), 4),
-        resumed_from=Path(resume_from).name if resume_from else None,
+        resumed_from=resume_from,
         device=device,
         precision=precision,
         processes=1,  # adaptation runs as one process (finetune.processes is fine-tuning's)

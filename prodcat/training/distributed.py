@@ -3,7 +3,8 @@
 DVC runs `python -m stages.finetune ...` once. With `finetune.processes` > 1 that process only launches
 N copies of the same command (`launch`) and waits for them; each copy sees the launcher's LOCAL_RANK,
 RANK and WORLD_SIZE, takes one GPU (or a share of the CPU cores), and the Trainer's DDP (accelerate)
-averages their gradients. Only rank 0 writes outputs.
+averages their gradients; HeadGradientAverage does the same for the softmax head, which DDP does not
+see. Only rank 0 writes outputs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 
 import torch
+from torch import nn
+from transformers import TrainerCallback
 
 from prodcat.core.errors import InputError
 
@@ -61,4 +64,24 @@ def launch(processes: int, module: str, argv: list[str], device: str) -> None:
         run(config)
     except ChildFailedError as error:
         failed = ", ".join(f"rank {rank} exit code {failure.exitcode}" for rank, failure in sorted(error.failures.items()))
-        raise ProcessesFailed(f"{len(error.failures)} of {processes} fine-tuning processes failed ({failed}); their logs are above") from None
+        raise ProcessesFailed(
+            f"{len(error.failures)} of {processes} fine-tuning processes failed ({failed}); their logs are above"
+        ) from None
+
+
+class HeadGradientAverage(TrainerCallback):
+    """Averages the loss module's own gradients (the softmax head) across processes before each optimizer step.
+
+    The Trainer wraps only the encoder in DDP, so without this each process's head would step on its own
+    batches' gradient and the heads would drift apart. Gradient clipping (encoder parameters only, already
+    averaged) comes before this callback, so every process clips alike.
+    """
+
+    def __init__(self, loss: nn.Module) -> None:
+        self.parameters = [parameter for name, parameter in loss.named_parameters() if not name.startswith("model.")]
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs) -> None:
+        for parameter in self.parameters:
+            if parameter.grad is not None:
+                torch.distributed.all_reduce(parameter.grad)  # a sum: gloo has no average
+                parameter.grad /= args.world_size

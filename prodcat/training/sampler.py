@@ -1,7 +1,8 @@
 """Length-bucketed batch order: texts of similar token length share a batch, so little padding is computed.
 
-Standard library only (benchmarks/gpu.py uses it on machines without prodcat's dependencies); the
-sentence-transformers batch sampler that feeds it to the Trainer is prodcat.training.finetune.LengthBucketBatchSampler.
+bucketed_batches is the order; LengthBucketBatchSampler hands it to the sentence-transformers Trainer.
+Needs nothing beyond sentence-transformers and the standard library: benchmarks/gpu.py uses it on
+machines without prodcat's other dependencies.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+
+from sentence_transformers.base.sampler import DefaultBatchSampler
 
 POOL_BATCHES = 16  # texts are sorted by length within pools of this many batches, drawn at random each epoch
 
@@ -54,3 +57,37 @@ def batch_count(size: int, batch_size: int, drop_last: bool = False, replicas: i
         unit = batch_size * replicas
         return (size // unit if drop_last else math.ceil(size / unit)) * replicas
     return size // batch_size if drop_last else math.ceil(size / batch_size)
+
+
+class LengthBucketBatchSampler(DefaultBatchSampler):
+    """Batches of texts of similar token length (bucketed_batches), a fresh draw each epoch from seed + epoch.
+
+    Given to the Trainer as `partial(LengthBucketBatchSampler, lengths=..., replicas=...)`: the dataset holds
+    texts, the lengths are counted once with the model's tokenizer. Every process draws the same batches
+    (same seed and epoch) and accelerate hands process r the batches r, r + replicas, ...
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns=None,
+        generator=None,
+        seed: int = 0,
+        *,
+        lengths: list[int],
+        replicas: int = 1,
+    ) -> None:
+        super().__init__(
+            dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns, generator=generator, seed=seed
+        )
+        self.lengths, self.replicas = lengths, replicas
+
+    def __iter__(self):
+        yield from bucketed_batches(
+            self.lengths, self.batch_size, seed=self.seed + self.epoch, drop_last=self.drop_last, replicas=self.replicas
+        )
+
+    def __len__(self) -> int:
+        return batch_count(len(self.lengths), self.batch_size, self.drop_last, self.replicas)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from devtools.scratch_repo import ROOT
-from prodcat.data import datadocs, profiles, synth
 from prodcat.core.cli import stage_errors
 from prodcat.core.errors import InputError
 from prodcat.core.params import ParamsError
+from prodcat.data import datadocs, profiles, synth
 from prodcat.data.quality import DataQualityError
 
 
@@ -29,14 +29,12 @@ def test_input_errors_are_one_family() -> None:
 
 
 def test_only_input_errors_become_a_one_line_message(capsys) -> None:
-    with pytest.raises(SystemExit):
-        with stage_errors("embed"):
-            raise InputError("bad catalog")
+    with pytest.raises(SystemExit), stage_errors("embed"):
+        raise InputError("bad catalog")
     assert capsys.readouterr().err == "embed: error: bad catalog\n"
     for bug in (ValueError("a library bug"), FileNotFoundError("a vanished file"), KeyError("x")):
-        with pytest.raises(type(bug)):  # not swallowed: it surfaces with its traceback, and the flows retry it
-            with stage_errors("embed"):
-                raise bug
+        with pytest.raises(type(bug)), stage_errors("embed"):  # not swallowed: it surfaces with its traceback, and the flows retry it
+            raise bug
 
 
 @pytest.fixture()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from devtools.scratch_repo import ROOT
-from prodcat.core.params import ParamsError, load_params, parse_params
-
+from prodcat.core.params import SEEDED, DatasetParams, ParamsError, load_params, parse_params
+from prodcat.core.pipeline import stage_specs
 
 
 def project_params() -> dict:
@@ -19,7 +20,8 @@ def project_params() -> dict:
 def test_project_params_are_valid() -> None:
     params = load_params(ROOT / "params.yaml")
     assert params.variants == ["stock", "finetuned", "softmax", "sparse", "hybrid", "fusion"]
-    assert params.dataset.id_column in params.dataset.required_columns
+    assert params.catalog.id_column in params.catalog.required_columns
+    assert params.catalog.dataset.model_dump() == {key: getattr(params.catalog, key) for key in DatasetParams.model_fields}
 
 
 @pytest.mark.parametrize(
@@ -28,10 +30,11 @@ def test_project_params_are_valid() -> None:
         ("finetune", "objective", "magic", "finetune.objective"),
         ("finetune", "epochs", 0, "finetune.epochs"),
         ("finetune", "processes", 0, "finetune.processes"),
-        ("split", "test_size", 1.5, "split.test_size"),
-        ("sparse", "char_ngrams", [5, 2], "sparse.char_ngrams"),
-        ("sparse", "classifier", "svm", "sparse.classifier"),
-        ("preprocess", "rare_classes", "keep", "preprocess.rare_classes"),
+        ("preprocess", "test_size", 1.5, "preprocess.test_size"),
+        ("train_sparse", "char_ngrams", [5, 2], "train_sparse.char_ngrams"),
+        ("train_sparse", "classifier", "svm", "train_sparse.classifier"),
+        ("catalog", "rare_classes", "keep", "catalog.rare_classes"),
+        ("base", "seed", "x", "base.seed: Input should be a valid integer"),
         ("train_xgb", "max_dpeth", 3, "train_xgb.max_dpeth: Extra inputs are not permitted"),
     ],
 )
@@ -47,10 +50,19 @@ def test_bad_values_are_named(section: str, key: str, value: object, message: st
     [
         ({"variants": ["stock", "stock"]}, "variants must be unique"),
         ({"variants": ["stock", "tfidf"]}, "variants.1: Input should be 'stock', 'adapted', 'finetuned'"),
-        ({"variants": ["softmax"], "finetune": {"objective": "batch_all_triplet"}}, "variant softmax needs finetune.objective softmax_head"),
-        ({"variants": ["stock"], "finetune": {"objective": "batch_all_triplet", "processes": 2}}, "finetune: Value error, processes > 1 needs objective softmax_head"),
-        ({"variants": ["sparse", "fusion"], "fusion": {"members": ["sparse", "hybrid"]}}, r"fusion.members \['hybrid'\] are not in variants"),
-        ({"fusion": {"members": ["sparse", "fusion"]}}, "fusion.members cannot include fusion itself"),
+        (
+            {"variants": ["softmax"], "finetune": {"objective": "batch_all_triplet"}},
+            "variant softmax needs finetune.objective softmax_head",
+        ),
+        (
+            {"variants": ["stock"], "finetune": {"objective": "batch_all_triplet", "processes": 2}},
+            "finetune: Value error, processes > 1 needs objective softmax_head",
+        ),
+        (
+            {"variants": ["sparse", "fusion"], "champion": {"fusion_members": ["sparse", "hybrid"]}},
+            r"champion.fusion_members \['hybrid'\] are not in variants",
+        ),
+        ({"champion": {"fusion_members": ["sparse", "fusion"]}}, "champion.fusion_members cannot include fusion itself"),
     ],
 )
 def test_variant_rules_are_named(change: dict, message: str) -> None:
@@ -75,3 +87,75 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     broken.write_text("data: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(broken)
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "new"),
+    [
+        ("data.catalog", "c.csv", "catalog.path"),
+        ("dataset.text_columns", ["Title"], "catalog.text_columns"),
+        ("validation.min_rows", 10, "quality.min_rows"),
+        ("preprocess.min_class_count", 5, "catalog.min_class_count"),
+        ("preprocess.max_text_chars", 500, "catalog.max_text_chars"),
+        ("split.test_size", 0.3, "preprocess.test_size"),
+        ("split.group_column", "Cluster ID", "catalog.group_column"),
+        ("split.seed", 1, "base.seed"),
+        ("adapt.seed", 1, "base.seed"),
+        ("finetune.seed", 1, "base.seed"),
+        ("train_xgb.seed", 1, "base.seed"),
+        ("embed.precision", "fp32", "inference.precision"),
+        ("embed.int8_max_accuracy_drop", 0.01, "champion.int8_max_accuracy_drop"),
+        ("sparse.C", 1.0, "train_sparse.C"),
+        ("fusion.members", ["softmax", "sparse"], "champion.fusion_members"),
+        ("monitor.bins", 5, "bundle.bins"),
+    ],
+)
+def test_an_old_key_names_its_new_place(old: str, value: object, new: str) -> None:
+    raw = project_params()
+    section, key = old.split(".")
+    raw.setdefault(section, {})[key] = value
+    with pytest.raises(ParamsError, match=re.escape(f"params.yaml: `{old}` moved to `{new}`")):
+        parse_params(raw)
+
+
+def test_every_seed_is_base_seed() -> None:
+    raw = project_params()
+    raw["base"] = {"seed": 7}
+    params = parse_params(raw)
+    assert [getattr(params, section).seed for section in SEEDED] == [7, 7, 7, 7]
+    assert [getattr(load_params(ROOT / "params.yaml"), section).seed for section in SEEDED] == [42, 42, 42, 42]
+    assert parse_params(params.model_dump(mode="json")) == params  # a dump leaves the derived seeds out: it loads again
+
+
+def test_a_file_in_the_old_layout_names_each_moved_key_and_the_file(tmp_path: Path) -> None:
+    old = tmp_path / "params.yaml"
+    old.write_text(
+        "variants: [stock]\n"
+        "data: {catalog: c.csv}\n"
+        "dataset: {id_column: id, category_column: cat, text_columns: [t]}\n"
+        "split: {seed: 3}\n"
+        "monitor: {}\n"
+        "encoder: {base: b}\n"
+    )
+    with pytest.raises(ParamsError) as caught:
+        load_params(old)
+    assert str(caught.value) == (
+        f"{old}: `data.catalog` moved to `catalog.path`; `dataset.id_column` moved to `catalog.id_column`; "
+        "`dataset.category_column` moved to `catalog.category_column`; `dataset.text_columns` moved to `catalog.text_columns`; "
+        "`split.seed` moved to `base.seed`; `monitor` moved to `bundle`"
+    )
+
+
+SHARED = {"variants", "base", "catalog", "quality", "encoder", "inference"}
+
+
+def test_a_stage_lists_keys_of_its_own_section_and_the_shared_ones_only() -> None:
+    """Each dvc.yaml `params:` entry exists in params.yaml and is the stage's own section or a shared one."""
+    raw = project_params()
+    for stage, spec in stage_specs(ROOT / "dvc.yaml").items():
+        for key in spec.get("params", []):
+            assert key.split(".")[0] in SHARED | {stage}, f"{stage} lists {key}"
+            node = raw
+            for part in key.split("."):
+                assert part in node, f"{stage} lists {key}, which params.yaml lacks"
+                node = node[part]

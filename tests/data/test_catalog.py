@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
+from prodcat.core.params import CatalogParams, PreprocessParams
 from prodcat.data.catalog import OTHER_CLASS, build_text, category_at_level, check_trainable, make_examples, parse_price
 from prodcat.data.splits import split_examples
-from prodcat.core.params import DatasetParams, PreprocessParams, SplitParams
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,8 @@ def test_build_text_joins_non_empty_columns_and_cuts() -> None:
     assert build_text(frame, ["a", "b", "c"], max_chars=5).tolist() == ["Red b", "Blue "]
 
 
-DATASET = DatasetParams(
+CATALOG = CatalogParams(
+    path="c.csv",
     id_column="id",
     category_column="cat",
     text_columns=["name"],
@@ -83,7 +84,7 @@ def raw_frame() -> pd.DataFrame:
 
 
 def test_make_examples_merges_rare_classes_and_counts_drops() -> None:
-    examples = make_examples(raw_frame(), DATASET, PreprocessParams(min_class_count=3, rare_classes="other"), None)
+    examples = make_examples(raw_frame(), CATALOG.model_copy(update={"min_class_count": 3, "rare_classes": "other"}))
     assert examples.frame["label"].value_counts().to_dict() == {"A": 6, "B": 6, OTHER_CLASS: 2}
     assert examples.frame.loc[0, "price"] == pytest.approx(1000.5)
     assert examples.report == {
@@ -96,14 +97,13 @@ def test_make_examples_merges_rare_classes_and_counts_drops() -> None:
 
 
 def test_make_examples_can_drop_rare_classes() -> None:
-    examples = make_examples(raw_frame(), DATASET, PreprocessParams(min_class_count=3, rare_classes="drop"), None)
+    examples = make_examples(raw_frame(), CATALOG.model_copy(update={"min_class_count": 3, "rare_classes": "drop"}))
     assert set(examples.frame["label"]) == {"A", "B"}
     assert examples.report["rows_dropped_as_rare"] == 2
 
 
 def test_make_examples_without_price_column_leaves_price_missing() -> None:
-    dataset = DATASET.model_copy(update={"price_column": None})
-    examples = make_examples(raw_frame(), dataset, PreprocessParams(min_class_count=2), None)
+    examples = make_examples(raw_frame(), CATALOG.model_copy(update={"price_column": None, "min_class_count": 2}))
     assert examples.frame["price"].isna().all()
 
 
@@ -114,8 +114,8 @@ def test_check_trainable_needs_two_classes() -> None:
 
 def test_stratified_split_is_seeded_and_disjoint() -> None:
     frame = pd.DataFrame({"id": range(100), "label": ["A"] * 70 + ["B"] * 30})
-    splits = split_examples(frame, SplitParams(test_size=0.2, validation_size=0.125, seed=1))
-    again = split_examples(frame, SplitParams(test_size=0.2, validation_size=0.125, seed=1))
+    splits = split_examples(frame, PreprocessParams(test_size=0.2, validation_size=0.125, seed=1))
+    again = split_examples(frame, PreprocessParams(test_size=0.2, validation_size=0.125, seed=1))
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     assert test["label"].value_counts().to_dict() == {"A": 14, "B": 6}
     assert validation["label"].value_counts().to_dict() == {"A": 7, "B": 3}
@@ -126,10 +126,8 @@ def test_stratified_split_is_seeded_and_disjoint() -> None:
 
 
 def test_grouped_split_keeps_each_group_on_one_side() -> None:
-    frame = pd.DataFrame(
-        {"id": range(200), "label": ["A", "B"] * 100, "group": [f"g{i // 4}" for i in range(200)]}
-    )
-    splits = split_examples(frame, SplitParams(test_size=0.2, validation_size=0.2, seed=3, group_column="group"))
+    frame = pd.DataFrame({"id": range(200), "label": ["A", "B"] * 100, "group": [f"g{i // 4}" for i in range(200)]})
+    splits = split_examples(frame, PreprocessParams(test_size=0.2, validation_size=0.2, seed=3))
     groups = {name: set(split["group"]) for name, split in splits.items()}
     assert groups["train"].isdisjoint(groups["test"]) and groups["train"].isdisjoint(groups["validation"])
     assert groups["validation"].isdisjoint(groups["test"])

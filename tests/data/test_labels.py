@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from prodcat.data.splits import label_ids, label_names, read_split
+from prodcat.heads.linear import LinearHead
+from prodcat.heads.scoring import TrainedHeads
 from prodcat.heads.xgboost import TabularEncoding
 from prodcat.inference.predictor import Predictor, predict
-from prodcat.heads.scoring import TrainedHeads
 
 NAMES = ["Books", "Toys", "Zoo Supplies"]
 
@@ -40,7 +41,7 @@ def test_predict_names_the_category_whose_probability_is_highest() -> None:
         def scores(self, texts: list[str]) -> np.ndarray:
             return scores
 
-    heads = TrainedHeads(TabularEncoding(use_price=False, categories={}), sparse_temperature=1.0)
+    heads = TrainedHeads(TabularEncoding(use_price=False, categories={}), {"sparse": LinearHead(temperature=1.0)})
     predictor = Predictor("sparse", NAMES, ["sparse"], {}, FixedScores(), heads)
     result = predict(predictor, pd.DataFrame({"id": ["p1", "p2", "p3"], "text": ["x", "y", "z"]}), top_k=2)
     assert result["id"].tolist() == ["p1", "p2", "p3"]
@@ -53,17 +54,24 @@ def test_predict_names_the_category_whose_probability_is_highest() -> None:
 def test_a_bundled_variant_loads_with_its_label_map_and_names_the_right_categories(tmp_path: Path) -> None:
     """write_bundle + load_bundle + predict on what train_sparse and preprocess save (sparse: no encoder needed)."""
     from devtools.scratch_repo import ROOT
-    from prodcat.inference.bundle import load_bundle, write_bundle
     from prodcat.core.io import write_json
     from prodcat.core.params import SparseParams, load_params
     from prodcat.heads.linear import fit_sparse
+    from prodcat.inference.bundle import load_bundle, write_bundle
 
     texts = {"Books": "paperback novel book", "Toys": "plastic toy bricks", "Zoo Supplies": "zoo animal feed"}
     train = pd.DataFrame({"text": [texts[name] for name in NAMES for _ in range(20)], "label": [name for name in NAMES for _ in range(20)]})
-    fit_sparse(train["text"].tolist(), label_ids(train["label"], NAMES), 3, SparseParams(min_df=1), temperature=3.0).save(tmp_path / "sparse")
+    fit_sparse(train["text"].tolist(), label_ids(train["label"], NAMES), 3, SparseParams(min_df=1), temperature=3.0).save(
+        tmp_path / "sparse"
+    )
     write_json(tmp_path / "xgb" / "tabular.json", TabularEncoding(use_price=False, categories={}).to_json())
     params = load_params(ROOT / "params.yaml")
-    reference = {"rows": 60, "text_length": {"edges": [1.0], "shares": [0.0, 1.0]}, "price": None, "labels": {name: 1 / 3 for name in NAMES}}
+    reference = {
+        "rows": 60,
+        "text_length": {"edges": [1.0], "shares": [0.0, 1.0]},
+        "price": None,
+        "labels": {name: 1 / 3 for name in NAMES},
+    }
     write_bundle(tmp_path / "bundle", "sparse", None, NAMES, params, tmp_path, {"rows": 60}, {}, reference)
 
     predictor = load_bundle(tmp_path / "bundle").predictor

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from devtools.scratch_repo import ROOT, write_params
-from prodcat.heads.xgboost import TabularEncoding
 from prodcat.core.errors import InputError
 from prodcat.core.params import load_params
 from prodcat.data.profiles import apply_profile, profile_path
+from prodcat.heads.xgboost import TabularEncoding
 from stages import preprocess as preprocess_stage
 from stages import validate as validate_stage
 
@@ -28,14 +28,37 @@ def test_profile_rewrites_only_its_keys_and_keeps_comments(tmp_path: Path) -> No
         (tmp_path / catalog).touch()
     apply_profile(params_file, profile_path("pricerunner"), catalog="prices.csv")
     before, after = yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(params_file.read_text())
-    assert after["dataset"]["text_columns"] == ["Product Title"] and after["dataset"]["price_column"] is None
-    assert after["split"]["group_column"] == "Cluster ID" and after["data"]["catalog"] == "prices.csv"
-    assert {k: v for k, v in after.items() if k not in {"data", "dataset", "split"}} == {
-        k: v for k, v in before.items() if k not in {"data", "dataset", "split"}
-    }
+    assert after["catalog"]["text_columns"] == ["Product Title"] and after["catalog"]["price_column"] is None
+    assert after["catalog"]["group_column"] == "Cluster ID" and after["catalog"]["path"] == "prices.csv"
+    assert after["catalog"]["min_class_count"] == before["catalog"]["min_class_count"] == 20  # not a schema key: kept
+    assert {k: v for k, v in after.items() if k != "catalog"} == {k: v for k, v in before.items() if k != "catalog"}
     assert "# classes with fewer rows are" in params_file.read_text()
-    apply_profile(params_file, profile_path("amazon2020"), catalog=before["data"]["catalog"])
+    apply_profile(params_file, profile_path("amazon2020"), catalog=before["catalog"]["path"])
     assert yaml.safe_load(params_file.read_text()) == before
+
+
+def test_a_profile_replaces_the_whole_column_schema(tmp_path: Path) -> None:
+    params_file = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params_file)
+    profile = tmp_path / "titles.yaml"
+    profile.write_text("catalog: {id_column: id, category_column: cat, text_columns: [title], max_text_chars: 200}\n")
+    apply_profile(params_file, profile, catalog=None)
+    catalog = yaml.safe_load(params_file.read_text())["catalog"]
+    assert (catalog["text_columns"], catalog["max_text_chars"], catalog["path"]) == (["title"], 200, "data/default/catalog.csv")
+    assert "price_column" not in catalog and "categorical_columns" not in catalog  # defaults, not the old catalog's columns
+
+
+def test_a_profile_in_the_old_layout_names_its_file_and_the_new_keys(tmp_path: Path) -> None:
+    params_file = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params_file)
+    profile = tmp_path / "old.yaml"
+    profile.write_text("dataset: {id_column: id}\nsplit: {group_column: g}\n")
+    with pytest.raises(
+        InputError,
+        match=rf"^{profile}: `dataset.id_column` moved to `catalog.id_column`; `split.group_column` moved to `catalog.group_column`$",
+    ):
+        apply_profile(params_file, profile, catalog=None)
+    assert params_file.read_text() == (ROOT / "params.yaml").read_text()
 
 
 def test_unknown_profile_lists_the_shipped_ones() -> None:
@@ -52,7 +75,7 @@ def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> 
     rows = full[full["Cluster ID"].isin(clusters)]
     assert (rows["Cluster ID"].value_counts() >= 2).sum() > 100
     rows.to_csv(sample, index=False)
-    params_file = write_params(tmp_path, sample, preprocess={"min_class_count": 5})
+    params_file = write_params(tmp_path, sample, catalog={"min_class_count": 5})
     apply_profile(params_file, profile_path("pricerunner"), catalog=None)
     validate_stage.main(["--params", str(params_file), "--report", str(tmp_path / "quality.json")])
     preprocess_stage.main(["--params", str(params_file), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "pre.json")])
@@ -62,5 +85,5 @@ def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> 
     assert set(train["group"]).isdisjoint(test["group"])
     assert 0.1 < len(test) / (len(train) + len(test)) < 0.3
     assert train["label"].nunique() == 10
-    encoding = TabularEncoding.fit(train, load_params(params_file).dataset.categorical_columns)
+    encoding = TabularEncoding.fit(train, load_params(params_file).catalog.categorical_columns)
     assert encoding.feature_names == ["Merchant ID"]  # no price column: the feature is simply absent

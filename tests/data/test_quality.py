@@ -9,10 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from prodcat.core.params import CatalogParams, ParamsError, QualityParams, parse_params
 from prodcat.data.catalog import parse_price
-from prodcat.reports.browser import find_chromium, screenshot
 from prodcat.data.datadocs import strip_remote_assets, validation_pages
-from prodcat.core.params import DatasetParams, ParamsError, PreprocessParams, ValidationParams, parse_params
 from prodcat.data.quality import (
     PRICE_PATTERN,
     DataQualityError,
@@ -22,12 +21,18 @@ from prodcat.data.quality import (
     run_suite,
     with_trainable_classes,
 )
+from prodcat.reports.browser import find_chromium, screenshot
 
-DATASET = DatasetParams(
-    id_column="id", category_column="cat", text_columns=["name"], price_column="price", categorical_columns=["model"]
+CATALOG = CatalogParams(
+    path="c.csv",
+    id_column="id",
+    category_column="cat",
+    text_columns=["name"],
+    price_column="price",
+    categorical_columns=["model"],
+    min_class_count=2,
 )
-VALIDATION = ValidationParams(min_label_share=0.75, min_text_share=0.75, min_rows=2, max_rows=100)
-PREPROCESS = PreprocessParams(min_class_count=2)
+QUALITY = QualityParams(min_label_share=0.75, min_text_share=0.75, min_rows=2, max_rows=100)
 CLASSES = "cat level 0 classes with 2+ rows"
 
 
@@ -42,9 +47,9 @@ def catalog(**overrides: list) -> pd.DataFrame:
     return pd.DataFrame({**columns, **overrides})
 
 
-def report(frame: pd.DataFrame, validation: ValidationParams = VALIDATION, with_labels: bool = True, **kwargs):
-    prepared = with_trainable_classes(frame, DATASET, PREPROCESS) if with_labels else frame
-    return run_suite(prepared, build_suite(DATASET, validation, PREPROCESS, with_labels=with_labels), **kwargs)
+def report(frame: pd.DataFrame, quality: QualityParams = QUALITY, with_labels: bool = True, **kwargs):
+    prepared = with_trainable_classes(frame, CATALOG) if with_labels else frame
+    return run_suite(prepared, build_suite(CATALOG, quality, CATALOG.min_class_count if with_labels else None), **kwargs)
 
 
 def failures(frame: pd.DataFrame, **kwargs) -> list[str]:
@@ -54,7 +59,11 @@ def failures(frame: pd.DataFrame, **kwargs) -> list[str]:
 def test_clean_catalog_passes_and_summary_keeps_the_metric_keys() -> None:
     summary = report(catalog()).summary
     assert {key: summary[key] for key in ["success", "expectations", "passed", "failed", "success_percent"]} == {
-        "success": True, "expectations": 13, "passed": 13, "failed": 0, "success_percent": 100.0,
+        "success": True,
+        "expectations": 13,
+        "passed": 13,
+        "failed": 0,
+        "success_percent": 100.0,
     }
     assert summary["warnings"] == 0
     assert summary["checks"]["row_count"] == 4 and summary["checks"]["trainable_classes[" + CLASSES + "]"] == 2
@@ -64,7 +73,10 @@ def test_clean_catalog_passes_and_summary_keeps_the_metric_keys() -> None:
 def test_duplicate_and_missing_ids_are_named_with_examples() -> None:
     found = failures(catalog(id=["a", "a", None, "d"]))
     assert any(line.startswith("[id_unique] expect_column_values_to_be_unique on column 'id'") and "'a'" in line for line in found)
-    assert any("[id_not_null] expect_column_values_to_not_be_null on column 'id': 1 unexpected values (25.0%) at data rows [3]" in line for line in found)
+    assert any(
+        "[id_not_null] expect_column_values_to_not_be_null on column 'id': 1 unexpected values (25.0%) at data rows [3]" in line
+        for line in found
+    )
 
 
 def test_missing_column_is_named_once_with_the_checks_it_blocks() -> None:
@@ -76,11 +88,24 @@ def test_missing_column_is_named_once_with_the_checks_it_blocks() -> None:
 def test_label_share_below_threshold_fails_but_prediction_suite_ignores_labels_and_batch_size() -> None:
     unlabelled = catalog(cat=["X", None, None, "X"])
     found = failures(unlabelled)
-    assert "[label_share] expect_column_values_to_not_be_null on column 'cat': 2 unexpected values (50.0%) (at most 25.0% allowed)" in found[0]
-    assert any(line.startswith(f"[trainable_classes] expect_column_unique_value_count_to_be_between on column {CLASSES!r}: observed 1, expected at least 2; most common: {{'X': 2}}") for line in found)
+    assert (
+        "[label_share] expect_column_values_to_not_be_null on column 'cat': 2 unexpected values (50.0%) (at most 25.0% allowed)" in found[0]
+    )
+    assert any(
+        line.startswith(
+            f"[trainable_classes] expect_column_unique_value_count_to_be_between on column {CLASSES!r}: observed 1, expected at least 2; most common: {{'X': 2}}"
+        )
+        for line in found
+    )
     prediction = report(unlabelled.drop(columns=["cat"]).head(1), with_labels=False)  # one product, no label
     assert prediction.success
-    assert {outcome.check for outcome in prediction.outcomes} == {"required_columns", "id_not_null", "id_unique", "text_nulls", "price_format"}
+    assert {outcome.check for outcome in prediction.outcomes} == {
+        "required_columns",
+        "id_not_null",
+        "id_unique",
+        "text_nulls",
+        "price_format",
+    }
 
 
 @pytest.mark.parametrize(
@@ -103,8 +128,22 @@ def test_malformed_category_paths_are_named() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "N/A", "$1,299.00", "$10.99 - $15.99", "1.299,00 €", "€ 4,50", "12.5", "NaN", "inf", "-inf", "$-3",
-     "$ 17 66 $35.32 Save $17.66 (50%)", "$31.99 $ 31 . 99", "Currently unavailable."],
+    [
+        "",
+        "N/A",
+        "$1,299.00",
+        "$10.99 - $15.99",
+        "1.299,00 €",
+        "€ 4,50",
+        "12.5",
+        "NaN",
+        "inf",
+        "-inf",
+        "$-3",
+        "$ 17 66 $35.32 Save $17.66 (50%)",
+        "$31.99 $ 31 . 99",
+        "Currently unavailable.",
+    ],
 )
 def test_price_pattern_accepts_exactly_what_parse_price_reads(raw: str) -> None:
     assert bool(re.search(PRICE_PATTERN, raw)) == (not math.isnan(parse_price(raw)))
@@ -116,32 +155,36 @@ def test_warn_only_reports_a_failure_without_failing() -> None:
     assert strict.failures == [
         "[price_format] expect_column_values_to_match_regex on column 'price': 2 unexpected values (50.0%) (at most 10.0% allowed), e.g. ['N/A', 'unknown']"
     ]
-    lenient = report(frame, VALIDATION.model_copy(update={"warn_only": ["price_format"]}))
+    lenient = report(frame, QUALITY.model_copy(update={"warn_only": ["price_format"]}))
     assert lenient.success and lenient.warnings == strict.failures
     assert lenient.summary["success"] is True and lenient.summary["failed"] == 1 and lenient.summary["warnings"] == 1
 
 
 def test_row_count_and_text_share_bounds() -> None:
-    found = failures(catalog(name=["one", None, None, "four"]), validation=VALIDATION.model_copy(update={"max_rows": 3}))
+    found = failures(catalog(name=["one", None, None, "four"]), quality=QUALITY.model_copy(update={"max_rows": 3}))
     assert "[row_count] expect_table_row_count_to_be_between: observed 4, expected between 2 and 3" in found
-    assert any(line.startswith("[text_nulls] expect_column_values_to_not_be_null on column 'name': 2 unexpected values (50.0%) (at most 25.0% allowed) at data rows [2, 3]") for line in found)
+    assert any(
+        line.startswith(
+            "[text_nulls] expect_column_values_to_not_be_null on column 'name': 2 unexpected values (50.0%) (at most 25.0% allowed) at data rows [2, 3]"
+        )
+        for line in found
+    )
 
 
 @pytest.mark.parametrize(("rare_classes", "classes"), [("other", 2), ("drop", 1)])
-def test_trainable_classes_follow_preprocess_rare_class_rule(rare_classes: str, classes: int) -> None:
+def test_trainable_classes_follow_the_catalog_rare_class_rule(rare_classes: str, classes: int) -> None:
     """One big class and two rare ones: merged into "Other" they make a second class, dropped they do not."""
     frame = pd.DataFrame({"cat": ["A"] * 3 + ["B", "C"]})
-    preprocess = PreprocessParams(min_class_count=2, rare_classes=rare_classes)
-    derived = with_trainable_classes(frame, DATASET, preprocess)[CLASSES]
+    derived = with_trainable_classes(frame, CATALOG.model_copy(update={"rare_classes": rare_classes}))[CLASSES]
     assert derived.nunique() == classes
 
 
 def test_params_reject_unknown_or_structural_warnings_and_inverted_bounds() -> None:
-    raw = {"data": {"catalog": "c.csv"}, "dataset": DATASET.model_dump(), "encoder": {"base": "b"}, "variants": ["sparse"]}
-    with pytest.raises(ParamsError, match=r"validation\.warn_only\.0"):
-        parse_params({**raw, "validation": {"warn_only": ["required_columns"]}})
+    raw = {"catalog": CATALOG.model_dump(), "encoder": {"base": "b"}, "variants": ["sparse"]}
+    with pytest.raises(ParamsError, match=r"quality\.warn_only\.0"):
+        parse_params({**raw, "quality": {"warn_only": ["required_columns"]}})
     with pytest.raises(ParamsError, match="max_rows"):
-        parse_params({**raw, "validation": {"min_rows": 10, "max_rows": 5}})
+        parse_params({**raw, "quality": {"min_rows": 10, "max_rows": 5}})
 
 
 def test_error_message_lists_every_failure_and_the_report() -> None:
@@ -166,8 +209,8 @@ def test_strip_remote_assets_keeps_local_ones() -> None:
 def data_docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Data Docs of a failing run: duplicate ids and a price warning."""
     site = tmp_path_factory.mktemp("docs") / "data_docs"
-    validation = VALIDATION.model_copy(update={"warn_only": ["price_format"]})
-    report(catalog(id=["a", "a", "c", "d"], price=["N/A"] * 4), validation, data_docs=site)
+    quality = QUALITY.model_copy(update={"warn_only": ["price_format"]})
+    report(catalog(id=["a", "a", "c", "d"], price=["N/A"] * 4), quality, data_docs=site)
     return site
 
 
@@ -204,8 +247,8 @@ def test_the_suite_holds_every_named_check_and_each_warnable_one_can_be_demoted(
     from prodcat.core.params import WarnableCheck
 
     warnable = set(get_args(WarnableCheck))
-    full = build_suite(DATASET, VALIDATION, PREPROCESS)
+    full = build_suite(CATALOG, QUALITY, CATALOG.min_class_count)
     assert {e.meta["check"] for e in full} == warnable | {"required_columns", "trainable_classes"}
-    demoted = build_suite(DATASET, VALIDATION.model_copy(update={"warn_only": sorted(warnable)}), PREPROCESS)
+    demoted = build_suite(CATALOG, QUALITY.model_copy(update={"warn_only": sorted(warnable)}), CATALOG.min_class_count)
     critical = {e.meta["check"] for e in demoted if e.severity.value == "critical"}
     assert critical == {"required_columns", "trainable_classes"}

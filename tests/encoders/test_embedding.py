@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 import pytest
 import torch
 
 from prodcat.encoders.encode import cached_encode, clip_text, encode_texts, encoder_fingerprint, features_of
-from prodcat.encoders.matrices import load_matrix, save_matrix
 from prodcat.encoders.load import load_encoder
+from prodcat.encoders.matrices import load_matrix, save_matrix
 
 TEXTS = ["red lego bricks for kids", "stainless steel water bottle", "water bottle for kids", "red steel bricks"]
 
@@ -50,7 +49,9 @@ MIXED = [
 
 def test_features_of_clipped_texts_equal_the_full_texts_features(tiny_bert: Path) -> None:
     model = load_encoder(str(tiny_bert), max_seq_length=16)
-    assert clip_text("red steel bricks", 10) == "red steel" and clip_text("red steel", 5) == "red" and clip_text("redsteel", 5) == "redsteel"
+    assert (
+        clip_text("red steel bricks", 10) == "red steel" and clip_text("red steel", 5) == "red" and clip_text("redsteel", 5) == "redsteel"
+    )
     clipped_alone = model.preprocess([clip_text(LONG_WORDS, 256)])
     assert clipped_alone["attention_mask"].sum().item() == 4  # [CLS] [UNK] [UNK] [SEP]: the fallback is needed
     got, full = features_of(model, MIXED), model.preprocess(MIXED)
@@ -98,7 +99,9 @@ def test_fingerprint_tells_encoders_and_precisions_apart(tiny_bert: Path) -> Non
     assert encoder_fingerprint(model, "fp32") != encoder_fingerprint(load_encoder(str(tiny_bert), max_seq_length=16), "fp32")
 
 
-def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock(small_catalog: Path, tiny_bert: Path, tmp_path: Path) -> None:
+def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock(
+    small_catalog: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
     """Two encoders over the same texts: each variant's matrices are its own encoder's, on a cold and on a warm cache."""
     from devtools.scratch_repo import write_params
     from devtools.tiny_bert import build_tiny_bert
@@ -108,7 +111,7 @@ def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock
 
     params = write_params(
         tmp_path, small_catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32},
-        preprocess={"min_class_count": 8}, embed={"precision": "fp32"}, variants=["stock", "finetuned"],
+        catalog={"min_class_count": 8}, inference={"precision": "fp32"}, variants=["stock", "finetuned"],
     )  # fmt: skip
     processed = tmp_path / "processed"
     preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])

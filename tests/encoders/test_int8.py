@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,12 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
-from prodcat.encoders.encode import cache_path, encode_texts
-from prodcat.encoders.matrices import load_matrix
-from prodcat.encoders.load import load_encoder
 from prodcat.core.errors import InputError
 from prodcat.core.io import read_json
+from prodcat.encoders.encode import cache_path, encode_texts
 from prodcat.encoders.int8 import Int8Encoder, adopt_int8, check_int8, export_int8, export_onnx, row_cosines, scoring_encoder
+from prodcat.encoders.load import load_encoder
+from prodcat.encoders.matrices import load_matrix
 
 # Lengths from 1 to many tokens, so batches are padded and long texts truncated at 32 tokens.
 TEXTS = [
@@ -40,9 +41,13 @@ def int8_folder(tiny_model: SentenceTransformer, tmp_path_factory: pytest.TempPa
     return export_int8(tiny_model, tmp_path_factory.mktemp("int8") / "stock", max_seq_length=32)
 
 
-def test_fp32_export_pools_like_sentence_transformers_mean_without_and_cls_with_normalize(tiny_model: SentenceTransformer, tmp_path: Path) -> None:
+def test_fp32_export_pools_like_sentence_transformers_mean_without_and_cls_with_normalize(
+    tiny_model: SentenceTransformer, tmp_path: Path
+) -> None:
     transformer = tiny_model[0]
-    cls_normalized = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="cls"), Normalize()])
+    cls_normalized = SentenceTransformer(
+        modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="cls"), Normalize()]
+    )
     for name, model, norms_one in (("mean", tiny_model, False), ("cls", cls_normalized, True)):
         reference = encode_texts(model, TEXTS, batch_size=4, precision="fp32")
         exported = Int8Encoder(export_onnx(model, tmp_path / name, max_seq_length=32, quantization=None)).encode(TEXTS, batch_size=4)
@@ -62,11 +67,18 @@ def test_int8_embeddings_stay_close_to_torch_but_are_quantized(tiny_model: Sente
     assert 1e-5 < np.abs(int8 - reference).max() < 2e-3  # int8 weights really changed the numbers, a little
     assert int8[1, 0] == pytest.approx(reference[1, 0], abs=2e-3)
     info = read_json(int8_folder / "export.json")
-    assert (info["pooling"], info["normalize"], info["max_seq_length"], info["inputs"]) == ("mean", False, 32, ["input_ids", "attention_mask", "token_type_ids"])
+    assert (info["pooling"], info["normalize"], info["max_seq_length"], info["inputs"]) == (
+        "mean",
+        False,
+        32,
+        ["input_ids", "attention_mask", "token_type_ids"],
+    )
     assert (info["quantization"]["per_channel"], info["quantization"]["fp32_after"]) == (True, [])
 
 
-def test_ffn_output_fp32_keeps_the_matmuls_after_gelu_unquantized(tiny_model: SentenceTransformer, int8_folder: Path, tmp_path: Path) -> None:
+def test_ffn_output_fp32_keeps_the_matmuls_after_gelu_unquantized(
+    tiny_model: SentenceTransformer, int8_folder: Path, tmp_path: Path
+) -> None:
     def matmuls_after_gelu(folder: Path) -> list[str]:
         graph = onnx.load(folder / "model.onnx").graph
         produced_by = {output: node.op_type for node in graph.node for output in node.output}
@@ -86,7 +98,7 @@ def test_check_int8_gates_on_the_mean_cosine_and_adopt_int8_on_the_accuracy_drop
     assert not passed and reason.endswith("mean below embed.int8_min_cosine 0.95")
     assert adopt_int8(0.9100, 0.9085, max_drop=0.002) == ("onnx_int8", "champion validation accuracy torch 0.9100, int8 0.9085")
     backend, reason = adopt_int8(0.9100, 0.9070, max_drop=0.002)
-    assert backend == "torch" and reason.endswith("drop 0.0030 above embed.int8_max_accuracy_drop 0.002")
+    assert backend == "torch" and reason.endswith("drop 0.0030 above champion.int8_max_accuracy_drop 0.002")
 
 
 def test_scoring_encoder_serves_either_backend(tiny_bert: Path, tiny_model: SentenceTransformer, int8_folder: Path, tmp_path: Path) -> None:
@@ -95,7 +107,7 @@ def test_scoring_encoder_serves_either_backend(tiny_bert: Path, tiny_model: Sent
     torch_vectors = scoring_encoder(str(tiny_bert), "torch", **settings)(TEXTS)
     assert np.array_equal(int8, Int8Encoder(int8_folder).encode(TEXTS, 4))
     assert np.allclose(torch_vectors, encode_texts(tiny_model, TEXTS, 4, "fp32"), atol=1e-6)
-    with pytest.raises(InputError, match="backend onnx_int8 needs an int8 export folder with export.json"):
+    with pytest.raises(InputError, match=re.escape("backend onnx_int8 needs an int8 export folder with export.json")):
         scoring_encoder(str(tiny_bert), "onnx_int8", int8_folder=tmp_path, **settings)
 
 
@@ -106,8 +118,8 @@ def run_embed_stage(tmp_path: Path, catalog: Path, tiny_bert: Path, **embed: obj
     from stages import preprocess as preprocess_stage
 
     params = write_params(
-        tmp_path, catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32}, preprocess={"min_class_count": 8},
-        embed={"precision": "fp32", **embed}, variants=["stock"],
+        tmp_path, catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32}, catalog={"min_class_count": 8},
+        inference={"precision": "fp32"}, embed=embed, variants=["stock"],
     )  # fmt: skip
     processed = tmp_path / "processed"
     if not processed.exists():
@@ -117,7 +129,9 @@ def run_embed_stage(tmp_path: Path, catalog: Path, tiny_bert: Path, **embed: obj
     return pd.read_parquet(processed / "validation.parquet")["text"].tolist(), tmp_path
 
 
-def test_embed_stage_scores_validation_and_test_with_int8_and_keeps_train_on_torch(small_catalog: Path, tiny_bert: Path, tmp_path: Path, tiny_model: SentenceTransformer) -> None:
+def test_embed_stage_scores_validation_and_test_with_int8_and_keeps_train_on_torch(
+    small_catalog: Path, tiny_bert: Path, tmp_path: Path, tiny_model: SentenceTransformer
+) -> None:
     for _ in range(2):  # cold cache, then every text from the cache
         texts, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
         report = read_json(out / "embed.json")
@@ -133,7 +147,9 @@ def test_embed_stage_scores_validation_and_test_with_int8_and_keeps_train_on_tor
     assert sorted((out / "cache").glob("*.npz")) == sorted([cache_path(out / "cache", tiny_model, "fp32"), int8_cache])
 
 
-def test_embed_stage_falls_back_to_torch_and_says_why(small_catalog: Path, tiny_bert: Path, tmp_path: Path, tiny_model: SentenceTransformer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embed_stage_falls_back_to_torch_and_says_why(
+    small_catalog: Path, tiny_bert: Path, tmp_path: Path, tiny_model: SentenceTransformer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stages import embed as embed_stage
 
     def broken_export(*_: object, **__: object) -> Path:
@@ -142,7 +158,10 @@ def test_embed_stage_falls_back_to_torch_and_says_why(small_catalog: Path, tiny_
     monkeypatch.setattr(embed_stage, "export_int8", broken_export)
     texts, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
     stock = read_json(out / "embed.json")["encoders"]["stock"]
-    assert (stock["backend_used"], stock["reason"]) == ("torch", "int8 export failed: RuntimeError: Exporting the operator 'aten::foo' is not supported")
+    assert (stock["backend_used"], stock["reason"]) == (
+        "torch",
+        "int8 export failed: RuntimeError: Exporting the operator 'aten::foo' is not supported",
+    )
     assert np.allclose(load_matrix(out / "emb/stock/validation"), encode_texts(tiny_model, texts, 64, "fp32"), atol=1e-5)
     assert list((out / "int8").iterdir()) == [] and not (out / "emb/stock/validation_torch.npy").exists()
 
@@ -158,10 +177,64 @@ def test_embed_stage_falls_back_to_torch_and_says_why(small_catalog: Path, tiny_
     assert list((out / "int8").iterdir()) == [] and len(list((out / "cache").glob("*.npz"))) == 1  # the torch cache only
 
 
+def truncated_export(*args: object, **kwargs: object) -> Path:
+    """A real export whose graph file is then cut short: onnxruntime refuses to load it."""
+    folder = export_int8(*args, **kwargs)
+    (folder / "model.onnx").write_bytes((folder / "model.onnx").read_bytes()[:1000])
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("patch", "reason"),
+    [
+        (
+            ("prodcat.encoders.int8.OPSET", 9),
+            "int8 export failed: SymbolicValueError: Unsupported: ONNX export of Slice with dynamic inputs",
+        ),
+        (("stages.embed.export_int8", truncated_export), "int8 export failed: InvalidProtobuf: [ONNXRuntimeError] : 7 : INVALID_PROTOBUF"),
+    ],
+    ids=["torch-exporter", "onnxruntime"],
+)
+def test_embed_stage_falls_back_to_torch_when_the_export_or_onnxruntime_fails(
+    small_catalog: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch: tuple[str, object], reason: str
+) -> None:
+    monkeypatch.setattr(*patch)
+    _, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
+    stock = read_json(out / "embed.json")["encoders"]["stock"]
+    assert stock["backend_used"] == "torch" and stock["reason"].startswith(reason)
+    assert list((out / "int8").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("patch", "bug"),
+    [
+        ("prodcat.encoders.int8._pooling_and_normalize", AttributeError("'Pooling' object has no attribute 'pooling_mode'")),
+        ("prodcat.encoders.int8.Int8Encoder.encode", TypeError("encode() got an unexpected keyword argument 'batch'")),
+    ],
+    ids=["in-the-export", "in-the-encoder"],
+)
+def test_a_bug_in_the_int8_path_fails_the_embed_stage(
+    small_catalog: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch: str, bug: Exception
+) -> None:
+    """Only export and onnxruntime failures fall back to torch: a programming error is a red run, not a silent fallback."""
+
+    def buggy(*_: object, **__: object) -> None:
+        raise bug
+
+    monkeypatch.setattr(patch, buggy)
+    with pytest.raises(type(bug), match=re.escape(str(bug))):
+        run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
+    assert not (tmp_path / "embed.json").exists()
+
+
 def test_champion_keeps_int8_for_prediction_only_within_the_accuracy_drop(tmp_path: Path) -> None:
-    from prodcat.heads.xgboost import TabularEncoding
     from prodcat.encoders.matrices import save_matrix
-    from prodcat.heads.scoring import FeatureBlocks, TrainedHeads
+    from prodcat.heads.base import FeatureBlocks
+    from prodcat.heads.fusion import FusionHead
+    from prodcat.heads.linear import LinearHead
+    from prodcat.heads.scoring import TrainedHeads
+    from prodcat.heads.softmax import SoftmaxHead
+    from prodcat.heads.xgboost import TabularEncoding
     from stages.champion import scoring_backend
 
     truth = np.arange(10) % 3
@@ -170,7 +243,10 @@ def test_champion_keeps_int8_for_prediction_only_within_the_accuracy_drop(tmp_pa
     one_row_off[0] = np.roll(one_row_off[0], 1)
     encoding = TabularEncoding.fit(pd.DataFrame(index=range(10)), [])
     head = {"weight": torch.eye(3, 4), "bias": torch.zeros(3), "log_scale": torch.tensor(2.0)}
-    heads = TrainedHeads(encoding, softmax_head=head, sparse_temperature=1.0, fusion_weights={"softmax": 1.0, "sparse": 0.0})
+    heads = TrainedHeads(
+        encoding,
+        {"softmax": SoftmaxHead("finetuned", head), "sparse": LinearHead(1.0), "fusion": FusionHead({"softmax": 1.0, "sparse": 0.0})},
+    )
     sparse_scores = np.zeros((10, 3), dtype=np.float32)
 
     def backend(int8: np.ndarray, champion: str = "softmax") -> tuple[str, str]:
@@ -180,7 +256,10 @@ def test_champion_keeps_int8_for_prediction_only_within_the_accuracy_drop(tmp_pa
     assert backend(one_row_off) == ("torch", "embed adopted no int8 embeddings (metrics/embed.json)")
     save_matrix(tmp_path / "finetuned" / "validation_torch", torch_embeddings)
     assert backend(torch_embeddings) == ("onnx_int8", "champion validation accuracy torch 1.0000, int8 1.0000")
-    assert backend(one_row_off) == ("torch", "champion validation accuracy torch 1.0000, int8 0.9000: drop 0.1000 above embed.int8_max_accuracy_drop 0.002")
+    assert backend(one_row_off) == (
+        "torch",
+        "champion validation accuracy torch 1.0000, int8 0.9000: drop 0.1000 above champion.int8_max_accuracy_drop 0.002",
+    )
     assert backend(one_row_off, champion="fusion")[0] == "torch"  # the fusion scored through its members
 
 
@@ -190,10 +269,18 @@ def test_dvc_repro_with_the_int8_backend_records_both_gates_and_is_then_up_to_da
     from devtools.scratch_repo import set_params
 
     # Encoder variants only, so that the champion (and the bundle) embeds; the gate's bound is tested above.
-    set_params(project / "params.yaml", variants=["stock", "finetuned", "softmax"], embed={"backend": "onnx_int8", "int8_max_accuracy_drop": 0.99})
+    set_params(
+        project / "params.yaml",
+        variants=["stock", "finetuned", "softmax"],
+        embed={"backend": "onnx_int8"},
+        champion={"int8_max_accuracy_drop": 0.99},
+    )
     run(["dvc", "repro"], project)
     embed = read_json(project / "metrics/embed.json")
-    assert {encoder: report["backend_used"] for encoder, report in embed["encoders"].items()} == {"stock": "onnx_int8", "finetuned": "onnx_int8"}
+    assert {encoder: report["backend_used"] for encoder, report in embed["encoders"].items()} == {
+        "stock": "onnx_int8",
+        "finetuned": "onnx_int8",
+    }
     assert sorted(path.name for path in (project / "models/onnx_int8").iterdir()) == ["finetuned", "stock"]
     champion = read_json(project / "models/champion.json")
     assert champion["embed_backend_reason"].startswith("champion validation accuracy torch")

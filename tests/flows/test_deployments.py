@@ -34,14 +34,20 @@ def test_process_pools_stay_the_default() -> None:
 def test_k8s_variant_requests_a_gpu_in_the_rendered_job() -> None:
     variant = yaml.safe_load((ROOT / "deploy" / "prefect-k8s.yaml").read_text())
     [deployment] = variant["deployments"]
-    assert (deployment["name"], deployment["entrypoint"], deployment["work_pool"]["name"]) == ("finetune-k8s", "flows/finetune.py:finetune", "gpu-k8s")
+    assert (deployment["name"], deployment["entrypoint"], deployment["work_pool"]["name"]) == (
+        "finetune-k8s",
+        "flows/finetune.py:finetune",
+        "gpu-k8s",
+    )
     assert variant["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/prodcat"}}]
     job_variables = deployment["work_pool"]["job_variables"]
     assert job_variables["gpu_limit"] == 1 and job_variables["image"] == "prodcat-gpu-worker:0.1.0"
 
     template = json.loads(TEMPLATE.read_text())
     assert validate(job_variables, template["variables"]) == []  # what Prefect checks against the pool
-    assert [error.message for error in validate({**job_variables, "gpu_limit": 0}, template["variables"])] == ["0 is less than the minimum of 1"]
+    assert [error.message for error in validate({**job_variables, "gpu_limit": 0}, template["variables"])] == [
+        "0 is less than the minimum of 1"
+    ]
     defaults = {name: spec["default"] for name, spec in template["variables"]["properties"].items() if "default" in spec}
     job = apply_values(template["job_configuration"], {**defaults, **job_variables}, remove_notset=True)
     [container] = job["job_manifest"]["spec"]["template"]["spec"]["containers"]
@@ -61,7 +67,9 @@ def test_gpu_template_is_prefects_default_plus_the_gpu_limit() -> None:
 
 def test_worker_image_pins_the_projects_torch_and_leaves_outputs_out() -> None:
     dockerfile = (ROOT / "docker" / "worker.Dockerfile").read_text()
-    [torch_pin] = [dep for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"] if dep.startswith("torch==")]
+    [torch_pin] = [
+        dep for dep in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"] if dep.startswith("torch==")
+    ]
     assert f'RUN pip install {torch_pin} --index-url "${{TORCH_INDEX}}"' in dockerfile
     assert "ENV PIP_NO_CACHE_DIR=1" in dockerfile and "PRODCAT_WORKDIR=/opt/prodcat" in dockerfile and "HF_HUB_OFFLINE=1" in dockerfile
     ignored = set((ROOT / ".dockerignore").read_text().split())

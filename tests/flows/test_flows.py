@@ -10,6 +10,7 @@ credentials in the workers' environment, for the test that hands `finetune` over
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -69,7 +70,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path, tiny_be
     with ExitStack() as cleanup, pytest.MonkeyPatch.context() as patch:
         bucket = cleanup.enter_context(moto_s3())
         server = cleanup.enter_context(
-            background(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], base, home("server"), logs / "server.log")
+            background(
+                ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], base, home("server"), logs / "server.log"
+            )
         )
         wait_until_healthy(api_url, server, logs / "server.log")
         for pool in ["cpu", "gpu"]:
@@ -116,9 +119,7 @@ def child_runs(flow_run_id: UUID) -> list[Any]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     with get_client(sync_client=True) as client:
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
-        )
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
 
 
 def artifacts(flow_run_id: UUID) -> dict[str, Any]:
@@ -184,7 +185,9 @@ def test_retrain_runs_every_stage_with_finetune_on_the_gpu_worker(stack: Stack, 
     # The cpu copy's lock records the gpu copy's run: same inputs, same outputs but the checkpoints.
     here, there = (yaml.safe_load((copy / "dvc.lock").read_text())["stages"]["finetune"] for copy in (stack.cpu, stack.gpu))
     assert (here["cmd"], here["deps"], here["params"]) == (there["cmd"], there["deps"], there["params"])
-    assert [out for out in here["outs"] if out["path"] != "models/checkpoints"] == [out for out in there["outs"] if out["path"] != "models/checkpoints"]
+    assert [out for out in here["outs"] if out["path"] != "models/checkpoints"] == [
+        out for out in there["outs"] if out["path"] != "models/checkpoints"
+    ]
     assert "Data and pipelines are up to date" in run(["dvc", "status"], stack.cpu).stdout
 
     metrics = json.loads((stack.cpu / "metrics/evaluate.json").read_text())
@@ -214,14 +217,13 @@ def test_retrain_runs_every_stage_with_finetune_on_the_gpu_worker(stack: Stack, 
 def test_transient_failure_is_retried_and_the_run_completes(stack: Stack, first_run) -> None:
     # An I/O error on evaluate's first attempt only: the stage command fails once, then works.
     (stack.cpu / "fail_once.py").write_text(
-        "import os, sys\n"
-        "if os.path.exists(sys.argv[1]):\n"
-        "    os.remove(sys.argv[1])\n"
-        "    raise OSError('injected I/O error')\n"
+        "import os, sys\nif os.path.exists(sys.argv[1]):\n    os.remove(sys.argv[1])\n    raise OSError('injected I/O error')\n"
     )
     (stack.cpu / ".fail-once").touch()
     dvc_yaml = (stack.cpu / "dvc.yaml").read_text()
-    (stack.cpu / "dvc.yaml").write_text(dvc_yaml.replace("python -m stages.evaluate", "python fail_once.py .fail-once && python -m stages.evaluate"))
+    (stack.cpu / "dvc.yaml").write_text(
+        dvc_yaml.replace("python -m stages.evaluate", "python fail_once.py .fail-once && python -m stages.evaluate")
+    )
 
     flow_run = start_retrain(stack)
     by_name = task_runs(flow_run.id, set(STAGES))
@@ -258,7 +260,7 @@ def test_failed_validation_fails_the_run_without_retries(stack: Stack) -> None:
     broken.write_text("Uniq Id,Product Name,Category\n1,red ball,Toys\n1,blue cup,Kitchen\n", encoding="utf-8")
     params = (stack.cpu / "params.yaml").read_text()
     try:
-        flow_run = start_retrain(stack, overrides={"data.catalog": str(broken)})
+        flow_run = start_retrain(stack, overrides={"catalog.path": str(broken)})
         by_name = task_runs(flow_run.id, {"validate"})
     finally:
         (stack.cpu / "params.yaml").write_text(params)
@@ -347,8 +349,10 @@ def test_overrides_keep_comments_and_are_validated(tmp_path: Path) -> None:
     assert params.finetune.epochs == 3 and params.orchestration.timeout_seconds["embed"] == 60
     assert (tmp_path / "params.yaml").read_text().count("#") == source.read_text().count("#")
     before = (tmp_path / "params.yaml").read_text()
-    with pytest.raises(ParamsError, match="finetune.epohcs"):
+    with pytest.raises(ParamsError, match=re.escape("finetune.epohcs")):
         apply_overrides(tmp_path, {"finetune.epohcs": 3})
+    with pytest.raises(ParamsError, match=re.escape("`data.catalog` moved to `catalog.path`")):
+        apply_overrides(tmp_path, {"data.catalog": "other.csv"})
     assert (tmp_path / "params.yaml").read_text() == before
 
 

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from prodcat.core.params import SparseParams
-from prodcat.heads.linear import SparseModel, fit_sparse, fit_temperature, fit_vectorizers, out_of_fold_scores, probabilities, vectorizer_from_json, vectorizer_to_json
+from prodcat.heads.linear import (
+    SparseModel,
+    fit_sparse,
+    fit_temperature,
+    fit_vectorizers,
+    out_of_fold_scores,
+    probabilities,
+    vectorizer_from_json,
+    vectorizer_to_json,
+)
 
 TEXTS = ["red lego bricks for kids", "stainless steel water bottle", "water bottle for kids", "red steel bricks"]
 

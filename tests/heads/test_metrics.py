@@ -29,5 +29,7 @@ def test_per_class_scores_and_an_absent_class() -> None:
 
 def test_confusion_rows_name_the_classes() -> None:
     assert confusion_rows(TRUTH[3:], PREDICTED[3:], ["Books", "Toys", "Zoo"]) == [
-        {"actual": "Books", "predicted": "Books"}, {"actual": "Toys", "predicted": "Books"}, {"actual": "Zoo", "predicted": "Zoo"},
+        {"actual": "Books", "predicted": "Books"},
+        {"actual": "Toys", "predicted": "Books"},
+        {"actual": "Zoo", "predicted": "Zoo"},
     ]

@@ -1,27 +1,28 @@
-"""Heads and fusion: each variant's probabilities from its feature blocks, fusion weights, the champion rule."""
+"""Scoring every variant through its head: probabilities from what `dvc repro` saves, missing artifacts, the champion rule."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.model_selection import StratifiedKFold
 
-from prodcat.heads.xgboost import TabularEncoding, design_matrix, train_booster
+from prodcat.core.errors import InputError
+from prodcat.core.io import write_json
 from prodcat.core.params import TrainXgbParams
-from prodcat.heads.scoring import (
-    FeatureBlocks,
-    TrainedHeads,
-    choose_champion,
-    cross_fitted_fusion,
-    fit_fusion_weights,
-    simplex_grid,
-    text_features,
-    variant_probabilities,
-)
+from prodcat.core.variants import variant
+from prodcat.heads.base import FeatureBlocks
+from prodcat.heads.linear import SparseModel
+from prodcat.heads.registry import head_class
+from prodcat.heads.scoring import TrainedHeads, choose_champion, variant_probabilities
+from prodcat.heads.softmax_weights import save_head
+from prodcat.heads.xgboost import TabularEncoding, XGBoostHead
 
-LABELS = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+LABELS = np.repeat([0, 1, 2], 30)
+SOFTMAX_HEAD = {"weight": torch.eye(3, 4), "bias": torch.zeros(3), "log_scale": torch.tensor(0.0)}  # reads class k off dimension k
 
 
 def one_hot(labels: np.ndarray, confidence: float) -> np.ndarray:
@@ -30,55 +31,68 @@ def one_hot(labels: np.ndarray, confidence: float) -> np.ndarray:
     return probabilities
 
 
-def test_hybrid_reads_the_finetuned_embedding_then_the_sparse_scores() -> None:
-    blocks = FeatureBlocks({"stock": np.zeros((2, 2)), "finetuned": np.ones((2, 2))}, np.full((2, 3), 7.0), np.empty((2, 0)))
-    assert text_features("hybrid", blocks).tolist() == [[1, 1, 7, 7, 7]] * 2
-    assert text_features("stock", blocks).tolist() == [[0, 0]] * 2
+@pytest.fixture()
+def blocks() -> FeatureBlocks:
+    """90 rows of three classes: fine-tuned embeddings that separate them, sparse scores 0.8 sure of the label."""
+    embeddings = np.random.default_rng(0).normal(size=(90, 4)).astype(np.float32) + LABELS[:, None] * 3
+    tabular = TabularEncoding.fit(pd.DataFrame(index=range(90)), []).transform(pd.DataFrame(index=range(90)))
+    return FeatureBlocks({"finetuned": embeddings}, np.log(one_hot(LABELS, 0.8)).astype(np.float32), tabular)
 
 
-def test_each_head_turns_its_features_into_probabilities() -> None:
-    rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(90, 4)).astype(np.float32) + np.repeat([0, 1, 2], 30)[:, None] * 3
-    labels = np.repeat([0, 1, 2], 30)
+@pytest.fixture()
+def models(tmp_path: Path, blocks: FeatureBlocks) -> Path:
+    """A models folder as the stages leave it: xgb/ (train_xgb), finetuned/ with the softmax head (finetune), sparse/ (train_sparse)."""
+    models = tmp_path / "models"
     encoding = TabularEncoding.fit(pd.DataFrame(index=range(90)), [])
-    tabular = encoding.transform(pd.DataFrame(index=range(90)))
-    booster = train_booster(design_matrix(embeddings, tabular, encoding, labels), 3, TrainXgbParams(num_boost_round=5), threads=1)
-    head = {"weight": torch.eye(3, 4), "bias": torch.zeros(3), "log_scale": torch.tensor(0.0)}
-    heads = TrainedHeads(encoding, {"finetuned": booster}, head, sparse_temperature=2.0, fusion_weights={"softmax": 0.25, "sparse": 0.75})
-    sparse_scores = np.log(one_hot(labels, 0.8)).astype(np.float32)
-    blocks = FeatureBlocks({"finetuned": embeddings}, sparse_scores, tabular)
+    (models / "xgb").mkdir(parents=True)
+    write_json(models / "xgb/tabular.json", encoding.to_json())
+    XGBoostHead.fit(variant("finetuned"), blocks, LABELS, 3, encoding, TrainXgbParams(num_boost_round=5), threads=1).save(models / "xgb")
+    (models / "finetuned").mkdir()
+    save_head(SOFTMAX_HEAD, models / "finetuned")
+    SparseModel([], np.zeros((3, 1), np.float32), np.zeros(3, np.float32), temperature=2.0).save(models / "sparse")
+    return models
 
+
+def test_each_head_turns_its_features_into_probabilities(models: Path, blocks: FeatureBlocks) -> None:
+    heads = TrainedHeads.load(models, ["fusion", "finetuned", "softmax", "sparse"], {"fusion_weights": {"softmax": 0.25, "sparse": 0.75}})
     probabilities = variant_probabilities(["fusion", "finetuned", "softmax", "sparse"], blocks, heads)
     assert list(probabilities) == ["finetuned", "softmax", "sparse", "fusion"]  # fusion after its members
-    assert (probabilities["finetuned"].argmax(axis=1) == labels).mean() > 0.95
-    expected_softmax = torch.softmax(torch.nn.functional.normalize(torch.from_numpy(embeddings), dim=-1)[:, :3], dim=-1).numpy()
+    assert (probabilities["finetuned"].argmax(axis=1) == LABELS).mean() > 0.95
+    expected_softmax = torch.softmax(
+        torch.nn.functional.normalize(torch.from_numpy(blocks.embeddings["finetuned"]), dim=-1)[:, :3], dim=-1
+    ).numpy()
     np.testing.assert_allclose(probabilities["softmax"], expected_softmax, rtol=1e-5)
-    squared = one_hot(labels, 0.8) ** 2  # temperature 2 on log-probabilities squares them before normalising
+    squared = one_hot(LABELS, 0.8) ** 2  # temperature 2 on log-probabilities squares them before normalising
     np.testing.assert_allclose(probabilities["sparse"], squared / squared.sum(axis=1, keepdims=True), rtol=1e-5)
     np.testing.assert_allclose(probabilities["fusion"], 0.25 * probabilities["softmax"] + 0.75 * probabilities["sparse"], rtol=1e-6)
 
 
-def test_fusion_weights_favour_the_better_member() -> None:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, 400)
-    good, noise = one_hot(labels, 0.7), rng.dirichlet(np.ones(3), 400)
-    weights = fit_fusion_weights({"good": good, "noise": noise}, labels)
-    assert weights["good"] >= 0.8 and weights["good"] + weights["noise"] == pytest.approx(1.0)
-    assert len(simplex_grid(3)) == 66 and (1.0, 0.0, 0.0) in simplex_grid(3)
+def test_each_head_loads_from_exactly_the_files_it_names(models: Path, blocks: FeatureBlocks, tmp_path: Path) -> None:
+    """A bundle copies `Head.files` (and the tabular codes): from those alone each head scores as from the whole models folder."""
+    for name in ("finetuned", "softmax", "sparse"):
+        alone = tmp_path / "alone" / name
+        for relative in ["xgb/tabular.json", *head_class(variant(name)).files(variant(name))]:
+            (alone / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(models / relative, alone / relative)
+        copied = variant_probabilities([name], blocks, TrainedHeads.load(alone, [name]))[name]
+        np.testing.assert_array_equal(copied, variant_probabilities([name], blocks, TrainedHeads.load(models, [name]))[name])
 
 
-def test_cross_fitted_fusion_scores_each_half_with_weights_from_the_other() -> None:
-    """A member right on one half of validation and wrong on the other: each half is scored with the other half's weights."""
-    labels = np.tile([0, 1, 2], 40)
-    first, second = next(StratifiedKFold(n_splits=2, shuffle=True, random_state=0).split(labels, labels))
-    right_on_first = np.array(labels)
-    right_on_first[second] = (labels[second] + 1) % 3
-    flaky, steady = one_hot(right_on_first, 0.9), one_hot(labels, 0.5)
-    weights, honest = cross_fitted_fusion({"flaky": flaky, "steady": steady}, labels, seed=0)
-    assert sum(weights.values()) == pytest.approx(1.0) and np.allclose(honest.sum(axis=1), 1.0)
-    # Fitted on the first half, the weights trust `flaky`, which is wrong on the second half, and vice versa.
-    assert (honest[second].argmax(axis=1) == labels[second]).mean() == 0.0
-    assert (honest[first].argmax(axis=1) == labels[first]).mean() == 1.0
+def test_a_missing_artifact_is_named_with_the_command_that_makes_it(models: Path) -> None:
+    (models / "xgb/finetuned.ubj").unlink()
+    (models / "sparse/linear.npz").unlink()
+    (models / "finetuned/softmax_head.safetensors").unlink()
+    with pytest.raises(InputError, match=r"xgb/finetuned.ubj is missing: run `dvc repro` first"):
+        TrainedHeads.load(models, ["finetuned"])
+    with pytest.raises(InputError, match=r"sparse/linear.npz is missing: run `dvc repro` first"):
+        TrainedHeads.load(models, ["sparse"])
+    with pytest.raises(InputError, match=r"finetuned/softmax_head.safetensors is missing: the softmax variant needs finetune.objective"):
+        TrainedHeads.load(models, ["softmax"])
+    with pytest.raises(InputError, match=r"the fusion variant needs its weights \(models/champion.json"):
+        TrainedHeads.load(models, ["fusion"])
+    (models / "xgb/tabular.json").unlink()
+    with pytest.raises(InputError, match=r"xgb/tabular.json is missing: run `dvc repro` first"):
+        TrainedHeads.load(models, [])
 
 
 def test_champion_is_best_accuracy_then_macro_f1_then_first_listed() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import subprocess
 import sys
 import time
@@ -18,13 +19,18 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from devtools.processes import background, free_port, run, tool_env, wait_until_healthy
-from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.data.catalog import read_catalog
+from prodcat.inference.batch import read_chunks
+from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.inference.serve import create_app, served_columns
+from stages import predict as batch_predict
 
 ROOT = Path(__file__).resolve().parents[2]  # servers run from here: this checkout's prodcat is the one served
+DEFAULT_CATALOG = ROOT / "data/default/catalog.csv"
 LABELS = ["Books", "Games", "Toys"]
 MANIFEST = {
     "variant": "fake",
@@ -60,8 +66,20 @@ class FakeBundle(Bundle):
         return scored
 
 
-def fake_bundle(seconds: float = 0.0) -> FakeBundle:
-    return FakeBundle(Path("fake"), MANIFEST, predictor=None, seconds=seconds)
+def fake_bundle(seconds: float = 0.0, manifest: dict = MANIFEST) -> FakeBundle:
+    return FakeBundle(Path("fake"), manifest, predictor=None, seconds=seconds)
+
+
+def catalog_bundle() -> FakeBundle:
+    """A fake bundle that reads the default catalog's columns, as params.yaml names them."""
+    dataset = {
+        "id_column": "Uniq Id",
+        "category_column": "Category",
+        "text_columns": ["Product Name", "About Product", "Product Specification", "Technical Details"],
+        "price_column": "Selling Price",
+        "categorical_columns": ["Model Number", "Is Amazon Seller"],
+    }
+    return fake_bundle(manifest={**MANIFEST, "inference": {"dataset": dataset}})
 
 
 def product(index: int, name: str | None = None) -> dict:
@@ -78,8 +96,16 @@ def test_predict_answers_label_and_top3_per_product_in_order(client: TestClient)
     response = client.post("/predict", json=[product(0, "Chess"), product(1, "Kite")])  # the fake: 5 letters -> Toys, 4 -> Games
     assert response.status_code == 200
     assert response.json() == [
-        {"id": "p0", "label": "Toys", "top": [{"label": "Toys", "probability": 0.6}, {"label": "Books", "probability": 0.3}, {"label": "Games", "probability": 0.1}]},
-        {"id": "p1", "label": "Games", "top": [{"label": "Games", "probability": 0.6}, {"label": "Toys", "probability": 0.3}, {"label": "Books", "probability": 0.1}]},
+        {
+            "id": "p0",
+            "label": "Toys",
+            "top": [{"label": "Toys", "probability": 0.6}, {"label": "Books", "probability": 0.3}, {"label": "Games", "probability": 0.1}],
+        },
+        {
+            "id": "p1",
+            "label": "Games",
+            "top": [{"label": "Games", "probability": 0.6}, {"label": "Toys", "probability": 0.3}, {"label": "Books", "probability": 0.1}],
+        },
     ]
 
 
@@ -88,18 +114,224 @@ def test_products_reach_the_bundle_as_catalog_rows(client: TestClient) -> None:
     body = [{"Uniq Id": "a", "Product Name": "Kite", "About Product": "", "Selling Price": 12.5, "Category": "Toys | Kites"}]
     assert client.post("/predict", json=body).status_code == 200
     (raw,) = client.app.state.bundle.calls
-    assert raw.to_dict("records") == [{"Uniq Id": "a", "Product Name": "Kite", "About Product": None, "Selling Price": "12.5", "Is Amazon Seller": None}]
+    assert raw.to_dict("records") == [
+        {"Uniq Id": "a", "Product Name": "Kite", "About Product": None, "Selling Price": "12.5", "Is Amazon Seller": None}
+    ]
+
+
+def post_as_pandas_clients_do(client: TestClient, body: object) -> httpx.Response:
+    """POST `body` as `json.dumps` writes it by default: NaN and Infinity as bare words, other characters escaped."""
+    return client.post("/predict", content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        (1, "1"),  # an integer column
+        (12.0, "12"),  # an integer column with blanks: pandas reads it as floats
+        (12.5, "12.5"),
+        (-0.25, "-0.25"),
+        (True, "True"),  # a column of True and False cells
+        (False, "False"),
+        (math.inf, "inf"),  # an "inf" cell
+        (-math.inf, "-inf"),
+        (math.nan, None),  # a blank cell
+        (None, None),
+        ("", None),
+        ("  ", "  "),
+        ("Y", "Y"),
+    ],
+)
+def test_a_json_value_reaches_the_bundle_as_batch_prediction_reads_its_csv_cell(
+    client: TestClient, value: object, read: str | None
+) -> None:
+    """What `pd.read_csv(...).to_dict("records")` makes of a cell is read back as read_chunks reads the cell itself (text; only "" missing)."""
+    body = [{"Uniq Id": value if read else 1, "Product Name": "Kite", "Selling Price": value, "Is Amazon Seller": value}]
+    response = post_as_pandas_clients_do(client, body)
+    assert response.status_code == 200, response.text
+    (raw,) = client.app.state.bundle.calls
+    assert as_json(raw) == [
+        {"Uniq Id": read or "1", "Product Name": "Kite", "About Product": None, "Selling Price": read, "Is Amazon Seller": read}
+    ]
+    assert response.json()[0]["id"] == (read or "1")
+
+
+def test_the_openapi_schema_shows_the_json_values_a_field_takes(client: TestClient) -> None:
+    properties = client.get("/openapi.json").json()["components"]["schemas"]["Product"]["properties"]
+    scalars = [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}]
+    assert properties["Uniq Id"] == {"anyOf": scalars, "title": "Uniq Id"}
+    assert properties["Selling Price"] == {"anyOf": [*scalars, {"type": "null"}], "title": "Selling Price"}
+
+
+MIXED_CSV = """Uniq Id,Product Name,About Product,Product Specification,Technical Details,Selling Price,Model Number,Is Amazon Seller,Category
+1,Kite,,,,12.5,12,True,Toys | Kites
+2,Chess,A wooden set,,,,,False,
+3,,Wooden puzzle,,,inf,7,,Toys
+"""
+
+
+@pytest.mark.parametrize("catalog", ["mixed", "default"])
+def test_rows_pandas_reads_from_a_csv_reach_the_bundle_as_batch_prediction_reads_them(tmp_path: Path, catalog: str) -> None:
+    """The rows of `pd.read_csv(catalog).where(notna, None).to_dict("records")` (NaN kept in float and text columns,
+    ints, floats and booleans where cells look like them) are the frame that batch prediction scores for the same CSV."""
+    path = DEFAULT_CATALOG if catalog == "default" else tmp_path / "mixed.csv"
+    if catalog == "mixed":
+        path.write_text(MIXED_CSV)
+    bundle = catalog_bundle()
+    rows = pd.read_csv(path, nrows=40).where(lambda frame: frame.notna(), None).to_dict("records")
+    with TestClient(create_app(bundle)) as client:
+        response = post_as_pandas_clients_do(client, rows)
+    assert response.status_code == 200, response.text
+    batch = next(read_chunks(path, 40))[served_columns(bundle.dataset)]
+    assert as_json(pd.concat(bundle.calls, ignore_index=True)) == as_json(batch)
+    assert [answer["id"] for answer in response.json()] == batch[bundle.dataset.id_column].tolist()
+    assert [answer["label"] for answer in response.json()] == bundle.score(batch)["predicted"].tolist()
+
+
+def strict_json(response: httpx.Response) -> object:
+    """The body as strict JSON (UTF-8, no NaN or Infinity), or an error."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not strict JSON")
+
+    return json.loads(response.content.decode("utf-8"), parse_constant=refuse)
+
+
+def test_a_422_echoes_non_finite_long_or_non_unicode_input_as_a_short_summary(client: TestClient) -> None:
+    """An input is echoed as sent only when it is short strict JSON: NaN or a lone surrogate made FastAPI's 422 a 500, a huge one floods it."""
+    body = [
+        {"Uniq Id": math.nan, "Product Name": "Kite"},
+        {"Uniq Id": "b", "Product Name": ["x" * 100_000]},
+        {"Uniq Id": "c\udc80", "Product Name": "Kite"},
+        {"Uniq Id": "d", "Product Name": "Kite", "Selling Price": [1]},
+    ]
+    response = post_as_pandas_clients_do(client, body)
+    assert response.status_code == 422
+    assert strict_json(response)["detail"] == [
+        {"type": "missing", "loc": ["body", 0, "Uniq Id"], "msg": "Field required", "input": "nan"},
+        {
+            "type": "string_type",
+            "loc": ["body", 1, "Product Name"],
+            "msg": "Input should be a valid string",
+            "input": "['xxxxxxxxxxxx...xxxxxxxxxxxxx']",
+        },
+        {
+            "type": "value_error",
+            "loc": ["body", 2, "Uniq Id"],
+            "msg": "Value error, not valid Unicode: lone surrogate U+DC80 at index 1",
+            "input": "'c\\udc80'",
+            "ctx": {"error": "not valid Unicode: lone surrogate U+DC80 at index 1"},
+        },
+        {
+            "type": "string_type",
+            "loc": ["body", 3, "Selling Price"],
+            "msg": "Input should be a valid string",
+            "input": [1],
+        },  # short strict JSON: as sent
+    ]
+
+
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(),  # NaN, Infinity and -Infinity included
+    st.text(st.characters(exclude_categories=()), max_size=20),  # lone surrogates included: JSON escapes them
+    st.builds(lambda text, times: text * times, st.text(min_size=1, max_size=3), st.integers(1, 30_000)),
+    st.sampled_from(["", " ", "Kite", "Y", "$12.99", "nan", "\u0000", "\u202e", "\U0001f600", "e\u0301"]),
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12
+)
+FIELDS = [*served_columns(fake_bundle().dataset)[1:], "Category", "Brand Name"]  # the id aside
+CATALOG_ROWS = st.fixed_dictionaries({"Uniq Id": JSON_SCALARS}, optional={column: JSON_SCALARS for column in FIELDS})
+ANY_ROWS = st.fixed_dictionaries({}, optional={column: JSON_VALUES for column in ["Uniq Id", *FIELDS]})
+BODIES = st.one_of(st.lists(CATALOG_ROWS, min_size=1, max_size=4), st.lists(ANY_ROWS | JSON_VALUES, max_size=6), JSON_VALUES)
+
+
+@pytest.fixture(scope="module")
+def fuzzed_client() -> TestClient:
+    with TestClient(create_app(fake_bundle(), max_batch=4), raise_server_exceptions=False) as client:
+        yield client
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(body=BODIES)
+def test_no_payload_gets_a_server_error_and_every_answer_is_strict_json(fuzzed_client: TestClient, body: object) -> None:
+    response = post_as_pandas_clients_do(fuzzed_client, body)
+    event(f"HTTP {response.status_code}")
+    assert response.status_code < 500, response.text[:2000]
+    answer = strict_json(response)
+    if response.status_code == 200:  # one prediction per product, in order; an id sent as text comes back as sent
+        assert len(answer) == len(body)
+        assert all(
+            prediction["id"] == product["Uniq Id"]
+            for prediction, product in zip(answer, body, strict=True)
+            if isinstance(product["Uniq Id"], str)
+        )
+    assert fuzzed_client.get("/health").json() == {"status": "ok", "variant": "fake"}
+
+
+UNPARSEABLE = {"detail": "There was an error parsing the body"}
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "answer"),
+    [
+        (b"[" * 100_000, "application/json", 400, UNPARSEABLE),  # deeper than the parser recurses
+        (
+            b'[{"Uniq Id": ' + b"9" * 5000 + b', "Product Name": "Kite"}]',
+            "application/json",
+            400,
+            UNPARSEABLE,
+        ),  # more digits than Python reads
+        (b'[{"Uniq Id": "a", "Product Name": "\xff"}]', "application/json", 400, UNPARSEABLE),  # not UTF-8
+        (
+            b"NaN",
+            "application/json",
+            422,
+            {"detail": [{"type": "list_type", "loc": ["body"], "msg": "Input should be a valid list", "input": "nan"}]},
+        ),
+        (
+            b"Kite\xff",
+            "text/plain",
+            422,
+            {"detail": [{"type": "list_type", "loc": ["body"], "msg": "Input should be a valid list", "input": "b'Kite\\xff'"}]},
+        ),
+    ],
+)
+def test_an_unreadable_body_is_a_client_error_in_strict_json(
+    client: TestClient, content: bytes, content_type: str, status: int, answer: dict
+) -> None:
+    response = client.post("/predict", content=content, headers={"content-type": content_type})
+    assert response.status_code == status
+    assert strict_json(response) == answer
 
 
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ([{"Uniq Id": "a", "Product Name": 5}], ["body", 0, "Product Name"], "Input should be a valid string"),
-        ([{"Uniq Id": "a", "Product Name": "Kite", "Is Amazon Seller": True}], ["body", 0, "Is Amazon Seller"], "Input should be a valid string"),
-        ([{"Uniq Id": "a", "Product Name": "Kite", "Selling Price": [1]}], ["body", 0, "Selling Price", "str"], "Input should be a valid string"),
+        ([{"Uniq Id": "a", "Product Name": ["Kite"]}], ["body", 0, "Product Name"], "Input should be a valid string"),
+        (
+            [{"Uniq Id": "a", "Product Name": "Kite", "Is Amazon Seller": {"seller": "Y"}}],
+            ["body", 0, "Is Amazon Seller"],
+            "Input should be a valid string",
+        ),
+        ([{"Uniq Id": "a", "Product Name": "Kite", "Selling Price": [1]}], ["body", 0, "Selling Price"], "Input should be a valid string"),
         ([{"Product Name": "Kite"}], ["body", 0, "Uniq Id"], "Field required"),
-        ([{"Uniq Id": 7, "Product Name": "Kite"}], ["body", 0, "Uniq Id"], "Input should be a valid string"),
-        ([{"Uniq Id": "a", "Product Name": "  ", "About Product": None}], ["body", 0], "at least one of the text fields Product Name, About Product"),
+        ([{"Uniq Id": None, "Product Name": "Kite"}], ["body", 0, "Uniq Id"], "Field required"),
+        ([{"Uniq Id": "", "Product Name": "Kite"}], ["body", 0, "Uniq Id"], "Field required"),
+        (
+            [{"Uniq Id": "a", "Product Name": "  ", "About Product": None}],
+            ["body", 0],
+            "at least one of the text fields Product Name, About Product",
+        ),
         ([product(0), "Kite"], ["body", 1], "Input should be a valid dictionary"),
         ({"Uniq Id": "a", "Product Name": "Kite"}, ["body"], "Input should be a valid list"),
         ([], ["body"], "List should have at least 1 item"),
@@ -133,14 +365,14 @@ def test_health_and_model(client: TestClient) -> None:
 
 async def post_concurrently(app: FastAPI, bodies: list[list[dict]], spacing: float = 0.0) -> list[httpx.Response]:
     """All requests in flight together (the n-th sent after n * `spacing` seconds), against the app in this event loop."""
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve.test") as client:
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://serve.test") as client:
 
-            async def post(index: int, body: list[dict]) -> httpx.Response:
-                await asyncio.sleep(index * spacing)
-                return await client.post("/predict", json=body)
+        async def post(index: int, body: list[dict]) -> httpx.Response:
+            await asyncio.sleep(index * spacing)
+            return await client.post("/predict", json=body)
 
-            return await asyncio.gather(*(post(index, body) for index, body in enumerate(bodies)))
+        return await asyncio.gather(*(post(index, body) for index, body in enumerate(bodies)))
 
 
 def test_concurrent_requests_share_one_score_call_and_get_their_own_rows() -> None:
@@ -151,7 +383,7 @@ def test_concurrent_requests_share_one_score_call_and_get_their_own_rows() -> No
     assert [response.status_code for response in responses] == [200] * 12
     assert len(bundle.calls) < 4 and sum(len(raw) for raw in bundle.calls) == sum(len(body) for body in bodies)
     alone = fake_bundle()
-    for body, response in zip(bodies, responses):  # each request gets exactly what scoring it alone gives
+    for body, response in zip(bodies, responses, strict=True):  # each request gets exactly what scoring it alone gives
         expected = alone.score(pd.DataFrame(body))
         assert [item["id"] for item in response.json()] == [row["Uniq Id"] for row in body]
         assert [item["label"] for item in response.json()] == expected["predicted"].tolist()
@@ -201,7 +433,7 @@ def test_serve_without_a_bundle_fails_fast_with_the_reason(tmp_path: Path) -> No
 
 def split_rows(project: Path, bundle: Bundle, split: str = "test") -> pd.DataFrame:
     """The raw catalog rows of a split, as read_catalog reads them, in the columns the service takes."""
-    catalog = read_catalog(yaml.safe_load((project / "params.yaml").read_text())["data"]["catalog"])
+    catalog = read_catalog(yaml.safe_load((project / "params.yaml").read_text())["catalog"]["path"])
     ids = pd.read_parquet(project / f"data/processed/{split}.parquet", columns=["id"])["id"]
     return catalog[catalog[bundle.dataset.id_column].isin(ids)][served_columns(bundle.dataset)].reset_index(drop=True)
 
@@ -235,7 +467,33 @@ def test_a_real_server_classifies_test_products_as_batch_prediction_does(trained
     assert len(answers) == len(rows) > 50
     assert [answer["id"] for answer in answers] == expected["id"].tolist()
     assert [answer["label"] for answer in answers] == expected["predicted"].tolist()
-    assert [[top["label"] for top in answer["top"]] for answer in answers] == expected[["top1_category", "top2_category", "top3_category"]].values.tolist()
+    assert [[top["label"] for top in answer["top"]] for answer in answers] == expected[
+        ["top1_category", "top2_category", "top3_category"]
+    ].values.tolist()
+    assert [answer["top"][0]["probability"] for answer in answers] == pytest.approx(expected["top1_probability"].tolist(), abs=2e-4)
+
+
+@pytest.mark.slow
+def test_rows_pandas_reads_from_the_default_catalog_get_the_answers_of_batch_prediction(trained_project: Path, tmp_path: Path) -> None:
+    """The issue's client: `pd.read_csv(catalog).where(notna, None).to_dict("records")` posted with NaN for blank cells."""
+    folder = trained_project / "models/bundle"
+    catalog, output = tmp_path / "catalog.csv", tmp_path / "predictions.parquet"
+    read_catalog(DEFAULT_CATALOG).head(40).to_csv(catalog, index=False)
+    batch_predict.main(["--bundle", str(folder), "--input", str(catalog), "--output", str(output)])
+    expected = pd.read_parquet(output)
+    rows = pd.read_csv(catalog).where(lambda frame: frame.notna(), None).to_dict("records")
+    assert any(isinstance(value, float) and math.isnan(value) for row in rows for value in row.values())
+
+    with TestClient(create_app(folder)) as client:
+        response = post_as_pandas_clients_do(client, rows)
+
+    assert response.status_code == 200, response.text
+    answers = response.json()
+    assert [answer["id"] for answer in answers] == expected["id"].tolist() == read_catalog(catalog)["Uniq Id"].tolist()
+    assert [answer["label"] for answer in answers] == expected["predicted"].tolist()
+    assert [[top["label"] for top in answer["top"]] for answer in answers] == expected[
+        ["top1_category", "top2_category", "top3_category"]
+    ].values.tolist()
     assert [answer["top"][0]["probability"] for answer in answers] == pytest.approx(expected["top1_probability"].tolist(), abs=2e-4)
 
 
@@ -245,20 +503,34 @@ def hybrid_bundle(trained_project: Path, tmp_path_factory: pytest.TempPathFactor
     folder = tmp_path_factory.mktemp("hybrid")
     choice = json.loads((trained_project / "models/champion.json").read_text())
     (folder / "choice.json").write_text(json.dumps({**choice, "champion": "hybrid"}))
-    command = [sys.executable, "-m", "stages.bundle", "--data", "data/processed", "--models", "models", "--champion", str(folder / "choice.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "stages.bundle",
+        "--data",
+        "data/processed",
+        "--models",
+        "models",
+        "--champion",
+        str(folder / "choice.json"),
+    ]
     run([*command, "--scores", "metrics/champion.json", "--output", str(folder / "bundle")], trained_project)
     return load_bundle(folder / "bundle")
 
 
 @pytest.mark.slow
-def test_concurrent_requests_share_one_encoder_call_with_the_answers_of_single_requests(trained_project: Path, hybrid_bundle: Bundle) -> None:
+def test_concurrent_requests_share_one_encoder_call_with_the_answers_of_single_requests(
+    trained_project: Path, hybrid_bundle: Bundle
+) -> None:
     calls: list[int] = []
 
     def counted(encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
         return lambda texts: calls.append(len(texts)) or encode(texts)
 
     (encoder,) = hybrid_bundle.predictor.encoders
-    counting = replace(hybrid_bundle, predictor=replace(hybrid_bundle.predictor, encoders={encoder: counted(hybrid_bundle.predictor.encoders[encoder])}))
+    counting = replace(
+        hybrid_bundle, predictor=replace(hybrid_bundle.predictor, encoders={encoder: counted(hybrid_bundle.predictor.encoders[encoder])})
+    )
     products = as_json(split_rows(trained_project, hybrid_bundle).head(24))
     bodies = [products[start : start + 2] for start in range(0, 24, 2)]
 
@@ -266,7 +538,7 @@ def test_concurrent_requests_share_one_encoder_call_with_the_answers_of_single_r
 
     assert [response.status_code for response in responses] == [200] * 12
     assert len(calls) < len(bodies) and sum(calls) == 24
-    for body, response in zip(bodies, responses):
+    for body, response in zip(bodies, responses, strict=True):
         alone = hybrid_bundle.score(pd.DataFrame(body))
         assert [item["label"] for item in response.json()] == alone["predicted"].tolist()
         assert [item["top"][0]["probability"] for item in response.json()] == pytest.approx(alone["top1_probability"].tolist(), abs=2e-4)

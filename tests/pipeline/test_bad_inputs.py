@@ -116,18 +116,24 @@ REJECTED: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], list[str]]] = {
     "non-UTF-8 bytes": (latin1, ["validate: error: {path} is not UTF-8: byte 0xe9 on line 6; re-save the file as UTF-8"]),
     "wrong delimiter": (
         lambda good, path: write(good, path, sep=";"),
-        ["validate: error: {path} has no comma in its header ('Uniq Id;Product Name;Brand Name;Asin;Category;Upc Ean Code;"
-         "List Price;Selling Pr'): it looks separated by ';'; save it comma-separated"],
+        [
+            "validate: error: {path} has no comma in its header ('Uniq Id;Product Name;Brand Name;Asin;Category;Upc Ean Code;"
+            "List Price;Selling Pr'): it looks separated by ';'; save it comma-separated"
+        ],
     ),
     "truncated last row, inside quotes": (
         cut_inside_quotes,
-        ["validate: error: cannot read {path} as a UTF-8 CSV: Error tokenizing data. C error: EOF inside string "
-         "starting at row 400; the file looks truncated"],
+        [
+            "validate: error: cannot read {path} as a UTF-8 CSV: Error tokenizing data. C error: EOF inside string "
+            "starting at row 400; the file looks truncated"
+        ],
     ),
     "truncated last row, between fields": (
         cut_between_fields,
-        ["validate: error: {path}: 1 row(s) have fewer fields than the 28 of the header, ending on line(s) [401]; "
-         "the file looks truncated"],
+        [
+            "validate: error: {path}: 1 row(s) have fewer fields than the 28 of the header, ending on line(s) [401]; "
+            "the file looks truncated"
+        ],
     ),
     "duplicate ids": (
         duplicate_id,
@@ -193,7 +199,9 @@ def test_prices_outside_the_parser_formats_are_a_warning(
     assert status == 0, output
     warning = re.search(
         r"^validate: warning: \[price_format\] expect_column_values_to_match_regex on column 'Selling Price': "
-        r"\d+ unexpected values \(2\d\.\d%\) \(at most 10\.0% allowed\), e\.g\. \['N/A'", output, re.MULTILINE,
+        r"\d+ unexpected values \(2\d\.\d%\) \(at most 10\.0% allowed\), e\.g\. \['N/A'",
+        output,
+        re.MULTILINE,
     )
     assert bool(warning) == warned, output
     summary = json.loads((tmp_path / SUMMARY).read_text())
@@ -208,12 +216,14 @@ def test_nan_and_inf_prices_are_reported_and_fail_when_price_format_is_critical(
     frame = with_prices(good, "NaN", every=5)
     frame.loc[0:2, "Selling Price"] = ["NaN", "inf", "-inf"]
     catalog = write(frame, tmp_path / "catalog.csv")
-    code, output = run_validate(tmp_path, catalog, capsys, caplog, validation={"warn_only": warn_only})
+    code, output = run_validate(tmp_path, catalog, capsys, caplog, quality={"warn_only": warn_only})
     assert code == status, output
     prefix = "validate: warning: " if status == 0 else "  - "
     assert re.search(
         rf"^{re.escape(prefix)}\[price_format\] expect_column_values_to_match_regex on column 'Selling Price': \d+ unexpected "
-        r"values \(2\d\.\d%\) \(at most 10\.0% allowed\), e\.g\. \['NaN', 'inf', '-inf'\]$", output, re.MULTILINE,
+        r"values \(2\d\.\d%\) \(at most 10\.0% allowed\), e\.g\. \['NaN', 'inf', '-inf'\]$",
+        output,
+        re.MULTILINE,
     ), output
     if status == 0:
         assert json.loads((tmp_path / SUMMARY).read_text())["warnings"] == 1 and unchanged_except_summary(tmp_path)
@@ -239,7 +249,11 @@ def test_a_5_mb_text_cell_passes_quickly_and_keeps_the_report_small(good: pd.Dat
     status, output = run_validate(tmp_path, catalog, capsys, caplog, data_docs=True)
     assert status == 0, output
     assert time.perf_counter() - started < 30
-    assert re.search(rf"^validate: {re.escape(str(catalog))} passed 20 of 20 data-quality expectations \(400 rows, 0 warning\(s\)\)", output, re.MULTILINE)
+    assert re.search(
+        rf"^validate: {re.escape(str(catalog))} passed 20 of 20 data-quality expectations \(400 rows, 0 warning\(s\)\)",
+        output,
+        re.MULTILINE,
+    )
     pages = sum(page.stat().st_size for page in (tmp_path / "reports/data_docs").rglob("*.html"))
     assert pages < 1_000_000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -31,7 +32,17 @@ def test_stages_that_read_splits_do_not_depend_on_catalog_parsing(stage: str) ->
     assert "prodcat/data/catalog.py" not in closure
 
 
-@pytest.mark.parametrize(("stage", "dep"), [("train_xgb", "prodcat/data/splits.py"), ("validate", "prodcat/data/data_docs"), ("finetune", "prodcat/encoders/load.py")])
+def test_finetune_does_not_depend_on_the_head_interface() -> None:
+    """The softmax head's weight format is its own module: editing how heads score reruns no fine-tuning."""
+    closure = {path.relative_to(ROOT).as_posix() for path in import_closure(ROOT, "stages.finetune")}
+    assert "prodcat/heads/softmax_weights.py" in closure
+    assert not {"prodcat/heads/base.py", "prodcat/heads/softmax.py", "prodcat/heads/scoring.py"} & closure
+
+
+@pytest.mark.parametrize(
+    ("stage", "dep"),
+    [("train_xgb", "prodcat/data/splits.py"), ("validate", "prodcat/data/data_docs"), ("finetune", "prodcat/encoders/load.py")],
+)
 def test_removing_a_listed_import_is_caught(tmp_path: Path, stage: str, dep: str) -> None:
     for name in ["dvc.yaml", "stages", "prodcat"]:
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, tmp_path / name)
@@ -54,10 +65,16 @@ def test_relative_imports_and_package_inits_are_followed(tmp_path: Path) -> None
 
 def test_orchestration_timeouts_cover_the_stages_of_dvc_yaml_and_nothing_else() -> None:
     from prodcat.core.params import DEFAULT_TIMEOUT_SECONDS, OrchestrationParams, ParamsError, load_params
+    from prodcat.core.pipeline import task_names
 
-    timeouts = load_params(ROOT / "params.yaml").orchestration.timeout_seconds
-    assert list(timeouts) == [*stage_names(), "predict"]
-    assert OrchestrationParams().timeout_seconds == {task: DEFAULT_TIMEOUT_SECONDS for task in timeouts}
-    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['trian_xgb'\]"):
-        OrchestrationParams(timeout_seconds={"trian_xgb": 10})
+    tasks = task_names(ROOT / "dvc.yaml")
+    assert tasks == (*stage_names(), "predict")
+    timeouts = load_params(ROOT / "params.yaml").orchestration.timeouts(tasks)
+    assert list(timeouts) == list(tasks)
+    assert timeouts["finetune"] == 14400
+    assert OrchestrationParams().timeouts(tasks) == {task: DEFAULT_TIMEOUT_SECONDS for task in tasks}
+    with pytest.raises(ParamsError, match=r"orchestration.timeout_seconds: unknown stage\(s\) \['trian_xgb'\]"):
+        OrchestrationParams(timeout_seconds={"trian_xgb": 10}).timeouts(tasks)
+    with pytest.raises(ValueError, match=re.escape("timeout_seconds.embed")):
+        OrchestrationParams(timeout_seconds={"embed": 0})
     assert issubclass(ParamsError, ValueError)

@@ -21,12 +21,23 @@ VARIANTS = ["stock", "finetuned", "softmax", "sparse", "hybrid", "fusion"]
 
 
 def yaml_catalog(project: Path) -> Path:
-    return Path(yaml.safe_load((project / "params.yaml").read_text())["data"]["catalog"])
+    return Path(yaml.safe_load((project / "params.yaml").read_text())["catalog"]["path"])
 
 
 def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path) -> None:
     result = run(["dvc", "repro"], project)
-    assert stage_names() == ("validate", "preprocess", "adapt", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate", "bundle")
+    assert stage_names() == (
+        "validate",
+        "preprocess",
+        "adapt",
+        "finetune",
+        "embed",
+        "train_sparse",
+        "train_xgb",
+        "champion",
+        "evaluate",
+        "bundle",
+    )
     for stage in stage_names():
         assert f"Running stage '{stage}'" in result.stdout
 
@@ -39,7 +50,9 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert set(train["label"]) == set(validation["label"]) == set(test["label"]) == set(labels)
     assert train["price"].notna().mean() > 0.8  # "$12.99" parsed to numbers, not NaN
 
-    assert [path.name for path in (project / "models/adapted").iterdir()] == ["adapt.json"]  # adapt.method none: finetune starts from encoder.base
+    assert [path.name for path in (project / "models/adapted").iterdir()] == [
+        "adapt.json"
+    ]  # adapt.method none: finetune starts from encoder.base
     assert (project / "models/finetuned/model.safetensors").is_file()
     assert (project / "models/finetuned/modules.json").is_file()
     # Only the last epoch's checkpoint is kept (2 epochs here): resuming needs nothing older.
@@ -76,7 +89,10 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["champion"]
     assert not any("test" in dep or dep == "data/processed" for dep in stage["deps"])
     (project / "data/processed/test.parquet").rename(project / "test.parquet.aside")
-    run(stage["cmd"].replace("models/champion.json", "again.json").replace("metrics/validation.json", "again-validation.json").split(), project)
+    run(
+        stage["cmd"].replace("models/champion.json", "again.json").replace("metrics/validation.json", "again-validation.json").split(),
+        project,
+    )
     (project / "test.parquet.aside").rename(project / "data/processed/test.parquet")
     assert (project / "again.json").read_text() == (project / "models/champion.json").read_text()
     assert (project / "again-validation.json").read_text() == (project / "metrics/validation.json").read_text()
@@ -91,7 +107,10 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     from prodcat.inference.bundle import load_bundle
 
     manifest = json.loads((project / "models/bundle/manifest.json").read_text())
-    assert manifest["variant"] == champion["name"] and manifest["scores"] == {"validation": champion["validation"], "test": champion["test"]}
+    assert manifest["variant"] == champion["name"] and manifest["scores"] == {
+        "validation": champion["validation"],
+        "test": champion["test"],
+    }
     assert manifest["labels"] == labels and manifest["training_data"]["rows"] == len(train)
     bundle = load_bundle(project / "models/bundle")
     predicted = np.asarray(labels)[bundle.predictor.probabilities(test).argmax(axis=1)]
@@ -124,7 +143,17 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     run(["dvc", "artifacts", "get", str(project), "product-classifier", "-o", str(project.parent / "fetched")], project.parent)
     assert load_bundle(project.parent / "fetched").manifest == manifest
     experiment = run(
-        ["dvc", "exp", "run", "-S", "finetune.objective=batch_all_triplet", "-S", "variants=[stock,finetuned,sparse,hybrid,fusion]", "-S", "fusion.members=[hybrid,sparse]"],
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "finetune.objective=batch_all_triplet",
+            "-S",
+            "variants=[stock,finetuned,sparse,hybrid,fusion]",
+            "-S",
+            "champion.fusion_members=[hybrid,sparse]",
+        ],
         project,
     )
     assert "Running stage 'finetune'" in experiment.stdout
@@ -132,18 +161,21 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     diff = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], project).stdout)
     finetuned = diff["metrics/evaluate.json"]["finetuned.accuracy"]
     assert {"old", "new"} <= set(finetuned) and finetuned["old"] is not None and finetuned["new"] is not None
-    assert json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)["params.yaml"]["finetune.objective"]["new"] == "batch_all_triplet"
+    assert (
+        json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)["params.yaml"]["finetune.objective"]["new"]
+        == "batch_all_triplet"
+    )
     assert json.loads((project / "metrics/finetune.json").read_text())["objective"] == "batch_all_triplet"
 
 
 def point_catalog(project: Path, frame_or_text: pd.DataFrame | str) -> None:
-    """Write the project's own catalog.csv and point data.catalog at it."""
+    """Write the project's own catalog.csv and point catalog.path at it."""
     catalog = project / "catalog.csv"
     if isinstance(frame_or_text, str):
         catalog.write_text(frame_or_text, encoding="utf-8")
     else:
         frame_or_text.to_csv(catalog, index=False, lineterminator="\n")
-    set_params(project / "params.yaml", catalog="catalog.csv")
+    set_params(project / "params.yaml", catalog_path="catalog.csv")
 
 
 def test_data_quality_drift_and_a_broken_catalog_stop_at_validate_touching_nothing_downstream(project: Path) -> None:

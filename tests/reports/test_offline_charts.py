@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from devtools.scratch_repo import ROOT
-from prodcat.reports.browser import find_chromium, rendered_dom
 from prodcat.core.errors import InputError
 from prodcat.reports.batch_page import render_report_page
+from prodcat.reports.browser import find_chromium, rendered_dom
 from prodcat.reports.vega_offline import (
     bundle_header,
     configured_dvc_template,
@@ -215,12 +215,20 @@ def test_report_page_draws_its_charts_offline(tmp_path: Path) -> None:
     assert [chart["svgs"] for chart in (text_length, price, labels)] == [1, 1, 1]
     assert {"text length (PSI 0.310)", "below 50", "100 and above", "share of rows", "reference", "batch"} <= text_length["texts"]
     assert bar_values(text_length["bars"], "text length") == {
-        ("below 50", "reference"): 20.0, ("50 to 100", "reference"): 50.0, ("100 and above", "reference"): 30.0,
-        ("below 50", "batch"): 10.0, ("50 to 100", "batch"): 60.0, ("100 and above", "batch"): 30.0,
+        ("below 50", "reference"): 20.0,
+        ("50 to 100", "reference"): 50.0,
+        ("100 and above", "reference"): 30.0,
+        ("below 50", "batch"): 10.0,
+        ("50 to 100", "batch"): 60.0,
+        ("100 and above", "batch"): 30.0,
     }
     assert {"price (PSI 0.100)", "10 to 25.5", "25.5 and above"} <= price["texts"] and len(price["bars"]) == 6
     assert {"predicted labels (PSI 0.050)", "Home</script>", "Pet Supplies", "Toys & Games"} <= labels["texts"]
     assert bar_values(labels["bars"], "predicted label") == {
-        ("Home</script>", "reference"): 50.0, ("Pet Supplies", "reference"): 0.0, ("Toys & Games", "reference"): 50.0,
-        ("Home</script>", "batch"): 0.0, ("Pet Supplies", "batch"): 60.0, ("Toys & Games", "batch"): 40.0,
+        ("Home</script>", "reference"): 50.0,
+        ("Pet Supplies", "reference"): 0.0,
+        ("Toys & Games", "reference"): 50.0,
+        ("Home</script>", "batch"): 0.0,
+        ("Pet Supplies", "batch"): 60.0,
+        ("Toys & Games", "batch"): 40.0,
     }

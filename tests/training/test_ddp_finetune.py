@@ -25,7 +25,7 @@ from sentence_transformers import SentenceTransformer
 
 from devtools.scratch_repo import ROOT, set_params, write_params
 from prodcat.training import finetune as finetune_module
-from prodcat.training.sampler import batch_count, bucketed_batches
+from prodcat.training.sampler import LengthBucketBatchSampler, batch_count, bucketed_batches
 from stages import finetune as finetune_stage
 from stages import preprocess as preprocess_stage
 
@@ -53,7 +53,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path, tiny
     """params.yaml with finetune.processes: 2 on the tiny BERT, and the small catalog preprocessed (277 train rows)."""
     folder = tmp_path_factory.mktemp("ddp")
     params = write_params(
-        folder, small_catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32}, preprocess={"min_class_count": 8},
+        folder, small_catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32}, catalog={"min_class_count": 8},
         finetune={**FINETUNE, "processes": PROCESSES},
     )  # fmt: skip
     processed = folder / "processed"
@@ -66,7 +66,14 @@ def two_processes(prepared: tuple[Path, Path]) -> Path:
     """The stage run once, as DVC runs it (one command), with finetune.processes: 2."""
     params, processed = prepared
     out = params.parent / "straight"
-    done = subprocess.run([sys.executable, "-m", "stages.finetune", *stage_args(params, processed, out)], cwd=ROOT, env=launch_env(), capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "stages.finetune", *stage_args(params, processed, out)],
+        cwd=ROOT,
+        env=launch_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -77,7 +84,9 @@ def train_rows(processed: Path) -> int:
     return len(pd.read_parquet(processed / "train.parquet"))
 
 
-def test_steps_follow_the_effective_batch_and_rank_0_alone_writes(prepared: tuple[Path, Path], two_processes: Path, tiny_bert: Path) -> None:
+def test_steps_follow_the_effective_batch_and_rank_0_alone_writes(
+    prepared: tuple[Path, Path], two_processes: Path, tiny_bert: Path
+) -> None:
     _, processed = prepared
     rows = train_rows(processed)
     steps_per_epoch = rows // (BATCH_SIZE * PROCESSES)
@@ -93,7 +102,12 @@ def test_steps_follow_the_effective_batch_and_rank_0_alone_writes(prepared: tupl
 
     logged = (two_processes / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()[1:]
     assert [int(line.split("\t")[0]) for line in logged] == list(range(10, 101, 10))  # one writer: each logged step once
-    assert sorted(path.name for path in two_processes.iterdir()) == ["checkpoints", "finetune.json", "live", "model"]  # no temporary folder left
+    assert sorted(path.name for path in two_processes.iterdir()) == [
+        "checkpoints",
+        "finetune.json",
+        "live",
+        "model",
+    ]  # no temporary folder left
 
     model = SentenceTransformer(str(two_processes / "model"), device="cpu")
     embeddings = model.encode(["red lego bricks", "steel water bottle"])
@@ -104,7 +118,7 @@ def test_steps_follow_the_effective_batch_and_rank_0_alone_writes(prepared: tupl
     assert set(load_file(str(two_processes / "model" / "softmax_head.safetensors"))) == {"weight", "bias", "log_scale"}
 
 
-class UnionOfRankBatches(finetune_module.LengthBucketBatchSampler):
+class UnionOfRankBatches(LengthBucketBatchSampler):
     """One process's batches of 2 x BATCH_SIZE: at each step, the two batches the two ranks take (module level: the Trainer pickles its args)."""
 
     def __iter__(self):
@@ -156,7 +170,10 @@ def test_sigkill_of_every_process_resumes_to_the_same_weights(prepared: tuple[Pa
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((crashed / "finetune.json").read_text())["resumed_from"] in interrupted_at
 
-    expected, resumed = load_file(str(two_processes / "model" / "model.safetensors")), load_file(str(crashed / "model" / "model.safetensors"))
+    expected, resumed = (
+        load_file(str(two_processes / "model" / "model.safetensors")),
+        load_file(str(crashed / "model" / "model.safetensors")),
+    )
     for name, tensor in expected.items():
         assert (tensor - resumed[name]).abs().max() < 1e-5, name
 
@@ -171,6 +188,8 @@ def test_a_failing_process_fails_the_stage_with_its_rank(prepared: tuple[Path, P
     assert done.returncode != 0
     assert "finetune: error: no train split in" in done.stderr  # the processes' own message
     # whichever process fails first, the launcher stops the other (exit code -15) or sees it fail too
-    assert re.search(r"ProcessesFailed: [12] of 2 fine-tuning processes failed \(rank [01] exit code (1|-15), rank [01] exit code (1|-15)\)", done.stderr)
+    assert re.search(
+        r"ProcessesFailed: [12] of 2 fine-tuning processes failed \(rank [01] exit code (1|-15), rank [01] exit code (1|-15)\)", done.stderr
+    )
     assert "exit code 1" in done.stderr
     assert not (tmp_path / "out").exists()

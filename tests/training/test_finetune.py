@@ -11,14 +11,20 @@ import yaml
 from transformers import set_seed
 
 from devtools.scratch_repo import ROOT, write_params
-
-from prodcat.encoders.load import load_encoder
-from prodcat.training.finetune import RUN_FINGERPRINT, LabelledTexts, build_loss, finetune_encoder, resumable_checkpoint, run_fingerprint
 from prodcat.core.params import EncoderParams, FinetuneParams
+from prodcat.encoders.load import load_encoder
+from prodcat.training.finetune import finetune_encoder
+from prodcat.training.losses import build_loss
+from prodcat.training.resume import RUN_FINGERPRINT, resumable_checkpoint, run_fingerprint
+from prodcat.training.trainer import LabelledTexts
 from stages import finetune as finetune_stage
 from stages import preprocess as preprocess_stage
 
-TEXTS = [f"{color} {kind} number {i}" for i in range(12) for color, kind in [("red", "lego bricks"), ("steel", "water bottle"), ("soft", "baby blanket")]]
+TEXTS = [
+    f"{color} {kind} number {i}"
+    for i in range(12)
+    for color, kind in [("red", "lego bricks"), ("steel", "water bottle"), ("soft", "baby blanket")]
+]
 LABELS = [0, 1, 2] * 12
 
 
@@ -38,7 +44,9 @@ def test_objective_separates_classes_and_keeps_only_the_last_checkpoint(objectiv
     model = load_encoder(str(tiny_bert), max_seq_length=16)
     before = class_separation(model, TEXTS, LABELS)
     # In TEXTS the token length tells the class: length buckets would make every batch single-class.
-    params = FinetuneParams(objective=objective, epochs=3, batch_size=6, learning_rate=5e-3, head_learning_rate=5e-2, precision="fp32", length_buckets=False)
+    params = FinetuneParams(
+        objective=objective, epochs=3, batch_size=6, learning_rate=5e-3, head_learning_rate=5e-2, precision="fp32", length_buckets=False
+    )
     loss = build_loss(model, params, num_labels=3)
     summary = finetune_encoder(model, loss, LabelledTexts(TEXTS, LABELS), None, params, "fp32", tmp_path / "ckpt", fingerprint="f")
     assert class_separation(model, TEXTS, LABELS) > before + 0.05
@@ -69,12 +77,15 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
     """The trainer sees exactly the train rows and labels, with validation.parquet and test.parquet beside them."""
     import pandas as pd
 
-    from prodcat.training import finetune as finetune_module
     from prodcat.data.splits import label_ids
+    from prodcat.training import finetune as finetune_module
 
     params = write_params(
-        tmp_path, small_catalog, encoder={"base": str(tiny_bert), "max_seq_length": 32},
-        preprocess={"min_class_count": 8}, finetune={"epochs": 1, "batch_size": 16},
+        tmp_path,
+        small_catalog,
+        encoder={"base": str(tiny_bert), "max_seq_length": 32},
+        catalog={"min_class_count": 8},
+        finetune={"epochs": 1, "batch_size": 16},
     )
     processed = tmp_path / "processed"
     preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
@@ -88,7 +99,11 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
     given: list[tuple[str, int]] = []
     original = finetune_stage.finetune_encoder
     monkeypatch.setattr(
-        finetune_stage, "finetune_encoder", lambda model, loss, train, *a, **k: given.extend(zip(train.texts, train.labels)) or original(model, loss, train, *a, **k)
+        finetune_stage,
+        "finetune_encoder",
+        lambda model, loss, train, *a, **k: (
+            given.extend(zip(train.texts, train.labels, strict=True)) or original(model, loss, train, *a, **k)
+        ),
     )
     trained_on: list[str] = []
 
@@ -98,11 +113,23 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
             super().__init__(*args, train_dataset=train_dataset, **kwargs)
 
     monkeypatch.setattr(finetune_module, "SentenceTransformerTrainer", RecordingTrainer)
-    finetune_stage.main([
-        "--params", str(params), "--data", str(processed), "--output", str(tmp_path / "model"),
-        "--checkpoints", str(tmp_path / "ckpt"), "--report", str(tmp_path / "finetune.json"), "--live", str(tmp_path / "live"),
-    ])
-    assert sorted(given) == sorted(zip(train["text"], label_ids(train["label"], names).tolist()))
+    finetune_stage.main(
+        [
+            "--params",
+            str(params),
+            "--data",
+            str(processed),
+            "--output",
+            str(tmp_path / "model"),
+            "--checkpoints",
+            str(tmp_path / "ckpt"),
+            "--report",
+            str(tmp_path / "finetune.json"),
+            "--live",
+            str(tmp_path / "live"),
+        ]
+    )
+    assert sorted(given) == sorted(zip(train["text"], label_ids(train["label"], names).tolist(), strict=True))
     assert trained_on and set(trained_on) <= set(train["text"]) and not set(trained_on) & test_only
     assert sorted(trained_on) == sorted(train["text"])  # validation.parquet draws the curve; it is not trained on
     assert (tmp_path / "model" / "model.safetensors").is_file()

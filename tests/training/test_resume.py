@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from devtools.processes import kill_after_first_checkpoint
 from devtools.scratch_repo import write_params
-from prodcat.training.finetune import HEAD_FILE, resumable_checkpoint
+from prodcat.training.resume import HEAD_FILE, resumable_checkpoint
 from stages import preprocess as preprocess_stage
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_b
     params = write_params(
         tmp_path, small_catalog,
         encoder={"base": str(tiny_bert), "max_seq_length": 32},
-        preprocess={"min_class_count": 8},
+        catalog={"min_class_count": 8},
         finetune={"epochs": 6, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
     )  # fmt: skip
     processed = tmp_path / "processed"
@@ -45,7 +45,9 @@ def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_b
     subprocess.run(finetune_command(params, processed, straight), cwd=root, check=True, capture_output=True)
 
     crashed = tmp_path / "crashed"
-    interrupted_at = kill_after_first_checkpoint(finetune_command(params, processed, crashed), crashed / "checkpoints", cwd=root, last_file=HEAD_FILE)
+    interrupted_at = kill_after_first_checkpoint(
+        finetune_command(params, processed, crashed), crashed / "checkpoints", cwd=root, last_file=HEAD_FILE
+    )
     assert not (crashed / "model").exists()
 
     subprocess.run(finetune_command(params, processed, crashed), cwd=root, check=True, capture_output=True)

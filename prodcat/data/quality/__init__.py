@@ -1,6 +1,6 @@
 """Data-quality checks on a raw catalog with Great Expectations (GX Core 1.x), one module per job.
 
-- `suite`: the expectations, derived from the `dataset` params, and running them through a Checkpoint;
+- `suite`: the expectations, derived from the `catalog` params, and running them through a Checkpoint;
 - `outcomes`: GX results as outcomes, the summary DVC tracks, and the error a user reads;
 - `csv_file`: a catalog file read as preprocess reads it, or a message saying why it is not a CSV table.
 

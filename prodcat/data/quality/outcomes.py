@@ -132,26 +132,25 @@ def outcomes_of(results: list, frame: pd.DataFrame) -> list[Outcome]:
     """Results as outcomes; an expectation on a missing column is folded into that column's own failure."""
     exists = "expect_column_to_exist"
     missing = {r.expectation_config.kwargs["column"] for r in results if r.expectation_config.type == exists and not r.success}
-    dependents = Counter(
-        r.expectation_config.kwargs.get("column") for r in results if r.expectation_config.type != exists
-    )
+    dependents = Counter(r.expectation_config.kwargs.get("column") for r in results if r.expectation_config.type != exists)
     outcomes = []
     for result in results:
         config = result.expectation_config
         column = config.kwargs.get("column")
-        outcomes.append(Outcome(
-            check=config.meta["check"],
-            column=column,
-            critical=config.severity == FailureSeverity.CRITICAL,
-            success=result.success,
-            observed=_observed(result.result or {}),
-            message=_describe(result, frame, dependents[column] if column in missing else 0),
-            folded=column in missing and config.type != exists,
-            tolerance=1 - config.kwargs.get("mostly", 1.0) if config.kwargs.get("mostly") is not None else 0.0,
-            flagged_rows=tuple((result.result or {}).get("unexpected_index_list") or ()),
-        ))
+        outcomes.append(
+            Outcome(
+                check=config.meta["check"],
+                column=column,
+                critical=config.severity == FailureSeverity.CRITICAL,
+                success=result.success,
+                observed=_observed(result.result or {}),
+                message=_describe(result, frame, dependents[column] if column in missing else 0),
+                folded=column in missing and config.type != exists,
+                tolerance=1 - config.kwargs.get("mostly", 1.0) if config.kwargs.get("mostly") is not None else 0.0,
+                flagged_rows=tuple((result.result or {}).get("unexpected_index_list") or ()),
+            )
+        )
     return outcomes
-
 
 
 def raise_for_failures(report: QualityReport, source: str, data_docs: Path | None = None) -> None:
