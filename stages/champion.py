@@ -25,7 +25,7 @@ from prodcat.encoders.matrices import load_matrix
 from prodcat.heads.base import FeatureBlocks
 from prodcat.heads.blocks import stored_blocks
 from prodcat.heads.fusion import FusionHead, cross_fitted_fusion
-from prodcat.heads.metrics import summary_metrics
+from prodcat.heads.metrics import path_metrics, summary_metrics
 from prodcat.heads.scoring import TrainedHeads, choose_champion, variant_probabilities
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sparse-scores", required=True, help="train_sparse scores folder")
     parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
     parser.add_argument("--output", required=True, help="the choice and the fusion weights (JSON, read by evaluate and predict)")
-    parser.add_argument("--report", required=True, help="validation accuracy and macro_f1 per variant (a DVC metric)")
+    parser.add_argument("--report", required=True, help="validation accuracy, macro_f1 and path scores per variant (a DVC metric)")
     args = parser.parse_args(argv)
     with stage_errors("champion"):
         params = load_params(args.params)
-        validation, _, truth = read_split(args.data, "validation")
+        validation, names, truth = read_split(args.data, "validation")
         members = [name for name in params.variants if name != "fusion"]
         heads = TrainedHeads.load(Path(args.models), members)
         blocks = stored_blocks(validation, "validation", members, Path(args.embeddings), Path(args.sparse_scores), heads.encoding)
@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> None:
             fusion_weights, probabilities["fusion"] = cross_fitted_fusion(
                 {name: probabilities[name] for name in params.champion.fusion_members}, truth, params.base.seed
             )
-        scores = {name: summary_metrics(truth, probabilities[name].argmax(axis=1)) for name in params.variants}
+        predicted = {name: probabilities[name].argmax(axis=1) for name in params.variants}
+        scores = {
+            name: {**summary_metrics(truth, predicted[name]), **path_metrics(truth, predicted[name], names)} for name in params.variants
+        }
         champion = choose_champion(scores)
         if fusion_weights is not None:
             heads.by_variant["fusion"] = FusionHead(fusion_weights)

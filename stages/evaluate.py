@@ -1,4 +1,4 @@
-"""Stage evaluate: test-split accuracy, macro-F1 and per-class scores per variant and for the champion; confusion matrices as DVC plots.
+"""Stage evaluate: test-split accuracy, macro-F1, path scores and per-class scores per variant and for the champion; confusion matrices as DVC plots.
 
 The champion and the fusion weights come from the champion stage, chosen on validation: the test
 split only reports.
@@ -14,7 +14,7 @@ from prodcat.core.io import atomic_dir, read_json, write_json
 from prodcat.core.params import load_params
 from prodcat.data.splits import read_split
 from prodcat.heads.blocks import stored_blocks
-from prodcat.heads.metrics import confusion_rows, per_class_metrics, summary_metrics
+from prodcat.heads.metrics import confusion_rows, path_metrics, per_class_metrics, summary_metrics
 from prodcat.heads.scoring import TrainedHeads, variant_probabilities
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
     parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
     parser.add_argument("--validation", required=True, help="the champion stage's validation scores")
-    parser.add_argument("--report", required=True, help="test accuracy and macro_f1 per variant (a DVC metric)")
+    parser.add_argument("--report", required=True, help="test accuracy, macro_f1 and path scores per variant (a DVC metric)")
     parser.add_argument("--per-class", required=True, help="per-class precision/recall/F1 per variant (a DVC metric)")
     parser.add_argument("--champion-report", required=True, help="the champion's name, validation and test scores (a DVC metric)")
     parser.add_argument("--plots", required=True, help="folder of <variant>.json confusion rows (a DVC plot)")
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         with atomic_dir(args.plots) as plots:
             for variant, probabilities in variant_probabilities(params.variants, blocks, heads).items():
                 predicted = probabilities.argmax(axis=1)
-                summary[variant] = summary_metrics(truth, predicted)
+                summary[variant] = {**summary_metrics(truth, predicted), **path_metrics(truth, predicted, names)}
                 per_class[variant] = per_class_metrics(truth, predicted, names)
                 write_json(Path(plots, f"{variant}.json"), confusion_rows(truth, predicted, names))
                 log.info("%s: test accuracy %.4f, macro-F1 %.4f", variant, summary[variant]["accuracy"], summary[variant]["macro_f1"])

@@ -1,4 +1,4 @@
-"""Batch prediction with the model bundle: the predicted category and top-3 per product, and a drift report.
+"""Batch prediction with the model bundle: the predicted category, top-3 and path levels per product, and a drift report.
 
     python -m stages.predict --input new.csv --output predictions.parquet     # models/bundle
     python -m stages.predict --bundle path/to/bundle --input new.csv --output predictions.csv --chunk-rows 50000
@@ -8,8 +8,10 @@
 The catalog is read, checked and scored in chunks, so its size does not change the memory used. Writes
 the predictions (whole or not at all) and `<output>.report.json` beside them, with the same report as
 an HTML page that opens offline (`<output>.report.html`): input-suite failures,
-unseen categorical values, text-length, price and predicted-label shift against the training data,
-low-confidence share, and warnings. A missing column or a file that is not a CSV table stops the run
+unseen categorical values, text-length, price and predicted-label shift (per level of the label
+paths) against the training data, low-confidence share, and warnings. Besides `predicted` and the
+top-k columns, each level of the label paths gets `level_<j>` and `level_<j>_probability` (the summed
+probability of the classes under the predicted path's level j; for flat labels, level 0 is the label). A missing column or a file that is not a CSV table stops the run
 before anything is written; row-level problems are counted in the report.
 
 With --workers or --scheduler each chunk is one task on a Dask cluster (the bundle is loaded once per

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PositiveInt,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -44,13 +45,19 @@ class BaseParams(_Section):
     seed: int = 42
 
 
+# How deep a label goes: a level (0 = the top of "A | B | C") or `leaf`, each row's deepest level.
+CategoryLevel = NonNegativeInt | Literal["leaf"]
+
+
 class DatasetParams(_Section):
     """How to read a catalog's columns: what a bundle stores to read raw rows as training did."""
 
     id_column: str
     category_column: str
     category_separator: str = "|"
-    category_level: int = Field(0, ge=0)
+    category_format: Literal["plain", "json_list"] = "plain"  # json_list: '["A >> B"]', one path in a JSON list
+    category_level: CategoryLevel = 0  # the deepest level a label reaches; leaf: each row's last
+    unlabelled_values: list[str] = []  # top levels that mean "no category" (e.g. missing): such rows are unlabelled
     text_columns: list[str] = Field(min_length=1)
     price_column: str | None = None
     categorical_columns: list[str] = []

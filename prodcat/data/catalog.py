@@ -5,16 +5,19 @@ Pure functions over DataFrames: the `preprocess` stage does the file I/O around 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from prodcat.core.errors import InputError
-from prodcat.core.params import CatalogParams, DatasetParams
+from prodcat.core.params import CatalogParams, CategoryLevel, DatasetParams
+from prodcat.data.splits import LABEL_SEPARATOR, label_at_level, label_depth
 
 OTHER_CLASS = "Other"
 
@@ -54,14 +57,29 @@ def parse_price(raw: object) -> float:
     return price if math.isfinite(price) else math.nan
 
 
-def category_at_level(path: object, separator: str = "|", level: int = 0) -> str | None:
-    """ "Toys & Games | Puzzles | Jigsaw Puzzles" -> "Toys & Games" at level 0; None when absent."""
+def unwrap_json_list(raw: object) -> str | None:
+    """'["A >> B"]' -> "A >> B": Flipkart's product_category_tree holds its path in a one-string JSON list; else None."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return value[0] if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str) else None
+
+
+def category_at_level(path: object, separator: str = "|", level: CategoryLevel = 0) -> str | None:
+    """ "Toys & Games | Puzzles | Jigsaw Puzzles" -> "Toys & Games" at level 0, "Toys & Games | Puzzles" at level 1.
+
+    The label is the path cut at `level` (`leaf`: the whole path), levels joined by LABEL_SEPARATOR, so
+    same-named subcategories of different parents stay apart. A path ends at its first blank level and
+    a shorter path is its label whole: no row is lost for being shallow. None when no level is left.
+    """
     if not isinstance(path, str):
         return None
-    levels = [part.strip() for part in path.split(separator)]
-    if level >= len(levels) or not levels[level]:
-        return None
-    return levels[level]
+    levels = list(takewhile(bool, (part.strip() for part in path.split(separator))))
+    depth = len(levels) if level == "leaf" else level + 1
+    return LABEL_SEPARATOR.join(levels[:depth]) or None
 
 
 def build_text(frame: pd.DataFrame, columns: list[str], max_chars: int) -> pd.Series:
@@ -95,23 +113,60 @@ def feature_frame(raw: pd.DataFrame, dataset: DatasetParams, max_text_chars: int
 
 
 def catalog_labels(raw: pd.DataFrame, dataset: DatasetParams) -> pd.Series:
-    """Each row's label: the category path at `catalog.category_level`, missing when absent."""
-    return raw[dataset.category_column].map(lambda path: category_at_level(path, dataset.category_separator, dataset.category_level))
+    """Each row's label: the category path at `catalog.category_level`, missing when absent or its top level means unlabelled."""
+    paths = raw[dataset.category_column]
+    if dataset.category_format == "json_list":
+        paths = paths.map(unwrap_json_list)
+    labels = paths.map(lambda path: category_at_level(path, dataset.category_separator, dataset.category_level))
+    return labels.mask(labels.map(lambda label: isinstance(label, str) and label_at_level(label, 0) in dataset.unlabelled_values))
+
+
+def back_off_rare_labels(labels: pd.Series, min_class_count: int) -> pd.Series:
+    """Deepest level first, a label with fewer than `min_class_count` rows becomes its parent, until every label below the top level has enough.
+
+    Rows backed off join their parent's own rows, so each class below the top level keeps
+    `min_class_count` rows and no row is lost; rare top-level classes are left to `handle_rare_classes`.
+    """
+    backed = labels.copy()
+    deepest = int(labels.dropna().map(label_depth).max()) if labels.notna().any() else 0
+    for level in range(deepest, 0, -1):
+        present = backed.dropna()
+        at_level = present[present.map(label_depth) == level]
+        rare = at_level[at_level.map(at_level.value_counts()) < min_class_count]
+        backed.loc[rare.index] = [label_at_level(label, level - 1) for label in rare]
+    return backed
+
+
+def back_off_report(labels: pd.Series, backed: pd.Series) -> dict[str, int | dict[str, int]]:
+    """How many rows `back_off_rare_labels` moved up, and how many landed at each level."""
+    moved = backed[labels.notna() & labels.ne(backed)]
+    landed = moved.map(label_depth).value_counts().sort_index()
+    return {"rows_backed_off": len(moved), "rows_backed_off_to_level": {str(level): int(rows) for level, rows in landed.items()}}
 
 
 def handle_rare_classes(labels: pd.Series, catalog: CatalogParams) -> tuple[pd.Series, list[str]]:
-    """Classes under `min_class_count` rows merged into "Other", or set missing to be dropped; also their names."""
+    """Classes under `min_class_count` rows merged into "Other", or set missing to be dropped; also their names.
+
+    Run after `back_off_rare_labels`, so only top-level classes are still rare.
+    """
     counts = labels.value_counts()
     rare = sorted(counts[counts < catalog.min_class_count].index)
     replacement = OTHER_CLASS if catalog.rare_classes == "other" else None
     return labels.mask(labels.isin(rare), replacement), rare
 
 
+def trainable_labels(raw: pd.DataFrame, catalog: CatalogParams) -> pd.Series:
+    """Each row's class as preprocess trains it: rare deep labels backed off, then the rare-class rule at the top level."""
+    labels, _ = handle_rare_classes(back_off_rare_labels(catalog_labels(raw, catalog), catalog.min_class_count), catalog)
+    return labels
+
+
 def make_examples(raw: pd.DataFrame, catalog: CatalogParams) -> Examples:
     """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
     frame = feature_frame(raw, catalog, catalog.max_text_chars)
     labels = catalog_labels(raw, catalog)
-    handled, rare = handle_rare_classes(labels, catalog)
+    backed = back_off_rare_labels(labels, catalog.min_class_count)
+    handled, rare = handle_rare_classes(backed, catalog)
     frame.insert(2, "label", handled)
     if catalog.group_column:
         frame["group"] = raw[catalog.group_column].fillna("").astype(str)
@@ -121,8 +176,9 @@ def make_examples(raw: pd.DataFrame, catalog: CatalogParams) -> Examples:
         "rows_in": len(raw),
         "rows_without_label": int(labels.isna().sum()),
         "rare_classes": len(rare),
-        f"rows_{'dropped' if catalog.rare_classes == 'drop' else 'merged'}_as_rare": int(labels.isin(rare).sum()),
+        f"rows_{'dropped' if catalog.rare_classes == 'drop' else 'merged'}_as_rare": int(backed.isin(rare).sum()),
         "rows_out": len(frame),
+        **back_off_report(labels, backed),
     }
     return Examples(frame.reset_index(drop=True), unlabelled, report)
 

@@ -92,7 +92,7 @@ def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("profile", help="a shipped profile name (amazon2020, pricerunner) or a YAML path")
+    parser.add_argument("profile", help="a shipped profile name (amazon2020, flipkart, instacart, pricerunner) or a YAML path")
     parser.add_argument("--catalog", help="also point catalog.path at this CSV")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)

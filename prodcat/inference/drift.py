@@ -3,14 +3,16 @@
 The training side is a small profile stored in the model bundle (`reference_profile`). A batch is
 added to a `BatchMonitor` chunk by chunk, which keeps only histograms and counters, so a file of any
 size is reported in constant memory. Distribution shift is the population stability index (PSI)
-over the training data's quantile bins; the `bundle` params (stored in the bundle) turn a large
-shift, many unseen categorical values or many low-confidence predictions into warnings.
+over the training data's quantile bins, and over the predicted labels and their ancestors at each
+level of the label paths (derived from the label shares, so older bundles' profiles serve); the
+`bundle` params (stored in the bundle) turn a large shift, many unseen categorical values or many
+low-confidence predictions into warnings.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from prodcat.core.params import MonitorParams
+from prodcat.data.splits import label_at_level
+from prodcat.inference.predictor import label_levels
 
 EMPTY_SHARE = 1e-4  # stands in for an empty bin's share, so PSI stays finite
 EXAMPLES = 5  # unseen categorical values listed per column
@@ -45,6 +49,26 @@ def psi(reference: Sequence[float], batch: Sequence[float]) -> float:
     expected = np.clip(np.asarray(reference, dtype=float), EMPTY_SHARE, None)
     actual = np.clip(np.asarray(batch, dtype=float), EMPTY_SHARE, None)
     return round(float(np.sum((actual - expected) * np.log(actual / expected))), 6)
+
+
+def level_shares(label_shares: Mapping[str, float], level: int) -> dict[str, float]:
+    """Label shares summed by the labels' ancestor at `level` ("A | x" and "A | y" under "A"); a shallower label stands for itself."""
+    grouped: dict[str, float] = {}
+    for label, share in label_shares.items():
+        ancestor = label_at_level(label, level)
+        grouped[ancestor] = grouped.get(ancestor, 0.0) + share
+    return {ancestor: round(share, 6) for ancestor, share in sorted(grouped.items())}
+
+
+def level_shift(reference_labels: Mapping[str, float], batch_labels: Mapping[str, float], level: int) -> dict:
+    """The predicted-label shift at one level of the paths: reference and batch shares of the ancestors, and their PSI."""
+    reference, batch = level_shares(reference_labels, level), level_shares(batch_labels, level)
+    return {
+        "level": level,
+        "psi": psi(list(reference.values()), [batch.get(ancestor, 0.0) for ancestor in reference]),
+        "reference": reference,
+        "batch": batch,
+    }
 
 
 def text_lengths(features: pd.DataFrame) -> np.ndarray:
@@ -150,6 +174,12 @@ class BatchMonitor:
         label_psi = psi(list(self.profile["labels"].values()), list(batch_labels.values()))
         if label_psi > self.thresholds.psi_warning:
             warnings.append(f"predicted_labels PSI {label_psi:.2f} > {self.thresholds.psi_warning}")
+        levels = [level_shift(self.profile["labels"], batch_labels, level) for level in range(label_levels(labels))]
+        warnings += [  # the deepest level is the labels themselves, warned about above
+            f"predicted level {entry['level']} PSI {entry['psi']:.2f} > {self.thresholds.psi_warning}"
+            for entry in levels[:-1]
+            if entry["psi"] > self.thresholds.psi_warning
+        ]
         low = round(self.low_confidence / rows, 6)
         if low > self.thresholds.max_low_confidence_share:
             warnings.append(
@@ -164,6 +194,7 @@ class BatchMonitor:
             "text_length": text,
             "price": price,
             "predicted_labels": {"psi": label_psi, "reference": self.profile["labels"], "batch": batch_labels},
+            "predicted_levels": levels,
             "low_confidence": {"threshold": self.thresholds.low_confidence, "share": low},
             "warnings": warnings,
         }
@@ -221,6 +252,7 @@ def report_markdown(report: dict, source: Path | str) -> str:
         f"| text length PSI | {report['text_length']['psi']:.3f} |",
         *([f"| price PSI | {price['psi']:.3f} |"] if price else []),
         f"| predicted labels PSI | {report['predicted_labels']['psi']:.3f} |",
+        *(f"| predicted level {entry['level']} PSI | {entry['psi']:.3f} |" for entry in report["predicted_levels"][:-1]),
         f"| low confidence (top-1 < {report['low_confidence']['threshold']}) | {report['low_confidence']['share']:.1%} |",
         "",
         f"Full report: `{source}`",

@@ -1,19 +1,66 @@
-"""Scoring raw products with a trained variant: the same features as training, top-k categories.
+"""Scoring raw products with a trained variant: the same features as training, top-k categories, path levels.
 
-prodcat.inference.bundle assembles the Predictor from the model bundle; this module only scores.
+A label is a category path, its levels joined with LABEL_SEPARATOR ("Dairy Eggs | Yogurt"; a flat label
+is a path of one level). prodcat.inference.bundle assembles the Predictor from the model bundle; this
+module only scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from prodcat.data.splits import LABEL_SEPARATOR, label_at_level
 from prodcat.heads.base import FeatureBlocks
 from prodcat.heads.linear import SparseModel
 from prodcat.heads.scoring import TrainedHeads, variant_probabilities
+
+
+def label_path(label: str) -> list[str]:
+    """ "Dairy Eggs | Yogurt" -> ["Dairy Eggs", "Yogurt"]; a flat label is a path of one level."""
+    return label.split(LABEL_SEPARATOR)
+
+
+def label_levels(labels: Sequence[str]) -> int:
+    """Levels of the longest label path: how many level columns a prediction carries."""
+    return max(len(label_path(label)) for label in labels)
+
+
+def path_prefix(label: str, level: int) -> str | None:
+    """The label's path down to `level` ("A | x" at level 0 is "A"); None when the path is shorter.
+
+    Prefixes compare whole levels: "AB | y" is not under "A".
+    """
+    return label_at_level(label, level) if level < len(label_path(label)) else None
+
+
+def prefix_groups(labels: Sequence[str], level: int) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, prefixes) membership of each class in its level-`level` prefix, and each class's prefix index (-1: path too short)."""
+    prefixes = [path_prefix(label, level) for label in labels]
+    index = {prefix: position for position, prefix in enumerate(dict.fromkeys(p for p in prefixes if p is not None))}
+    group = np.array([index.get(prefix, -1) for prefix in prefixes], dtype=int)
+    members = np.zeros((len(labels), len(index)))
+    members[np.flatnonzero(group >= 0), group[group >= 0]] = 1.0
+    return members, group
+
+
+def level_probabilities(probabilities: np.ndarray, labels: Sequence[str], predicted: np.ndarray) -> np.ndarray:
+    """(rows, label depth): P(level-j prefix of each row's predicted class), the summed probability of every class under it.
+
+    The classes are the leaves of a tree, so a coarser level is surer than the label: P("A") = P("A | x") + P("A | y").
+    NaN past the end of a predicted path that is shorter than the deepest label.
+    """
+    rows = np.arange(len(probabilities))
+    columns = []
+    for level in range(label_levels(labels)):
+        members, group = prefix_groups(labels, level)
+        chosen = group[predicted]
+        sums = probabilities @ members.astype(probabilities.dtype)  # float32 stays float32: a flat label's level 0 is its top-1
+        columns.append(np.where(chosen >= 0, sums[rows, np.maximum(chosen, 0)], np.nan))
+    return np.stack(columns, axis=1)
 
 
 @dataclass(frozen=True)
@@ -38,12 +85,25 @@ class Predictor:
 
 
 def predict(predictor: Predictor, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
-    """One row per product: the predicted category and the top-k categories with their probabilities."""
-    probabilities = predictor.probabilities(features)
+    """One row per product: the predicted category, the top-k categories and the predicted path's levels (`prediction_frame`)."""
+    return prediction_frame(features["id"].to_numpy(), predictor.probabilities(features), predictor.labels, top_k)
+
+
+def prediction_frame(ids: np.ndarray, probabilities: np.ndarray, labels: Sequence[str], top_k: int = 3) -> pd.DataFrame:
+    """id, predicted, top<k>_category and top<k>_probability, then level_<j> and level_<j>_probability for each level of the labels.
+
+    For flat labels level_0 is the predicted label and its probability the top-1's; a level past the end of a
+    shorter predicted path is missing. The level columns are text even when missing, so every chunk's schema matches.
+    """
     ranked = np.argsort(-probabilities, axis=1)[:, :top_k]
-    labels = np.asarray(predictor.labels, dtype=object)
-    result = pd.DataFrame({"id": features["id"].to_numpy(), "predicted": labels[ranked[:, 0]]})
+    names = np.asarray(labels, dtype=object)
+    result = pd.DataFrame({"id": ids, "predicted": names[ranked[:, 0]]})
     for rank in range(ranked.shape[1]):
-        result[f"top{rank + 1}_category"] = labels[ranked[:, rank]]
+        result[f"top{rank + 1}_category"] = names[ranked[:, rank]]
         result[f"top{rank + 1}_probability"] = probabilities[np.arange(len(ranked)), ranked[:, rank]].round(4)
+    levels = level_probabilities(probabilities, labels, ranked[:, 0]).round(4)
+    paths = [label_path(label) for label in result["predicted"]]
+    for level in range(levels.shape[1]):
+        result[f"level_{level}"] = pd.Series([path[level] if level < len(path) else None for path in paths], dtype="str")
+        result[f"level_{level}_probability"] = levels[:, level]
     return result

@@ -3,9 +3,10 @@
     python -m prodcat.inference.serve --bundle models/bundle        # http://127.0.0.1:8000 (PORT, HOST to change)
 
 `POST /predict` takes a JSON list of products keyed by the catalog's own column names (the bundle's
-manifest names them) and answers, per product, the label and the top 3 with probabilities. A product
-is read as batch prediction reads its CSV row: rows that pandas posts (NaN for blanks, numbers and
-booleans where cells look like them) get the answers the same rows get in batch.
+manifest names them) and answers, per product, the label, its path of levels with the probability of
+each level, and the top 3 with probabilities. A product is read as batch prediction reads its CSV row:
+rows that pandas posts (NaN for blanks, numbers and booleans where cells look like them) get the
+answers the same rows get in batch.
 Requests that arrive within a few milliseconds of each other are scored together: one
 `Bundle.score` call (one encoder pass) in a worker thread, so the event loop keeps accepting.
 
@@ -36,6 +37,7 @@ from pydantic_core import PydanticCustomError
 from prodcat.core.cli import cli_errors
 from prodcat.core.params import DatasetParams
 from prodcat.inference.bundle import Bundle, load_bundle
+from prodcat.inference.predictor import label_path
 
 TOP_K = 3
 MAX_BATCH = 256  # products in one request; more is a 413
@@ -136,20 +138,27 @@ class Candidate(BaseModel):
 class Prediction(BaseModel):
     id: str
     label: str
+    path: list[str]  # the label's levels, top first: ["Dairy Eggs", "Yogurt"]
+    level_probabilities: list[float]  # per level of `path`: the summed probability of every class under it
     top: list[Candidate]
+
+
+def prediction(row: dict, ranks: range) -> Prediction:
+    """One `Bundle.score` row as the API answers it: the path's levels with their probabilities (`level_<j>_probability`)."""
+    path = label_path(row["predicted"])
+    return Prediction(
+        id=row["id"],
+        label=row["predicted"],
+        path=path,
+        level_probabilities=[row[f"level_{level}_probability"] for level in range(len(path))],
+        top=[Candidate(label=row[f"top{rank}_category"], probability=row[f"top{rank}_probability"]) for rank in ranks],
+    )
 
 
 def predictions(scored: pd.DataFrame) -> list[Prediction]:
     """`Bundle.score` rows as the API answers them."""
     ranks = range(1, 1 + sum(column.endswith("_category") for column in scored.columns))
-    return [
-        Prediction(
-            id=row["id"],
-            label=row["predicted"],
-            top=[Candidate(label=row[f"top{rank}_category"], probability=row[f"top{rank}_probability"]) for rank in ranks],
-        )
-        for row in scored.to_dict("records")
-    ]
+    return [prediction(row, ranks) for row in scored.to_dict("records")]
 
 
 @dataclass
@@ -283,7 +292,7 @@ def create_app(
 
     @app.post("/predict", response_model=list[Prediction])
     async def predict(products: Annotated[list[Product], Body(min_length=1, max_length=max_batch)]) -> list[Prediction]:
-        """The label and top 3 categories of each product, in order."""
+        """The label, its path with the probability of each level, and the top 3 categories of each product, in order."""
         return predictions(await batcher.score([product.model_dump(by_alias=True) for product in products]))
 
     @app.get("/health")

@@ -2,8 +2,9 @@
 
 The report JSON (written next to each batch's predictions) says whether the batch looks like the
 training data; this page shows it to a person: a summary table, the warnings, and Vega-Lite charts
-of the reference and batch distributions (text length, price, predicted labels). The Vega libraries
-are inline (prodcat/reports/vega_offline.py), so the page draws its charts without a network.
+of the reference and batch distributions (text length, price, predicted labels, and their top level
+when the labels are paths). The Vega libraries are inline (prodcat/reports/vega_offline.py), so the
+page draws its charts without a network.
 
     python -m prodcat.reports.batch_page predictions/report.json     # writes predictions/report.html
 """
@@ -72,6 +73,9 @@ th, td { text-align: left; padding: 0.25rem 0.75rem; border-bottom: 1px solid #d
 <tr><th>text length PSI</th><td>{{ "%.3f"|format(report.text_length.psi) }}</td></tr>
 <tr><th>price PSI</th><td>{{ "%.3f"|format(report.price.psi) if report.price else "no prices" }}</td></tr>
 <tr><th>predicted labels PSI</th><td>{{ "%.3f"|format(report.predicted_labels.psi) }}</td></tr>
+{% if levels %}<tr><th>label depth (levels)</th><td>{{ levels|length }}</td></tr>{% endif %}
+{% for entry in levels[:-1] %}<tr><th>predicted level {{ entry.level }} PSI</th><td>{{ "%.3f"|format(entry.psi) }}</td></tr>
+{% endfor %}
 <tr><th>low-confidence predictions (below {{ report.low_confidence.threshold }})</th>
 <td>{{ percent(report.low_confidence.share) }}</td></tr>
 </table>
@@ -129,11 +133,11 @@ def histogram_spec(title: str, axis_title: str, section: dict) -> dict:
     return _grouped_bars(f"{title} (PSI {section['psi']:.3f})", "bin", axis_title, bins, values)
 
 
-def label_shares_spec(section: dict) -> dict:
-    """Grouped bars: the share of each predicted label, training labels next to the batch's."""
+def label_shares_spec(section: dict, title: str = "predicted labels", axis_title: str = "predicted label") -> dict:
+    """Grouped bars: the share of each predicted label (or ancestor at one level), training's next to the batch's."""
     labels = sorted(set(section["reference"]) | set(section["batch"]))
     values = [{"label": label, "sample": sample, "share": section[sample].get(label, 0.0)} for sample in SAMPLES for label in labels]
-    return _grouped_bars(f"predicted labels (PSI {section['psi']:.3f})", "label", "predicted label", labels, values)
+    return _grouped_bars(f"{title} (PSI {section['psi']:.3f})", "label", axis_title, labels, values)
 
 
 def _grouped_bars(title: str, field: str, axis_title: str, order: list[str], values: list[dict]) -> dict:
@@ -153,12 +157,19 @@ def _grouped_bars(title: str, field: str, axis_title: str, order: list[str], val
     }
 
 
+def level_sections(report: dict) -> list[dict]:
+    """The predicted-label shift per level of the label paths; none in a report written before labels were paths."""
+    return report.get("predicted_levels", [])
+
+
 def report_charts(report: dict) -> dict[str, dict]:
-    """The page's charts by element id; no price chart when the batch had no price column."""
+    """The page's charts by element id; no price chart when the batch had no price column, a level-0 chart when labels are paths."""
     charts = {"chart-text-length": histogram_spec("text length", "text length", report["text_length"])}
     if report.get("price"):
         charts["chart-price"] = histogram_spec("price", "price", report["price"])
     charts["chart-predicted-labels"] = label_shares_spec(report["predicted_labels"])
+    if len(levels := level_sections(report)) > 1:
+        charts["chart-predicted-level-0"] = label_shares_spec(levels[0], "predicted level 0", "level 0")
     return charts
 
 
@@ -176,6 +187,7 @@ def render_report_page(report: dict) -> str:
     charts = report_charts(report)
     return _PAGE.render(
         report=report,
+        levels=level_sections(report),
         percent=_percent,
         charts=list(charts),
         charts_json=_script_json(charts),

@@ -45,7 +45,7 @@ def params_file(tmp_path: Path) -> Path:
 
 def test_profiles_cli_unknown_profile(capsys, params_file: Path) -> None:
     err = one_line_error(capsys, profiles.main, ["nonexistent", "--params", str(params_file)], "profiles")
-    assert "no profile 'nonexistent'" in err and "amazon2020, pricerunner" in err
+    assert "no profile 'nonexistent'" in err and "amazon2020, flipkart, instacart, pricerunner" in err
 
 
 def test_profiles_cli_missing_catalog_leaves_params_untouched(capsys, params_file: Path) -> None:

@@ -1,4 +1,4 @@
-"""Switching catalogs by profile: params rewritten in place, and a real PriceRunner sample through validate and preprocess."""
+"""Switching catalogs by profile: params rewritten in place, and real PriceRunner, Instacart and Flipkart samples through validate and preprocess."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from stages import preprocess as preprocess_stage
 from stages import validate as validate_stage
 
 PRICERUNNER = ROOT.parent / "shared" / "data" / "pricerunner_aggregate.csv"
+INSTACART = ROOT.parent / "shared" / "data" / "instacart_products.csv"
+FLIPKART = ROOT.parent / "shared" / "data" / "flipkart_products.csv"
 
 
 def test_profile_rewrites_only_its_keys_and_keeps_comments(tmp_path: Path) -> None:
@@ -32,7 +34,7 @@ def test_profile_rewrites_only_its_keys_and_keeps_comments(tmp_path: Path) -> No
     assert after["catalog"]["group_column"] == "Cluster ID" and after["catalog"]["path"] == "prices.csv"
     assert after["catalog"]["min_class_count"] == before["catalog"]["min_class_count"] == 20  # not a schema key: kept
     assert {k: v for k, v in after.items() if k != "catalog"} == {k: v for k, v in before.items() if k != "catalog"}
-    assert "# classes with fewer rows are" in params_file.read_text()
+    assert "# top-level classes with fewer rows are merged" in params_file.read_text()
     apply_profile(params_file, profile_path("amazon2020"), catalog=before["catalog"]["path"])
     assert yaml.safe_load(params_file.read_text()) == before
 
@@ -62,7 +64,7 @@ def test_a_profile_in_the_old_layout_names_its_file_and_the_new_keys(tmp_path: P
 
 
 def test_unknown_profile_lists_the_shipped_ones() -> None:
-    with pytest.raises(InputError, match="amazon2020, pricerunner"):
+    with pytest.raises(InputError, match="amazon2020, flipkart, instacart, pricerunner"):
         profile_path("ebay")
 
 
@@ -87,3 +89,38 @@ def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> 
     assert train["label"].nunique() == 10
     encoding = TabularEncoding.fit(train, load_params(params_file).catalog.categorical_columns)
     assert encoding.feature_names == ["Merchant ID"]  # no price column: the feature is simply absent
+
+
+def validated_and_preprocessed(tmp_path: Path, rows: pd.DataFrame, profile: str, **catalog: object) -> tuple[dict[str, pd.DataFrame], dict]:
+    """A sample of a real catalog through the validate and preprocess stages under a profile: the splits and the report."""
+    sample = tmp_path / f"{profile}_sample.csv"
+    rows.to_csv(sample, index=False)
+    params_file = write_params(tmp_path, sample, catalog=catalog)
+    apply_profile(params_file, profile_path(profile), catalog=None)
+    validate_stage.main(["--params", str(params_file), "--report", str(tmp_path / "quality.json")])
+    preprocess_stage.main(["--params", str(params_file), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "pre.json")])
+    splits = {name: pd.read_parquet(tmp_path / "processed" / f"{name}.parquet") for name in ["train", "test", "unlabelled"]}
+    return splits, yaml.safe_load((tmp_path / "pre.json").read_text())
+
+
+@pytest.mark.skipif(not INSTACART.is_file(), reason="needs ../shared/data/instacart_products.csv")
+def test_instacart_profile_labels_aisles_under_departments_and_leaves_missing_unlabelled(tmp_path: Path) -> None:
+    rows = pd.read_csv(INSTACART, dtype=str).iloc[::10]  # every 10th product: 4,969, of them 123 in department "missing"
+    splits, report = validated_and_preprocessed(tmp_path, rows, "instacart", min_class_count=5)
+    labels = pd.concat([splits["train"]["label"], splits["test"]["label"]])
+    assert report["rows_without_label"] == 123 and len(splits["unlabelled"]) == 123
+    assert labels[labels != "Other"].str.count(r" \| ").eq(1).all()  # "department | aisle"
+    assert not labels.str.startswith("missing").any()
+    assert "snacks | cookies cakes" in set(labels)
+
+
+@pytest.mark.skipif(not FLIPKART.is_file(), reason="needs ../shared/data/flipkart_products.csv")
+def test_flipkart_profile_reads_the_tree_to_level_2_and_splits_by_name(tmp_path: Path) -> None:
+    rows = pd.read_csv(FLIPKART, dtype=str).iloc[::4]  # every 4th listing: 5,000
+    splits, report = validated_and_preprocessed(tmp_path, rows, "flipkart", min_class_count=10)
+    train, test = splits["train"], splits["test"]
+    assert set(train["group"]).isdisjoint(test["group"])  # a product name on one side only
+    assert train["label"].str.count(r" \| ").max() == 2
+    assert "Clothing | Women's Clothing | Western Wear" in set(train["label"])
+    assert report["rows_backed_off"] == sum(report["rows_backed_off_to_level"].values()) > 0
+    assert train["price"].notna().mean() > 0.99

@@ -121,6 +121,14 @@ def test_category_path_pattern_rejects_empty_levels(separator: str, good: list[s
     assert [path for path in bad if pattern.search(path)] == []
 
 
+def test_category_path_pattern_of_a_json_list_wants_the_list_around_the_path() -> None:
+    pattern = re.compile(category_path_pattern(">>", "json_list"))
+    good = ['["Clothing >> Shorts"]', '["Pens >> ezyPRNT \\"RH\\" Golf Ball"]', '[ "A" ]']
+    bad = ["Clothing >> Shorts", '["Clothing >>  >> Shorts"]', '["Clothing >> "]', '["A"', "[]"]
+    assert [path for path in good if not pattern.search(path)] == []
+    assert [path for path in bad if pattern.search(path)] == []
+
+
 def test_malformed_category_paths_are_named() -> None:
     found = failures(catalog(cat=["X | y", "X |  | z", "Z | w", "Z"]))
     assert found == ["[category_path] expect_column_values_to_match_regex on column 'cat': 1 unexpected values (25.0%), e.g. ['X |  | z']"]
@@ -177,6 +185,14 @@ def test_trainable_classes_follow_the_catalog_rare_class_rule(rare_classes: str,
     frame = pd.DataFrame({"cat": ["A"] * 3 + ["B", "C"]})
     derived = with_trainable_classes(frame, CATALOG.model_copy(update={"rare_classes": rare_classes}))[CLASSES]
     assert derived.nunique() == classes
+
+
+def test_trainable_classes_count_rare_subcategories_backed_off_to_their_parent() -> None:
+    """At level 1, "A | y" and "A | z" (one row each) back off to "A" (two rows): a class, as preprocess trains it."""
+    frame = pd.DataFrame({"cat": ["A | x"] * 2 + ["A | y", "A | z"]})
+    deep = CATALOG.model_copy(update={"category_level": 1, "rare_classes": "drop"})
+    derived = with_trainable_classes(frame, deep)["cat level 1 classes with 2+ rows"]
+    assert derived.tolist() == ["A | x", "A | x", "A", "A"]
 
 
 def test_params_reject_unknown_or_structural_warnings_and_inverted_bounds() -> None:

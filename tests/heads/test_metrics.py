@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prodcat.heads.metrics import confusion_rows, per_class_metrics, summary_metrics
+from prodcat.heads.metrics import confusion_rows, path_metrics, per_class_metrics, summary_metrics
 
 # Class 0 is frequent and always found; class 1 (one row) is missed; class 2 (one row) is found.
 TRUTH = np.array([0, 0, 0, 0, 1, 2])
@@ -33,3 +33,30 @@ def test_confusion_rows_name_the_classes() -> None:
         {"actual": "Toys", "predicted": "Books"},
         {"actual": "Zoo", "predicted": "Zoo"},
     ]
+
+
+# Labels at two levels, "A" a rare subcategory backed off to its parent.
+PATH_NAMES = ["A", "A | x", "A | y", "B | z"]
+
+
+def test_path_metrics_credit_the_right_parent_of_a_wrong_leaf() -> None:
+    # Rows (true -> predicted): A|x -> A|x, A|x -> A|y (parent right), A -> A|y (parent right, one level deeper), B|z -> A|x.
+    # Shared ancestors 2 + 1 + 1 + 0 = 4, of 2 + 2 + 2 + 2 = 8 predicted and 2 + 2 + 1 + 2 = 7 true:
+    # hP = 4/8, hR = 4/7, hF = 2 hP hR / (hP + hR) = 8/15. Level 0: A, A, A right, B wrong = 3/4; exact: 1/4.
+    truth, predicted = np.array([1, 1, 0, 3]), np.array([1, 2, 2, 1])
+    assert summary_metrics(truth, predicted)["accuracy"] == 0.25
+    assert path_metrics(truth, predicted, PATH_NAMES) == {
+        "accuracy_level_0": 0.75,
+        "hierarchical_precision": 0.5,
+        "hierarchical_recall": 0.5714,
+        "hierarchical_f1": 0.5333,
+    }
+
+
+def test_at_depth_0_hierarchical_scores_equal_accuracy() -> None:
+    """A top-level label has no ancestor but itself, so each hierarchical score is the accuracy, 5/6."""
+    assert path_metrics(TRUTH, PREDICTED, ["Books", "Toys", "Zoo"]) == {
+        "hierarchical_precision": 0.8333,
+        "hierarchical_recall": 0.8333,
+        "hierarchical_f1": 0.8333,
+    }

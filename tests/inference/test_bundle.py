@@ -117,6 +117,9 @@ def test_chunked_prediction_equals_one_chunk_in_parquet_and_csv(trained, new_pro
     assert len(whole) == 30 and chunked.equals(whole) and chunked_report == whole_report
     assert as_csv["predicted"].tolist() == whole["predicted"].tolist()
     assert as_csv["top1_probability"].tolist() == pytest.approx(whole["top1_probability"].tolist(), abs=1e-4)
+    assert whole["level_0"].tolist() == whole["predicted"].tolist() and "level_1" not in whole  # the catalog's labels are flat
+    assert whole["level_0_probability"].tolist() == whole["top1_probability"].tolist()
+    assert whole_report["predicted_levels"] == [{"level": 0, **whole_report["predicted_labels"]}]
     assert whole_report["rows"] == 30 and whole_report["input_failures"]["checks"]["id_not_null[Uniq Id]"] == pytest.approx(
         1 / 30, abs=1e-6
     )

@@ -26,6 +26,7 @@ from devtools.processes import background, free_port, run, tool_env, wait_until_
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.batch import read_chunks
 from prodcat.inference.bundle import Bundle, load_bundle
+from prodcat.inference.predictor import prediction_frame
 from prodcat.inference.serve import create_app, served_columns
 from stages import predict as batch_predict
 
@@ -49,8 +50,9 @@ MANIFEST = {
 
 @dataclass(frozen=True)
 class FakeBundle(Bundle):
-    """Scores from the raw row alone (label = name length mod 3), so a row answered for another request shows.
-    Records the raw frame of every call; `seconds` makes a call slow enough for requests to pile up."""
+    """Scores from the raw row alone (the manifest's label at name length mod 3 gets 0.6, the next two 0.3 and 0.1),
+    so a row answered for another request shows. Records the raw frame of every call; `seconds` makes a call slow
+    enough for requests to pile up."""
 
     calls: list[pd.DataFrame] = field(default_factory=list)
     seconds: float = 0.0
@@ -58,12 +60,12 @@ class FakeBundle(Bundle):
     def score(self, raw: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
         self.calls.append(raw)
         time.sleep(self.seconds)
-        first = raw["Product Name"].fillna("").str.len() % len(LABELS)
-        scored = pd.DataFrame({"id": raw["Uniq Id"].astype(str), "predicted": [LABELS[i] for i in first]})
-        for rank in range(top_k):
-            scored[f"top{rank + 1}_category"] = [LABELS[(i + rank) % len(LABELS)] for i in first]
-            scored[f"top{rank + 1}_probability"] = [0.6, 0.3, 0.1][rank]
-        return scored
+        labels = self.manifest["labels"]
+        first = raw["Product Name"].fillna("").str.len().to_numpy() % len(labels)
+        probabilities = np.zeros((len(raw), len(labels)))
+        for rank, probability in enumerate([0.6, 0.3, 0.1]):
+            probabilities[np.arange(len(raw)), (first + rank) % len(labels)] = probability
+        return prediction_frame(raw["Uniq Id"].astype(str).to_numpy(), probabilities, labels, top_k)
 
 
 def fake_bundle(seconds: float = 0.0, manifest: dict = MANIFEST) -> FakeBundle:
@@ -99,13 +101,35 @@ def test_predict_answers_label_and_top3_per_product_in_order(client: TestClient)
         {
             "id": "p0",
             "label": "Toys",
+            "path": ["Toys"],
+            "level_probabilities": [0.6],
             "top": [{"label": "Toys", "probability": 0.6}, {"label": "Books", "probability": 0.3}, {"label": "Games", "probability": 0.1}],
         },
         {
             "id": "p1",
             "label": "Games",
+            "path": ["Games"],
+            "level_probabilities": [0.6],
             "top": [{"label": "Games", "probability": 0.6}, {"label": "Toys", "probability": 0.3}, {"label": "Books", "probability": 0.1}],
         },
+    ]
+
+
+def test_a_path_label_is_answered_with_its_levels_and_each_level_probability() -> None:
+    """A level's probability sums the classes under it: "B | x" and "A | x" share a leaf name, not a parent."""
+    bundle = fake_bundle(manifest={**MANIFEST, "labels": ["A | x", "A | y", "B | x"]})
+    with TestClient(create_app(bundle)) as client:  # the fake: 3 letters -> A | x, 4 -> A | y, 5 -> B | x
+        response = client.post("/predict", json=[product(0, "Kite"), product(1, "Chess"), product(2, "Box")])
+    assert response.status_code == 200
+    assert [(answer["label"], answer["path"], answer["level_probabilities"]) for answer in response.json()] == [
+        ("A | y", ["A", "y"], [0.7, 0.6]),  # A | y 0.6 + A | x 0.1
+        ("B | x", ["B", "x"], [0.6, 0.6]),  # A | x (0.3) is not under B
+        ("A | x", ["A", "x"], [0.9, 0.6]),
+    ]
+    assert response.json()[0]["top"] == [
+        {"label": "A | y", "probability": 0.6},
+        {"label": "B | x", "probability": 0.3},
+        {"label": "A | x", "probability": 0.1},
     ]
 
 

@@ -76,6 +76,7 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
         assert scores["accuracy"] == pytest.approx(float(np.dot(recalls, support) / support.sum()), abs=2e-4)
         assert scores["macro_f1"] == pytest.approx(float(np.mean([per_class[variant][name]["f1"] for name in labels])), abs=2e-4)
         assert support.sum() == len(test)
+        assert scores["hierarchical_f1"] == scores["accuracy"]  # top-level labels: a path of one level
 
     # The champion: the best validation accuracy (then macro-F1), with its test score beside it.
     validation_scores = json.loads((project / "metrics/validation.json").read_text())

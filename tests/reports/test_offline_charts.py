@@ -18,7 +18,7 @@ import pytest
 
 from devtools.scratch_repo import ROOT
 from prodcat.core.errors import InputError
-from prodcat.reports.batch_page import render_report_page
+from prodcat.reports.batch_page import render_report_page, report_charts
 from prodcat.reports.browser import find_chromium, rendered_dom
 from prodcat.reports.vega_offline import (
     bundle_header,
@@ -46,6 +46,16 @@ REPORT = {
     },
     "low_confidence": {"threshold": 0.5, "share": 0.12},
     "warnings": ["text_length PSI 0.31 > 0.25"],
+}
+
+_PATH_LABELS = {"psi": 0.9, "reference": {"A | x": 0.4, "A | y": 0.1, "B | x": 0.5}, "batch": {"A | x": 0.0, "A | y": 0.8, "B | x": 0.2}}
+TWO_LEVEL_REPORT = {
+    **REPORT,
+    "predicted_labels": _PATH_LABELS,
+    "predicted_levels": [
+        {"level": 0, "psi": 0.415888, "reference": {"A": 0.5, "B": 0.5}, "batch": {"A": 0.8, "B": 0.2}},
+        {"level": 1, **_PATH_LABELS},
+    ],
 }
 
 
@@ -199,6 +209,23 @@ def test_report_page_without_prices_or_warnings() -> None:
     assert "No warnings" in page and "<p>None.</p>" in page
 
 
+def test_report_page_of_path_labels_shows_the_depth_and_the_top_level() -> None:
+    page = render_report_page(TWO_LEVEL_REPORT)
+    assert "<tr><th>label depth (levels)</th><td>2</td></tr>" in page
+    assert "<tr><th>predicted level 0 PSI</th><td>0.416</td></tr>" in page and "predicted level 1 PSI" not in page
+    assert 'id="chart-predicted-level-0"' in page
+    chart = report_charts(TWO_LEVEL_REPORT)["chart-predicted-level-0"]
+    assert chart["title"] == "predicted level 0 (PSI 0.416)"
+    assert chart["data"]["values"] == [
+        {"label": "A", "sample": "reference", "share": 0.5},
+        {"label": "B", "sample": "reference", "share": 0.5},
+        {"label": "A", "sample": "batch", "share": 0.8},
+        {"label": "B", "sample": "batch", "share": 0.2},
+    ]
+    flat = render_report_page({**REPORT, "predicted_levels": [{"level": 0, **REPORT["predicted_labels"]}]})
+    assert "<tr><th>label depth (levels)</th><td>1</td></tr>" in flat and 'id="chart-predicted-level-0"' not in flat
+
+
 def test_report_page_rejects_a_report_it_cannot_draw() -> None:
     with pytest.raises(InputError, match=r"report text length: 2 edges but 2 batch shares \(expected 3\)"):
         render_report_page({**REPORT, "text_length": {**REPORT["text_length"], "batch": [0.5, 0.5]}})
@@ -231,4 +258,18 @@ def test_report_page_draws_its_charts_offline(tmp_path: Path) -> None:
         ("Home</script>", "batch"): 0.0,
         ("Pet Supplies", "batch"): 60.0,
         ("Toys & Games", "batch"): 40.0,
+    }
+
+
+@needs_chromium
+def test_report_page_of_path_labels_draws_the_top_level_offline(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render_report_page(TWO_LEVEL_REPORT), encoding="utf-8")
+    chart = drawn_charts(page, {"chart-predicted-level-0"})["chart-predicted-level-0"]
+    assert chart["svgs"] == 1 and {"predicted level 0 (PSI 0.416)", "A", "B"} <= chart["texts"]
+    assert bar_values(chart["bars"], "level 0") == {
+        ("A", "reference"): 50.0,
+        ("B", "reference"): 50.0,
+        ("A", "batch"): 80.0,
+        ("B", "batch"): 20.0,
     }

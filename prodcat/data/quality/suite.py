@@ -21,7 +21,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from prodcat.core.params import CatalogParams, DatasetParams, QualityParams
-from prodcat.data.catalog import PRICE_PATTERN, catalog_labels, handle_rare_classes
+from prodcat.data.catalog import PRICE_PATTERN, trainable_labels
 from prodcat.data.datadocs import SITE_NAME, site_config
 from prodcat.data.quality.outcomes import QualityReport, outcomes_of
 
@@ -31,11 +31,12 @@ __all__ = ["PRICE_PATTERN", "build_suite", "category_path_pattern", "run_suite",
 QUIET_LOGGERS = ("great_expectations", "great_expectations.data_context.types.base")
 
 
-def category_path_pattern(separator: str) -> str:
-    """ "A | B | C" with the configured separator: one or more levels, none of them blank."""
+def category_path_pattern(separator: str, category_format: str = "plain") -> str:
+    """ "A | B | C" with the configured separator: one or more levels, none of them blank; json_list: inside '["..."]'."""
     sep = re.escape(separator)
     level = rf"(?:(?!{sep})\s)*(?!{sep})\S(?:(?!{sep}).)*"
-    return rf"^{level}(?:{sep}{level})*$"
+    path = rf"{level}(?:{sep}{level})*"
+    return rf'^\[\s*"{path}"\s*\]$' if category_format == "json_list" else rf"^{path}$"
 
 
 def trainable_column(dataset: DatasetParams, min_class_count: int) -> str:
@@ -46,12 +47,12 @@ def trainable_column(dataset: DatasetParams, min_class_count: int) -> str:
 def with_trainable_classes(frame: pd.DataFrame, catalog: CatalogParams) -> pd.DataFrame:
     """The catalog plus each row's class as preprocess will train it, or missing when that class is too small.
 
-    Same rule as preprocess: the label at `category_level`, rare classes merged into "Other" or dropped;
-    only classes that keep `min_class_count` rows count.
+    Same rule as preprocess: the label at `category_level`, rare deep labels backed off to an ancestor,
+    rare top-level classes merged into "Other" or dropped; only classes that keep `min_class_count` rows count.
     """
     labels = pd.Series(None, index=frame.index, dtype=object)
     if catalog.category_column in frame:
-        labels, _ = handle_rare_classes(catalog_labels(frame, catalog), catalog)
+        labels = trainable_labels(frame, catalog)
     kept = labels.map(labels.value_counts()).ge(catalog.min_class_count)
     return frame.assign(**{trainable_column(catalog, catalog.min_class_count): labels.where(kept)})
 
@@ -110,10 +111,11 @@ def build_suite(dataset: DatasetParams, quality: QualityParams, min_class_count:
             ),
             expect(
                 "category_path",
-                f"'{label}' is a path of non-empty levels separated by '{dataset.category_separator}'",
+                f"'{label}' is a path of non-empty levels separated by '{dataset.category_separator}'"
+                + (' inside a JSON list ["..."]' if dataset.category_format == "json_list" else ""),
                 gxe.ExpectColumnValuesToMatchRegex,
                 column=label,
-                regex=category_path_pattern(dataset.category_separator),
+                regex=category_path_pattern(dataset.category_separator, dataset.category_format),
             ),
             expect(
                 "trainable_classes",
