@@ -17,7 +17,7 @@ import pandas as pd
 
 from prodcat.core.errors import InputError
 from prodcat.core.params import CatalogParams, CategoryLevel, DatasetParams
-from prodcat.data.splits import LABEL_SEPARATOR, label_at_level, label_depth
+from prodcat.data.labels import LABEL_SEPARATOR, label_at_level, label_depth
 
 OTHER_CLASS = "Other"
 

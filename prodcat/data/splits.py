@@ -18,19 +18,6 @@ from prodcat.core.params import PreprocessParams
 
 SPLITS = ("train", "validation", "test")  # what preprocess writes; only evaluate reads test labels
 UNLABELLED = "unlabelled"  # preprocess also writes unlabelled.parquet: texts of rows without a category, for the adapt stage
-# A label is its category path down to the label's depth, levels joined by this whatever the catalog's
-# separator: "Clothing | Accessories" and "Electronics | Accessories" are two classes, a top level alone is itself.
-LABEL_SEPARATOR = " | "
-
-
-def label_depth(label: str) -> int:
-    """ "A | B" -> 1: the level of the path's last part."""
-    return label.count(LABEL_SEPARATOR)
-
-
-def label_at_level(label: str, level: int) -> str:
-    """ "A | B | C" -> "A | B" at level 1: the ancestor a label implies; a label no deeper than `level` is itself."""
-    return LABEL_SEPARATOR.join(label.split(LABEL_SEPARATOR)[: level + 1])
 
 
 def split_off(frame: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

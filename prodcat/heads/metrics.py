@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from prodcat.data.splits import label_at_level, label_depth
+from prodcat.data.labels import label_at_level, label_depth
 
 
 def summary_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat.core.params import MonitorParams
-from prodcat.data.splits import label_at_level
+from prodcat.data.labels import label_at_level
 from prodcat.inference.predictor import label_levels
 
 EMPTY_SHARE = 1e-4  # stands in for an empty bin's share, so PSI stays finite

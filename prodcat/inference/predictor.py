@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prodcat.data.splits import LABEL_SEPARATOR, label_at_level
+from prodcat.data.labels import LABEL_SEPARATOR, label_at_level
 from prodcat.heads.base import FeatureBlocks
 from prodcat.heads.linear import SparseModel
 from prodcat.heads.scoring import TrainedHeads, variant_probabilities
