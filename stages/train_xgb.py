@@ -1,4 +1,5 @@
-"""Stage train_xgb: one XGBoost classifier per XGBoost variant (stock, finetuned, hybrid) on its text features + price + categoricals.
+"""Stage train_xgb: one XGBoost classifier per XGBoost variant (stock, finetuned, hybrid) on its text features + price + categoricals,
+and the sparse-offset softmax head of each offset variant (hybrid_linear): the heads fitted on the stored train blocks.
 
 With a cluster configured (`cluster` params) each booster trains through `xgboost.dask` on it; the
 saved boosters are the same format either way.
@@ -14,9 +15,10 @@ from prodcat.cluster.workers import open_cluster
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
-from prodcat.core.variants import variant, xgboost_variants
+from prodcat.core.variants import offset_variants, variant, xgboost_variants
 from prodcat.data.splits import read_split
 from prodcat.heads.blocks import stored_blocks
+from prodcat.heads.offset import OffsetHead
 from prodcat.heads.xgboost import TABULAR_FILE, TabularEncoding, XGBoostHead
 
 log = logging.getLogger(__name__)
@@ -27,14 +29,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", required=True, help="preprocess output folder")
     parser.add_argument("--embeddings", required=True, help="embed output folder")
     parser.add_argument("--sparse-scores", required=True, help="train_sparse scores folder (out-of-fold on train)")
-    parser.add_argument("--output", required=True, help="folder for <variant>.ubj boosters and tabular.json")
+    parser.add_argument(
+        "--output", required=True, help="folder for <variant>.ubj boosters, tabular.json, <variant>.safetensors offset heads"
+    )
     args = parser.parse_args(argv)
     with stage_errors("train_xgb"):
         params = load_params(args.params)
         train, names, labels = read_split(args.data, "train")
         encoding = TabularEncoding.fit(train, params.catalog.categorical_columns)
-        variants = xgboost_variants(params.variants)
-        blocks = stored_blocks(train, "train", variants, Path(args.embeddings), Path(args.sparse_scores), encoding)
+        variants, offsets = xgboost_variants(params.variants), offset_variants(params.variants)
+        blocks = stored_blocks(train, "train", variants + offsets, Path(args.embeddings), Path(args.sparse_scores), encoding)
         with atomic_dir(args.output) as folder, open_cluster(params.cluster) as client:
             write_json(Path(folder, TABULAR_FILE), encoding.to_json())
             for name in variants:
@@ -50,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
                     len(labels),
                     head.booster.num_features(),
                 )
+            for name in offsets:
+                OffsetHead.fit(variant(name), blocks, labels, len(names), params.train_xgb.seed).save(Path(folder))
+                log.info("%s: sparse-offset softmax head on %d rows", name, len(labels))
 
 
 if __name__ == "__main__":

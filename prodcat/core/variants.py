@@ -13,6 +13,8 @@ into class probabilities; the stages, the champion choice and prediction all loo
 | sparse    | word + character n-gram TF-IDF                        | linear (SVM or logistic)     |
 | hybrid    | fine-tuned embedding + sparse class scores (out of    | XGBoost                      |
 |           | fold on train) + price + categoricals                 |                              |
+| hybrid_   | fine-tuned embedding + sparse class scores (out of    | softmax: embedding . W + b + |
+| linear    | fold on train), class c's score in c's logit alone    | a_c x score_c (offset.py)    |
 | fusion    | the probabilities of its members (params)             | weighted average             |
 """
 
@@ -34,7 +36,7 @@ class Variant:
     name: str
     encoder: Encoder | None  # whose embedding it reads, if any
     sparse_scores: bool  # reads the sparse model's class scores
-    head: str  # a name in prodcat.heads.registry.HEADS: xgboost, linear, softmax, fusion
+    head: str  # a name in prodcat.heads.registry.HEADS: xgboost, linear, softmax, offset, fusion
     description: str
 
 
@@ -48,6 +50,13 @@ VARIANTS: dict[str, Variant] = {
         Variant("sparse", None, True, "linear", "word + char n-gram TF-IDF -> linear classifier"),
         Variant(
             "hybrid", "finetuned", True, "xgboost", "fine-tuned embedding + out-of-fold sparse scores + price + categoricals -> XGBoost"
+        ),
+        Variant(
+            "hybrid_linear",
+            "finetuned",
+            True,
+            "offset",
+            "fine-tuned embedding + per-class sparse score offsets -> softmax head (linear in classes)",
         ),
         Variant("fusion", None, False, "fusion", "weighted average of its members' probabilities"),
     ]
@@ -80,3 +89,7 @@ def sparse_needed(names: list[str]) -> bool:
 
 def xgboost_variants(names: list[str]) -> list[str]:
     return [name for name in names if variant(name).head == "xgboost"]
+
+
+def offset_variants(names: list[str]) -> list[str]:
+    return [name for name in names if variant(name).head == "offset"]

@@ -6,6 +6,7 @@ from prodcat.core.variants import Variant
 from prodcat.heads.base import Head
 from prodcat.heads.fusion import FusionHead
 from prodcat.heads.linear import LinearHead
+from prodcat.heads.offset import OffsetHead
 from prodcat.heads.softmax import SoftmaxHead
 from prodcat.heads.xgboost import XGBoostHead
 
@@ -14,6 +15,7 @@ HEADS: dict[str, type[Head]] = {
     "linear": LinearHead,
     "softmax": SoftmaxHead,
     "fusion": FusionHead,
+    "offset": OffsetHead,
 }
 
 

@@ -41,9 +41,9 @@ class PriorHead(Head):
 def test_every_variant_names_a_registered_head() -> None:
     assert {name: head_class(spec).__name__ for name, spec in VARIANTS.items()} == {
         "stock": "XGBoostHead", "adapted": "XGBoostHead", "finetuned": "XGBoostHead", "softmax": "SoftmaxHead",
-        "sparse": "LinearHead", "hybrid": "XGBoostHead", "fusion": "FusionHead",
+        "sparse": "LinearHead", "hybrid": "XGBoostHead", "hybrid_linear": "OffsetHead", "fusion": "FusionHead",
     }  # fmt: skip
-    with pytest.raises(ValueError, match="variant 'odd' names the unknown head 'knn'; known: xgboost, linear, softmax, fusion"):
+    with pytest.raises(ValueError, match="variant 'odd' names the unknown head 'knn'; known: xgboost, linear, softmax, fusion, offset"):
         head_class(Variant("odd", "stock", False, "knn", "not registered"))
 
 

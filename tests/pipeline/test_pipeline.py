@@ -151,7 +151,7 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
             "-S",
             "finetune.objective=batch_all_triplet",
             "-S",
-            "variants=[stock,finetuned,sparse,hybrid,fusion]",
+            "variants=[stock,finetuned,sparse,hybrid,hybrid_linear,fusion]",
             "-S",
             "champion.fusion_members=[hybrid,sparse]",
         ],
@@ -167,6 +167,18 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
         == "batch_all_triplet"
     )
     assert json.loads((project / "metrics/finetune.json").read_text())["objective"] == "batch_all_triplet"
+
+    # hybrid_linear (the sparse-offset softmax head, fitted by train_xgb) is scored like any variant, and a bundle of it scores.
+    linear_scores = json.loads((project / "metrics/evaluate.json").read_text())["hybrid_linear"]
+    assert 0 < linear_scores["accuracy"] <= 1 and (project / "models/xgb/hybrid_linear.safetensors").is_file()
+    choice = json.loads((project / "models/champion.json").read_text())
+    (project.parent / "choice.json").write_text(json.dumps({**choice, "champion": "hybrid_linear"}))
+    bundle_cmd = ["python", "-m", "stages.bundle", "--data", "data/processed", "--models", "models", "--scores", "metrics/champion.json"]
+    run([*bundle_cmd, "--champion", str(project.parent / "choice.json"), "--output", str(project.parent / "linear_bundle")], project)
+    linear_bundle = load_bundle(project.parent / "linear_bundle")
+    assert linear_bundle.manifest["variant"] == "hybrid_linear"
+    predicted = np.asarray(labels)[linear_bundle.predictor.probabilities(test).argmax(axis=1)]
+    assert round(float((predicted == test["label"].to_numpy()).mean()), 4) == linear_scores["accuracy"]
 
 
 def point_catalog(project: Path, frame_or_text: pd.DataFrame | str) -> None:
