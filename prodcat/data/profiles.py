@@ -84,6 +84,9 @@ def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None
             for key in columns - profile_keys:
                 params["catalog"].pop(key, None)
         merge(params, overrides)
+        for key in columns - set(params["catalog"]):  # written out: dvc.yaml lists column keys by name
+            if not (field := DatasetParams.model_fields[key]).is_required():
+                params["catalog"][key] = field.get_default(call_default_factory=True)
         if catalog:
             params["catalog"]["path"] = catalog
 

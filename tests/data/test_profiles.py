@@ -47,7 +47,20 @@ def test_a_profile_replaces_the_whole_column_schema(tmp_path: Path) -> None:
     apply_profile(params_file, profile, catalog=None)
     catalog = yaml.safe_load(params_file.read_text())["catalog"]
     assert (catalog["text_columns"], catalog["max_text_chars"], catalog["path"]) == (["title"], 200, "data/default/catalog.csv")
-    assert "price_column" not in catalog and "categorical_columns" not in catalog  # defaults, not the old catalog's columns
+    assert (catalog["price_column"], catalog["categorical_columns"]) == (None, [])  # defaults, not the old catalog's columns
+    assert (catalog["category_format"], catalog["unlabelled_values"]) == ("plain", [])
+
+
+@pytest.mark.parametrize("profile", sorted(path.stem for path in (ROOT / "profiles").glob("*.yaml")))
+def test_every_catalog_key_dvc_yaml_names_is_in_params_after_a_profile(tmp_path: Path, profile: str) -> None:
+    """DVC refuses to run a stage whose listed param is missing from params.yaml, defaults or not."""
+    params_file = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params_file)
+    apply_profile(params_file, profile_path(profile), catalog=None)
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    named = {key.split(".", 1)[1] for stage in stages.values() for key in stage.get("params", []) if key.startswith("catalog.")}
+    assert named >= {"category_format", "unlabelled_values"}
+    assert sorted(named - set(yaml.safe_load(params_file.read_text())["catalog"])) == []
 
 
 def test_a_profile_in_the_old_layout_names_its_file_and_the_new_keys(tmp_path: Path) -> None:
