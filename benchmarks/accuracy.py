@@ -3,6 +3,8 @@
     python -m benchmarks.accuracy            (make bench-accuracy; ~20 minutes on 2 cores)
     python -m benchmarks.accuracy --adapt tsdae --output .bench/accuracy-tsdae.md   (issue 14: adaptation)
     python -m benchmarks.accuracy --only Amazon --set finetune.epochs=1 --set adapt.max_texts=200 --adapt mlm   (a quick check)
+    python -m benchmarks.accuracy --keep .bench/accuracy                               (keep each catalog's repo)
+    python -m benchmarks.accuracy --keep .bench/accuracy --from-stage train_sparse    (rerun from a stage on new code)
 
 `--adapt tsdae|mlm` runs the adapt stage (adapt.method) and scores the `adapted` variant too, so each
 table shows what adaptation alone (stock -> adapted) and adaptation + fine-tuning (finetuned) give;
@@ -16,6 +18,7 @@ once through `dvc repro --single-item`, timed. Every number in docs/BENCHMARKS.m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -36,11 +39,13 @@ from prodcat.core.pipeline import stage_names
 from prodcat.core.variants import VARIANTS
 from prodcat.data.profiles import apply_profile, profile_path
 from prodcat.data.splits import read_split
+from prodcat.heads.intervals import accuracy_interval, paired_difference_interval
 from prodcat.heads.linear import fit_sparse
-from prodcat.heads.metrics import summary_metrics
+from prodcat.heads.metrics import path_metrics, summary_metrics
 
 SHARED = ROOT.parent / "shared" / "data"
 STAGES = list(stage_names())
+BASELINE = "baseline"  # the sparse model refitted on train + validation: what a practitioner fits first
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,20 @@ BENCHMARKS = [
         overrides={"catalog": {"min_class_count": 5, "rare_classes": "drop"}},
         references={"word 1-2-gram TF-IDF + logistic regression (shared/data README)": 0.821},
     ),
+    Benchmark(
+        name="Instacart, department | aisle",
+        catalog=SHARED / "instacart_products.csv",
+        profile="instacart",
+        # The profile holds the run: 132 aisle paths, names at 32 tokens, 2 epochs, heads linear in the classes.
+        overrides={},
+        references={"word + char TF-IDF + linear model, stratified 80/20 split (issue #20)": 0.78},
+    ),
+    Benchmark(
+        name="Flipkart, category tree to level 2, split grouped by product name",
+        catalog=SHARED / "flipkart_products.csv",
+        profile="flipkart",
+        overrides={},
+    ),
 ]
 
 
@@ -84,15 +103,39 @@ def prepare(benchmark: Benchmark, folder: Path) -> Path:
     return repo
 
 
-def baseline_on_all_train_rows(repo: Path) -> dict[str, float]:
-    """What a practitioner would fit first, measured in this run: the sparse model on train + validation, scored on test."""
+def baseline_predictions(repo: Path) -> list[str]:
+    """What a practitioner would fit first, measured in this run: the sparse model on train + validation; its test labels."""
     params = load_params(repo / "params.yaml")
     fitted, names, fitted_labels = read_split(repo / "data/processed", "train")
     validation, _, validation_labels = read_split(repo / "data/processed", "validation")
-    test, _, truth = read_split(repo / "data/processed", "test")
+    test, _, _ = read_split(repo / "data/processed", "test")
     texts = fitted["text"].tolist() + validation["text"].tolist()
     model = fit_sparse(texts, np.concatenate([fitted_labels, validation_labels]), len(names), params.train_sparse)
-    return summary_metrics(truth, model.scores(test["text"].tolist()).argmax(axis=1))
+    return [names[i] for i in model.scores(test["text"].tolist()).argmax(axis=1)]
+
+
+def label_scores(truth: list[str], predicted: list[str], names: list[str]) -> dict[str, float]:
+    """The evaluate stage's scores (accuracy, macro-F1, path scores) for labels given by name."""
+    index = {name: i for i, name in enumerate(names)}
+    truth_ids, predicted_ids = np.array([index[t] for t in truth]), np.array([index[p] for p in predicted])
+    return {**summary_metrics(truth_ids, predicted_ids), **path_metrics(truth_ids, predicted_ids, names)}
+
+
+def test_predictions(repo: Path, variants: list[str]) -> dict[str, list[str]]:
+    """Each variant's predicted test label, row by row, from the evaluate stage's confusion rows (test order)."""
+    return {
+        variant: [row["predicted"] for row in json.loads((repo / f"plots/confusion/{variant}.json").read_text())] for variant in variants
+    }
+
+
+def intervals(truth: list[str], predicted: dict[str, list[str]], groups: np.ndarray | None, champion: str) -> dict:
+    """95 % bootstrap intervals of each test accuracy (resampling product groups where the split has them), and the
+    champion's paired difference to the baseline."""
+    correct = {name: np.equal(labels, truth) for name, labels in predicted.items()}
+    return {
+        "accuracy": {name: accuracy_interval(right, groups) for name, right in correct.items()},
+        "champion_minus_baseline": paired_difference_interval(correct[champion], correct[BASELINE], groups),
+    }
 
 
 def with_overrides(benchmark: Benchmark, settings: list[str], adapt: str) -> Benchmark:
@@ -111,14 +154,18 @@ def with_overrides(benchmark: Benchmark, settings: list[str], adapt: str) -> Ben
     return replace(benchmark, overrides=overrides)
 
 
-def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
+def run_benchmark(benchmark: Benchmark, folder: Path, from_stage: str | None = None) -> dict:
+    """Run every stage in a fresh repo under `folder`; with `from_stage`, reuse that repo's outputs of the stages before it."""
+    reused = STAGES[: STAGES.index(from_stage)] if from_stage else []
+    if reused and not (folder / "repo" / "dvc.lock").is_file():
+        raise SystemExit(f"--from-stage {from_stage}: no earlier run of {benchmark.name} in {folder} (run once with --keep first)")
     repo = prepare(benchmark, folder)
     seconds = {}
     cwd = os.getcwd()
     os.chdir(repo)
     try:
-        for stage in STAGES:
-            seconds[stage] = measure(["dvc", "repro", "--single-item", stage])["seconds"]
+        for stage in STAGES[len(reused) :]:
+            seconds[stage] = measure(["dvc", "repro", "--single-item", "--force", stage])["seconds"]
             print(f"  {benchmark.name}: {stage} {seconds[stage]:.0f}s", flush=True)
         # Batch prediction over the whole file (its labels ignored) with the champion just chosen.
         predict = [sys.executable, "-m", "stages.predict", "--input", str(benchmark.catalog), "--output", "predictions.parquet"]
@@ -127,14 +174,24 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> dict:
         print(f"  {benchmark.name}: {printed}", flush=True)
     finally:
         os.chdir(cwd)
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    champion = json.loads((repo / "models/champion.json").read_text())
+    test, _, _ = read_split(repo / "data/processed", "test")
+    predicted = {**test_predictions(repo, list(metrics)), BASELINE: baseline_predictions(repo)}
+    _, names, _ = read_split(repo / "data/processed", "train", columns=["label"])
+    truth = test["label"].tolist()
+    groups = test["group"].to_numpy() if "group" in test else None
     return {
-        "metrics": json.loads((repo / "metrics/evaluate.json").read_text()),
+        "metrics": metrics,
+        "champion": champion,
+        "baseline": label_scores(truth, predicted[BASELINE], names),
+        "intervals": intervals(truth, predicted, groups, champion["champion"]),
+        "grouped": groups is not None,
+        "reused": reused,
         "validation": json.loads((repo / "metrics/validation.json").read_text()),
-        "champion": json.loads((repo / "models/champion.json").read_text()),
         "rows": json.loads((repo / "metrics/preprocess.json").read_text()),
         "finetune": json.loads((repo / "metrics/finetune.json").read_text()),
         "adapt": json.loads((repo / "metrics/adapt.json").read_text()),
-        "baseline": baseline_on_all_train_rows(repo),
         "sparse_classifier": load_params(repo / "params.yaml").train_sparse.classifier,
         "seconds": seconds,
         "predict": printed.replace(str(repo) + "/", ""),
@@ -151,6 +208,33 @@ def adapt_sentence(adapt: dict) -> str:
     )
 
 
+def interval_text(low: float, high: float, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"[{low:{sign}.4f}, {high:{sign}.4f}]"
+
+
+def level_table(result: dict) -> list[str]:
+    """Per level of the category path: the accuracy of each higher level implied by the predicted path, then the
+    predicted depth and hierarchical F1; empty for a catalog whose labels have one level."""
+    scores = {**result["metrics"], BASELINE: result["baseline"]}
+    levels = sorted(int(key.rsplit("_", 1)[1]) for key in result["baseline"] if key.startswith("accuracy_level_"))
+    if not levels:
+        return []
+    return [
+        "Path scores on test (labels are paths: a level-k accuracy compares both paths cut at level k; hierarchical F1 counts "
+        "each label with its ancestors):",
+        "",
+        "| variant | " + " | ".join(f"level {level} (implied)" for level in levels) + " | predicted depth | hierarchical F1 |",
+        "|---" * (len(levels) + 3) + "|",
+        *(
+            f"| {name} | " + " | ".join(f"{m[f'accuracy_level_{level}']:.4f}" for level in levels) + f" | {m['accuracy']:.4f} | "
+            f"{m['hierarchical_f1']:.4f} |"
+            for name, m in scores.items()
+        ),
+        "",
+    ]
+
+
 def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]) -> str:
     lines = [
         "# Benchmarks",
@@ -158,13 +242,19 @@ def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]
         f"Regenerated by `{command}` on {datetime.date.today().isoformat()}: "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. Every number below comes from that run.",
         "",
+        "Test accuracies carry a 95 % bootstrap interval (10,000 resamples of the test rows, or of whole product groups where",
+        "the split is grouped, so that near-twins do not count as independent evidence). The champion's difference to the",
+        "baseline is paired: both are resampled on the same rows; an interval that holds 0 is no proven win.",
+        "",
         "Speed against the hardware's peak: `make bench-speed` (CPU) and [BENCHMARKS_GPU.md](BENCHMARKS_GPU.md) (GPU, with the card's name).",
         "Domain adaptation before fine-tuning (the `adapt` stage, TSDAE and MLM) against none: [BENCHMARKS_ADAPT.md](BENCHMARKS_ADAPT.md).",
+        "Heads at 20 and 132 classes (training and scoring time on the same rows): [BENCHMARKS_HEADS.md](BENCHMARKS_HEADS.md).",
         "",
     ]
     for benchmark in benchmarks:
         result = results[benchmark.name]
         rows, finetune = result["rows"], result["finetune"]
+        accuracy_intervals = result["intervals"]["accuracy"]
         lines += [
             f"## {benchmark.name}",
             "",
@@ -173,7 +263,7 @@ def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]
             f"Fine-tuning: {finetune['epochs']} epoch(s), {finetune['objective']}, {finetune['precision']} on {finetune['device']}, "
             f"{finetune['samples_per_second']} samples/s." + adapt_sentence(result["adapt"]),
             "",
-            "| variant | features -> head | validation accuracy | test accuracy | test macro-F1 |",
+            "| variant | features -> head | validation accuracy | test accuracy [95 % CI] | test macro-F1 |",
             "|---|---|---|---|---|",
         ]
         champion = result["champion"]["champion"]
@@ -181,25 +271,38 @@ def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]
         for name, m in result["metrics"].items():
             label = f"**{name}** (champion)" if name == champion else name
             lines.append(
-                f"| {label} | {VARIANTS[name].description} | {result['validation'][name]['accuracy']:.4f} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
+                f"| {label} | {VARIANTS[name].description} | {result['validation'][name]['accuracy']:.4f} | "
+                f"{m['accuracy']:.4f} {interval_text(*accuracy_intervals[name])} | {m['macro_f1']:.4f} |"
             )
         baseline = result["baseline"]
         lines.append(
             f"| baseline: the `sparse` model fitted on train + validation (this run) | word + char n-gram TF-IDF -> {sparse_head} | | "
-            f"{baseline['accuracy']:.4f} | {baseline['macro_f1']:.4f} |"
+            f"{baseline['accuracy']:.4f} {interval_text(*accuracy_intervals[BASELINE])} | {baseline['macro_f1']:.4f} |"
         )
         lines += [f"| reference: {label} | | | {accuracy:.4f} | |" for label, accuracy in benchmark.references.items()]
         best = max(m["accuracy"] for m in result["metrics"].values())
         weights = result["champion"]["fusion_weights"]
+        difference, low, high = result["intervals"]["champion_minus_baseline"]
+        unit = "product groups" if result["grouped"] else "rows"
         lines += [
             "",
-            f"Champion (best validation accuracy, then macro-F1): **{champion}**, test accuracy "
-            f"{result['metrics'][champion]['accuracy']:.4f}, {best - result['metrics'][champion]['accuracy']:.4f} below the best variant on test."
+            f"Champion (chosen on validation): **{champion}**, test accuracy "
+            f"{result['metrics'][champion]['accuracy']:.4f}, {best - result['metrics'][champion]['accuracy']:.4f} below the best variant on test. "
+            f"Champion minus baseline on test: {difference:+.4f} {interval_text(low, high, signed=True)} (paired bootstrap over {unit})."
             + (f" Fusion weights (chosen on validation): {json.dumps(weights)}." if weights else ""),
+            "",
+            *level_table(result),
         ]
-        lines += ["", "| stage | " + " | ".join(STAGES) + " | total |", "|---" * (len(STAGES) + 2) + "|"]
+        lines += ["| stage | " + " | ".join(STAGES) + " | total |", "|---" * (len(STAGES) + 2) + "|"]
         seconds = result["seconds"]
-        lines += ["| seconds | " + " | ".join(f"{seconds[s]:.0f}" for s in STAGES) + f" | {sum(seconds.values()):.0f} |", ""]
+        lines += [
+            "| seconds | "
+            + " | ".join(f"{seconds[s]:.0f}" if s in seconds else "reused" for s in STAGES)
+            + f" | {sum(seconds.values()):.0f} |",
+            "",
+        ]
+        if result["reused"]:
+            lines += [f"Stages {', '.join(result['reused'])} were not rerun: their outputs come from an earlier run of this benchmark.", ""]
         lines += [f"Batch prediction over the whole file with the champion: `{result['predict']}`", ""]
     return "\n".join(lines)
 
@@ -210,16 +313,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="run only the benchmarks whose name contains this text")
     parser.add_argument("--adapt", choices=["none", "tsdae", "mlm"], default="none", help="adapt.method, with the adapted variant scored")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="a params override (repeatable)")
+    parser.add_argument("--keep", metavar="DIR", help="run in DIR/<benchmark> and keep the repos (default: a temporary folder)")
+    parser.add_argument(
+        "--from-stage",
+        choices=STAGES,
+        help="with --keep: rerun this stage and the later ones on the current code, reusing the earlier outputs",
+    )
     args = parser.parse_args(argv)
     benchmarks = [with_overrides(b, args.set, args.adapt) for b in BENCHMARKS if not args.only or args.only in b.name]
     missing = [str(b.catalog) for b in benchmarks if not b.catalog.is_file()]
     if missing or not benchmarks:
         raise SystemExit(f"missing benchmark data: {', '.join(missing)}" if missing else f"no benchmark name contains {args.only!r}")
-    with tempfile.TemporaryDirectory(prefix="prodcat-bench-") as scratch:
-        results = {b.name: run_benchmark(b, Path(scratch, str(i))) for i, b in enumerate(benchmarks)}
+    if args.from_stage and not args.keep:
+        raise SystemExit("--from-stage reuses the repos of an earlier --keep run: give --keep DIR")
+    with contextlib.ExitStack() as stack:
+        scratch = Path(args.keep) if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prodcat-bench-")))
+        results = {b.name: run_benchmark(b, scratch / b.profile, args.from_stage) for b in benchmarks}
     command = (
         " ".join(["python -m benchmarks.accuracy", *(argv if argv is not None else sys.argv[1:])])
-        if args.only or args.set or args.adapt != "none"
+        if args.only or args.set or args.adapt != "none" or args.from_stage
         else "make bench-accuracy"
     )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,12 @@ PIPELINE_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", "profiles", ".
 
 
 def copy_pipeline(repo: Path) -> Path:
-    """Copy the pipeline's code and params into `repo`, a fresh git + DVC repository (one commit, no outputs)."""
+    """Copy the pipeline's code and params into `repo`, replacing any older copy there (outputs are kept)."""
     repo.mkdir(parents=True, exist_ok=True)
     for name in PIPELINE_FILES:
         source = ROOT / name
+        if (repo / name).is_dir():
+            shutil.rmtree(repo / name)
         if source.is_dir():
             shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
@@ -31,7 +33,7 @@ def commit_all(repo: Path, message: str) -> None:
     commands = (
         [] if (repo / ".git").exists() else [["git", "init", "-q"], [*dvc, "init", "-q"], [*dvc, "config", "core.analytics", "false"]]
     )
-    for command in [*commands, ["git", "add", "-A"], ["git", "commit", "-qm", message]]:
+    for command in [*commands, ["git", "add", "-A"], ["git", "commit", "-q", "--allow-empty", "-m", message]]:
         subprocess.run(command, cwd=repo, check=True, capture_output=True)
 
 

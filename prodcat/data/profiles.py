@@ -47,6 +47,7 @@ def _round_trip() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096
+    yaml.representer.add_representer(type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))
     return yaml
 
 
@@ -80,13 +81,13 @@ def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None
 
     def change(params: dict) -> None:
         columns, profile_keys = set(DatasetParams.model_fields), set(overrides.get("catalog") or {})
-        if columns & profile_keys:  # a schema is replaced whole, never mixed with the old one
-            for key in columns - profile_keys:
-                params["catalog"].pop(key, None)
+        if columns & profile_keys:  # a schema is replaced whole, never mixed with the old one: unset keys take their defaults
+            for key in sorted(columns - profile_keys):  # in place, comments kept; written out as dvc.yaml lists them by name
+                if not (field := DatasetParams.model_fields[key]).is_required():
+                    params["catalog"][key] = field.get_default(call_default_factory=True)
+                else:
+                    params["catalog"].pop(key, None)
         merge(params, overrides)
-        for key in columns - set(params["catalog"]):  # written out: dvc.yaml lists column keys by name
-            if not (field := DatasetParams.model_fields[key]).is_required():
-                params["catalog"][key] = field.get_default(call_default_factory=True)
         if catalog:
             params["catalog"]["path"] = catalog
 

@@ -37,6 +37,8 @@ def test_profile_rewrites_only_its_keys_and_keeps_comments(tmp_path: Path) -> No
     assert "# top-level classes with fewer rows are merged" in params_file.read_text()
     apply_profile(params_file, profile_path("amazon2020"), catalog=before["catalog"]["path"])
     assert yaml.safe_load(params_file.read_text()) == before
+    # Byte for byte: every key back in its place with its comment, a null written `null`, not left blank.
+    assert params_file.read_text() == (ROOT / "params.yaml").read_text()
 
 
 def test_a_profile_replaces_the_whole_column_schema(tmp_path: Path) -> None:
