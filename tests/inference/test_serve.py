@@ -7,9 +7,8 @@ import json
 import math
 import subprocess
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -22,54 +21,16 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from devtools.fake_bundle import MANIFEST, FakeBundle, fake_bundle, product
 from devtools.processes import background, free_port, run, tool_env, wait_until_healthy
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.batch import read_chunks
 from prodcat.inference.bundle import Bundle, load_bundle
-from prodcat.inference.predictor import prediction_frame
-from prodcat.inference.serve import create_app, served_columns
+from prodcat.inference.serve import ServiceSettings, create_app, served_columns
 from stages import predict as batch_predict
 
 ROOT = Path(__file__).resolve().parents[2]  # servers run from here: this checkout's prodcat is the one served
 DEFAULT_CATALOG = ROOT / "data/default/catalog.csv"
-LABELS = ["Books", "Games", "Toys"]
-MANIFEST = {
-    "variant": "fake",
-    "labels": LABELS,
-    "inference": {
-        "dataset": {
-            "id_column": "Uniq Id",
-            "category_column": "Category",
-            "text_columns": ["Product Name", "About Product"],
-            "price_column": "Selling Price",
-            "categorical_columns": ["Is Amazon Seller"],
-        },
-    },
-}
-
-
-@dataclass(frozen=True)
-class FakeBundle(Bundle):
-    """Scores from the raw row alone (the manifest's label at name length mod 3 gets 0.6, the next two 0.3 and 0.1),
-    so a row answered for another request shows. Records the raw frame of every call; `seconds` makes a call slow
-    enough for requests to pile up."""
-
-    calls: list[pd.DataFrame] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def score(self, raw: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
-        self.calls.append(raw)
-        time.sleep(self.seconds)
-        labels = self.manifest["labels"]
-        first = raw["Product Name"].fillna("").str.len().to_numpy() % len(labels)
-        probabilities = np.zeros((len(raw), len(labels)))
-        for rank, probability in enumerate([0.6, 0.3, 0.1]):
-            probabilities[np.arange(len(raw)), (first + rank) % len(labels)] = probability
-        return prediction_frame(raw["Uniq Id"].astype(str).to_numpy(), probabilities, labels, top_k)
-
-
-def fake_bundle(seconds: float = 0.0, manifest: dict = MANIFEST) -> FakeBundle:
-    return FakeBundle(Path("fake"), manifest, predictor=None, seconds=seconds)
 
 
 def catalog_bundle() -> FakeBundle:
@@ -84,13 +45,9 @@ def catalog_bundle() -> FakeBundle:
     return fake_bundle(manifest={**MANIFEST, "inference": {"dataset": dataset}})
 
 
-def product(index: int, name: str | None = None) -> dict:
-    return {"Uniq Id": f"p{index}", "Product Name": name or f"Puzzle {'x' * index}", "Selling Price": "$12.99", "Is Amazon Seller": "Y"}
-
-
 @pytest.fixture()
 def client() -> TestClient:
-    with TestClient(create_app(fake_bundle(), max_batch=4)) as client:
+    with TestClient(create_app(fake_bundle(), ServiceSettings(max_batch=4))) as client:
         yield client
 
 
@@ -275,7 +232,7 @@ BODIES = st.one_of(st.lists(CATALOG_ROWS, min_size=1, max_size=4), st.lists(ANY_
 
 @pytest.fixture(scope="module")
 def fuzzed_client() -> TestClient:
-    with TestClient(create_app(fake_bundle(), max_batch=4), raise_server_exceptions=False) as client:
+    with TestClient(create_app(fake_bundle(), ServiceSettings(max_batch=4)), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -402,7 +359,7 @@ async def post_concurrently(app: FastAPI, bodies: list[list[dict]], spacing: flo
 def test_concurrent_requests_share_one_score_call_and_get_their_own_rows() -> None:
     bundle = fake_bundle(seconds=0.05)
     bodies = [[product(3 * request + item) for item in range(request % 3 + 1)] for request in range(12)]  # 1 to 3 products each
-    responses = asyncio.run(post_concurrently(create_app(bundle, micro_batch_wait_ms=20), bodies))
+    responses = asyncio.run(post_concurrently(create_app(bundle, ServiceSettings(micro_batch_wait_ms=20)), bodies))
 
     assert [response.status_code for response in responses] == [200] * 12
     assert len(bundle.calls) < 4 and sum(len(raw) for raw in bundle.calls) == sum(len(body) for body in bodies)
@@ -416,7 +373,7 @@ def test_concurrent_requests_share_one_score_call_and_get_their_own_rows() -> No
 def test_requests_within_the_wait_share_a_call_even_when_scoring_is_instant() -> None:
     bundle = fake_bundle()
     bodies = [[product(index)] for index in range(5)]
-    responses = asyncio.run(post_concurrently(create_app(bundle, micro_batch_wait_ms=500), bodies, spacing=0.02))
+    responses = asyncio.run(post_concurrently(create_app(bundle, ServiceSettings(micro_batch_wait_ms=500)), bodies, spacing=0.02))
     assert all(response.status_code == 200 for response in responses)
     assert [len(raw) for raw in bundle.calls] == [5]
 
@@ -424,7 +381,7 @@ def test_requests_within_the_wait_share_a_call_even_when_scoring_is_instant() ->
 def test_a_batch_never_exceeds_the_rows_limit() -> None:
     bundle = fake_bundle(seconds=0.02)
     bodies = [[product(2 * request), product(2 * request + 1)] for request in range(6)]
-    responses = asyncio.run(post_concurrently(create_app(bundle, micro_batch_wait_ms=20, micro_batch_rows=5), bodies))
+    responses = asyncio.run(post_concurrently(create_app(bundle, ServiceSettings(micro_batch_wait_ms=20, micro_batch_rows=5)), bodies))
     assert all(response.status_code == 200 for response in responses)
     assert [len(raw) for raw in bundle.calls] == [4, 4, 4]  # two requests of 2 fit in 5 rows, a third does not
 
@@ -558,7 +515,7 @@ def test_concurrent_requests_share_one_encoder_call_with_the_answers_of_single_r
     products = as_json(split_rows(trained_project, hybrid_bundle).head(24))
     bodies = [products[start : start + 2] for start in range(0, 24, 2)]
 
-    responses = asyncio.run(post_concurrently(create_app(counting, micro_batch_wait_ms=50), bodies))
+    responses = asyncio.run(post_concurrently(create_app(counting, ServiceSettings(micro_batch_wait_ms=50)), bodies))
 
     assert [response.status_code for response in responses] == [200] * 12
     assert len(calls) < len(bodies) and sum(calls) == 24
