@@ -344,23 +344,23 @@ def create_app(bundle: Bundle | Path | str, settings: ServiceSettings = ServiceS
         return JSONResponse({"detail": str(error)}, status_code=503, headers={"connection": "close"})
 
     async def answers(rows: list[dict]) -> list[Prediction]:
-        """The predictions of `rows`, in order: from the cache where it holds them, the rest scored (and then cached)."""
+        """The predictions of `rows`, in order: from the cache where it holds them, the rest scored once each, then cached."""
         if cache is None:
             return predictions(await batcher.score(rows))
         keys = [cache.key(row) for row in rows]
-        found = [cache.get(key) for key in keys]
-        missing = [row for row, answer in zip(rows, found, strict=True) if answer is None]
+        known = {key: answer for key in keys if (answer := cache.get(key)) is not None}
+        missing = {key: row for key, row in zip(keys, rows, strict=True) if key not in known}  # a product sent twice is scored once
         metrics.cache_hits.inc(len(rows) - len(missing))
         metrics.cache_misses.inc(len(missing))
-        scored = iter(predictions(await batcher.score(missing)) if missing else [])
-        result = []
-        for row, key, answer in zip(rows, keys, found, strict=True):
-            if answer is None:
-                cache.put(key, answer := next(scored))
-                result.append(answer)
-            else:
-                result.append(answer.model_copy(update={"id": row[bundle.dataset.id_column]}))
-        return result
+        if missing:
+            scored = dict(zip(missing, predictions(await batcher.score(list(missing.values()))), strict=True))
+            for key, answer in scored.items():
+                cache.put(key, answer)
+            known |= scored
+        ids = [row[bundle.dataset.id_column] for row in rows]
+        return [
+            known[key] if known[key].id == id_ else known[key].model_copy(update={"id": id_}) for key, id_ in zip(keys, ids, strict=True)
+        ]
 
     @app.post("/predict", response_model=list[Prediction])
     async def predict(products: Annotated[list[Product], Body(min_length=1, max_length=settings.max_batch)]) -> list[Prediction]:
