@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -398,6 +401,142 @@ def test_a_failing_score_fails_only_its_batch_and_the_service_goes_on() -> None:
     with TestClient(create_app(Flaky(Path("fake"), MANIFEST, None)), raise_server_exceptions=False) as client:
         assert client.post("/predict", json=[product(0)]).status_code == 500
         assert client.post("/predict", json=[product(0)]).status_code == 200
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def answered_alone(body: list[dict]) -> list[tuple]:
+    """(id, label, top labels and probabilities) of each product, from `Bundle.score` on the request's rows alone."""
+    scored = fake_bundle().score(pd.DataFrame(body))
+    return [
+        (row["id"], row["predicted"], [(row[f"top{rank}_category"], row[f"top{rank}_probability"]) for rank in (1, 2, 3)])
+        for row in scored.to_dict("records")
+    ]
+
+
+def as_answered(response: httpx.Response) -> list[tuple]:
+    assert response.status_code == 200, response.text
+    return [(item["id"], item["label"], [(top["label"], top["probability"]) for top in item["top"]]) for item in response.json()]
+
+
+def test_requests_cancelled_mid_batch_or_while_queued_never_shift_the_answers_of_others() -> None:
+    """Two requests are cancelled while their rows are being scored, one while it waits for the next batch: every
+    other request gets, by value, what `Bundle.score` gives its rows alone; the one cancelled while queued is not scored."""
+    bundle = fake_bundle(seconds=0.3)
+    app = create_app(bundle, ServiceSettings(micro_batch_wait_ms=100, cache_size=0))
+    first = [[product(3 * request + item) for item in range(request % 3 + 1)] for request in range(6)]  # 1 to 3 products each
+    second = [[product(30 + request)] for request in range(3)]
+
+    async def scenario() -> tuple[list, list]:
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://serve.test") as client:
+            batch = [asyncio.create_task(client.post("/predict", json=body)) for body in first]
+            await until(lambda: len(bundle.calls) == 1)  # the six are being scored together
+            batch[1].cancel()
+            batch[4].cancel()
+            queued = [asyncio.create_task(client.post("/predict", json=body)) for body in second]
+            await until(lambda: app.state.batcher._queue.qsize() == 3)
+            queued[1].cancel()
+            done = await asyncio.gather(*batch, *queued, return_exceptions=True)
+        return done[:6], done[6:]
+
+    batch, queued = asyncio.run(scenario())
+    assert [len(raw) for raw in bundle.calls] == [12, 2]  # the first six requests' rows; the next batch without the cancelled one
+    assert bundle.calls[1]["Uniq Id"].tolist() == ["p30", "p32"]
+    for index, (body, response) in enumerate(zip(first + second, batch + queued, strict=True)):
+        if index in {1, 4, 7}:
+            assert isinstance(response, asyncio.CancelledError)
+        else:
+            assert as_answered(response) == answered_alone(body)
+
+
+def test_stopping_answers_the_queued_requests_and_refuses_new_ones_with_503() -> None:
+    """The lifespan's end (uvicorn's shutdown, after SIGTERM) drains the micro-batcher: what it holds is scored, not failed."""
+    bundle = fake_bundle(seconds=0.3)
+    app = create_app(bundle, ServiceSettings(cache_size=0))
+    bodies = [[product(index)] for index in range(3)]
+
+    async def scenario() -> tuple[list[httpx.Response], httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve.test") as client:
+            lifespan = app.router.lifespan_context(app)
+            await lifespan.__aenter__()
+            scoring = asyncio.create_task(client.post("/predict", json=bodies[0]))
+            await until(lambda: len(bundle.calls) == 1)
+            queued = [asyncio.create_task(client.post("/predict", json=body)) for body in bodies[1:]]
+            await until(lambda: app.state.batcher._queue.qsize() == 2)
+            stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
+            await asyncio.sleep(0.05)
+            late = await client.post("/predict", json=[product(9)])
+            await stopping
+            return await asyncio.gather(scoring, *queued), late
+
+    answered, late = asyncio.run(scenario())
+    assert [as_answered(response) for response in answered] == [answered_alone(body) for body in bodies]
+    assert [raw["Uniq Id"].tolist() for raw in bundle.calls] == [["p0"], ["p1", "p2"]]
+    assert late.status_code == 503
+    assert late.json() == {"detail": "the service is shutting down: retry on another instance"}
+
+
+def test_model_returns_the_manifest_as_written_with_its_scoring_path() -> None:
+    manifest = {**MANIFEST, "scoring": {"kind": "cascade", "steps": [{"variant": "sparse", "accept_at": 0.9}, {"variant": "fusion"}]}}
+    with TestClient(create_app(fake_bundle(manifest=manifest))) as client:
+        assert client.get("/model").json() == manifest
+
+
+# A server over the fake bundle, as `python -m prodcat.inference.serve` runs one (`serve.run`); it writes the rows of each
+# scoring call to argv[3] as the call starts.
+FAKE_SERVER = """
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from devtools.fake_bundle import FakeBundle, fake_bundle
+from prodcat.inference.serve import ServiceSettings, create_app, run
+
+@dataclass(frozen=True)
+class Telling(FakeBundle):
+    def score(self, raw, top_k=3):
+        Path(sys.argv[3]).write_text(str(len(raw)))
+        return super().score(raw, top_k)
+
+bundle = fake_bundle(float(sys.argv[2]))
+run(create_app(Telling(bundle.folder, bundle.manifest, None, seconds=bundle.seconds), ServiceSettings(max_batch=4)), "127.0.0.1", int(sys.argv[1]), 20)
+"""
+
+
+def test_on_sigterm_a_real_server_finishes_in_flight_requests_and_refuses_new_connections(tmp_path: Path) -> None:
+    port, log, scoring = free_port(), tmp_path / "serve.log", tmp_path / "scoring"
+    url = f"http://127.0.0.1:{port}"
+    bodies = [[product(index)] for index in range(3)]
+    with background([sys.executable, "-c", FAKE_SERVER, str(port), "3", str(scoring)], ROOT, tool_env(), log) as server:
+        wait_until_healthy(url, server, log)
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            posted = [pool.submit(httpx.post, f"{url}/predict", json=body, timeout=30) for body in bodies]
+            deadline = time.monotonic() + 30
+            while not scoring.exists():  # the first request is being scored (3 s); the others in flight or queued
+                assert time.monotonic() < deadline and not any(future.done() for future in posted), log.read_text()
+                time.sleep(0.01)
+            server.send_signal(signal.SIGTERM)
+            refused = False
+            while not refused and time.monotonic() < deadline:
+                try:
+                    httpx.get(f"{url}/health", timeout=1)
+                except httpx.ConnectError:
+                    refused = True
+            still_in_flight = not any(future.done() for future in posted)
+            answered = [future.result() for future in posted]
+        assert server.wait(timeout=30) in {0, -signal.SIGTERM}  # uvicorn re-raises the signal once it has shut down
+    assert refused and still_in_flight
+    assert [as_answered(response) for response in answered] == [answered_alone(body) for body in bodies]
+    lines = log.read_text().splitlines()
+    after_sigterm = lines[next(index for index, line in enumerate(lines) if "Shutting down" in line) :]
+    assert sum('"POST /predict HTTP/1.1" 200' in line for line in after_sigterm) == 3  # all three answered after the signal
 
 
 # --- over the bundle that `dvc repro` built on the small catalog -------------------------------------------
