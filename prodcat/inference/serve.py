@@ -9,6 +9,12 @@ rows that pandas posts (NaN for blanks, numbers and booleans where cells look li
 answers the same rows get in batch.
 Requests that arrive within a few milliseconds of each other are scored together: one
 `Bundle.score` call (one encoder pass) in a worker thread, so the event loop keeps accepting.
+A product answered before is answered from a bounded cache keyed by a hash of its columns.
+
+Fit to face more than localhost: a body over the limit is refused before it is parsed, an API key
+(PRODCAT_API_KEY) guards every path but /health and the docs, /metrics speaks Prometheus, and SIGTERM
+lets in-flight requests finish while new connections are refused (serve_access.py, serve_metrics.py,
+serve_cache.py).
 
 No `from __future__ import annotations` here: FastAPI reads the endpoint's annotations at runtime,
 and the product model is built from the manifest inside `create_app`.
