@@ -27,11 +27,11 @@ import math
 import os
 import reprlib
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import uvicorn
@@ -49,8 +49,9 @@ from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.inference.predictor import label_path
 from prodcat.inference.serve_access import API_KEY_ENV, PRODUCT_BYTES, ApiKey, BodyLimit, default_body_limit
 from prodcat.inference.serve_cache import AnswerCache
-from prodcat.inference.serve_metrics import RequestMetrics, ServiceMetrics
+from prodcat.inference.serve_metrics import CLIENT_GONE, RequestMetrics, ServiceMetrics
 
+T = TypeVar("T")
 TOP_K = 3
 MAX_BATCH = 256  # products in one request; more is a 413
 WAIT_MS = 2.0  # how long the first waiting request waits for others to share its scoring call
@@ -189,6 +190,27 @@ _STOP = object()  # queued by `MicroBatcher.stop` behind the last job: the worke
 
 class ServiceClosing(RuntimeError):
     """The service is shutting down: a request arriving now is refused (503), never half-served."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer: nobody reads the response (counted as 499)."""
+
+
+async def unless_client_leaves(receive: Callable[[], Awaitable[dict]], work: Coroutine[Any, Any, T]) -> T:
+    """`work`'s result; if the client disconnects first, `work` is cancelled (its rows leave the micro-batch) and ClientGone raised.
+
+    Once the body is read, the next ASGI message of a request is its disconnect, so `receive` returns only
+    when the client leaves. A server does not cancel a handler whose client left; this does.
+    """
+    working, leaving = asyncio.ensure_future(work), asyncio.ensure_future(receive())
+    try:
+        await asyncio.wait({working, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        if working.done():
+            return working.result()
+        raise ClientGone
+    finally:
+        leaving.cancel()
+        working.cancel()  # a no-op once done; else the client left, or this request itself was cancelled
 
 
 class MicroBatcher:
@@ -345,6 +367,10 @@ def create_app(bundle: Bundle | Path | str, settings: ServiceSettings = ServiceS
                 return JSONResponse({"detail": detail}, status_code=413)
         return JSONResponse({"detail": [client_problem(problem) for problem in problems]}, status_code=422)
 
+    @app.exception_handler(ClientGone)
+    async def gone(request: Request, error: ClientGone) -> Response:
+        return Response(status_code=CLIENT_GONE)
+
     @app.exception_handler(ServiceClosing)
     async def closing(request: Request, error: ServiceClosing) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=503, headers={"connection": "close"})
@@ -369,9 +395,11 @@ def create_app(bundle: Bundle | Path | str, settings: ServiceSettings = ServiceS
         ]
 
     @app.post("/predict", response_model=list[Prediction])
-    async def predict(products: Annotated[list[Product], Body(min_length=1, max_length=settings.max_batch)]) -> list[Prediction]:
+    async def predict(
+        request: Request, products: Annotated[list[Product], Body(min_length=1, max_length=settings.max_batch)]
+    ) -> list[Prediction]:
         """The label, its path with the probability of each level, and the top 3 categories of each product, in order."""
-        result = await answers([product.model_dump(by_alias=True) for product in products])
+        result = await unless_client_leaves(request.receive, answers([product.model_dump(by_alias=True) for product in products]))
         metrics.answered([answer.top[0].probability for answer in result])
         return result
 

@@ -2,6 +2,7 @@
 
     prodcat_requests_total{endpoint,status}     HTTP requests answered (status 499: the client went away first)
     prodcat_request_seconds{endpoint}           request latency, from the first byte the app sees to the last it sends
+    prodcat_requests_in_progress{endpoint}      requests received and not yet answered (queued for a micro-batch included)
     prodcat_batch_rows                          products per scoring call: the micro-batch sizes
     prodcat_score_seconds                       seconds per scoring call (the encoder and heads)
     prodcat_predictions_total                   products answered
@@ -36,6 +37,7 @@ class ServiceMetrics:
         registry = self.registry
         self.requests = Counter("prodcat_requests", "HTTP requests by endpoint and status", ["endpoint", "status"], registry=registry)
         self.latency = Histogram("prodcat_request_seconds", "request latency", ["endpoint"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.in_progress = Gauge("prodcat_requests_in_progress", "requests not yet answered", ["endpoint"], registry=registry)
         self.batch_rows = Histogram("prodcat_batch_rows", "products per scoring call", buckets=ROW_BUCKETS, registry=registry)
         self.score_seconds = Histogram("prodcat_score_seconds", "seconds per scoring call", buckets=LATENCY_BUCKETS, registry=registry)
         self.predictions = Counter("prodcat_predictions", "products answered", registry=registry)
@@ -85,11 +87,14 @@ class RequestMetrics:
                 status = message["status"]
             await send(message)
 
+        in_progress = self.metrics.in_progress.labels(endpoint)
+        in_progress.inc()
         try:
             await self.app(scope, receive, sending)
         except asyncio.CancelledError:
             status = CLIENT_GONE
             raise
         finally:
+            in_progress.dec()
             self.metrics.requests.labels(endpoint, str(status)).inc()
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -489,52 +489,92 @@ def test_model_returns_the_manifest_as_written_with_its_scoring_path() -> None:
         assert client.get("/model").json() == manifest
 
 
-# A server over the fake bundle, as `python -m prodcat.inference.serve` runs one (`serve.run`); it writes the rows of each
-# scoring call to argv[3] as the call starts.
+# A server over the fake bundle, as `python -m prodcat.inference.serve` runs one (`serve.run`), each call 2 s; it appends
+# the ids of each scoring call to argv[2] as the call starts.
 FAKE_SERVER = """
 import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from devtools.fake_bundle import FakeBundle, fake_bundle
 from prodcat.inference.serve import ServiceSettings, create_app, run
 
 @dataclass(frozen=True)
 class Telling(FakeBundle):
     def score(self, raw, top_k=3):
-        Path(sys.argv[3]).write_text(str(len(raw)))
+        with open(sys.argv[2], "a") as calls:
+            calls.write(" ".join(raw["Uniq Id"]) + "\\n")
         return super().score(raw, top_k)
 
-bundle = fake_bundle(float(sys.argv[2]))
-run(create_app(Telling(bundle.folder, bundle.manifest, None, seconds=bundle.seconds), ServiceSettings(max_batch=4)), "127.0.0.1", int(sys.argv[1]), 20)
+bundle = fake_bundle()
+run(create_app(Telling(bundle.folder, bundle.manifest, None, seconds=2.0), ServiceSettings(max_batch=4)), "127.0.0.1", int(sys.argv[1]), 20)
 """
 
 
-def test_on_sigterm_a_real_server_finishes_in_flight_requests_and_refuses_new_connections(tmp_path: Path) -> None:
-    port, log, scoring = free_port(), tmp_path / "serve.log", tmp_path / "scoring"
-    url = f"http://127.0.0.1:{port}"
-    bodies = [[product(index)] for index in range(3)]
-    with background([sys.executable, "-c", FAKE_SERVER, str(port), "3", str(scoring)], ROOT, tool_env(), log) as server:
-        wait_until_healthy(url, server, log)
-        with ThreadPoolExecutor(len(bodies)) as pool:
-            posted = [pool.submit(httpx.post, f"{url}/predict", json=body, timeout=30) for body in bodies]
-            deadline = time.monotonic() + 30
-            while not scoring.exists():  # the first request is being scored (3 s); the others in flight or queued
-                assert time.monotonic() < deadline and not any(future.done() for future in posted), log.read_text()
-                time.sleep(0.01)
-            server.send_signal(signal.SIGTERM)
-            refused = False
-            while not refused and time.monotonic() < deadline:
-                try:
-                    httpx.get(f"{url}/health", timeout=1)
-                except httpx.ConnectError:
-                    refused = True
-            still_in_flight = not any(future.done() for future in posted)
-            answered = [future.result() for future in posted]
-        assert server.wait(timeout=30) in {0, -signal.SIGTERM}  # uvicorn re-raises the signal once it has shut down
+@dataclass
+class FakeServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+    calls: Path  # the ids of each scoring call, a line per call
+
+    def scored(self) -> list[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+    def wait_for_call(self, number: int, pending: list[Future]) -> None:
+        """Until the server has started its `number`-th scoring call (while `pending` requests are still unanswered)."""
+        deadline = time.monotonic() + 30
+        while len(self.scored()) < number:
+            assert time.monotonic() < deadline and not any(future.done() for future in pending), self.log.read_text()
+            time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def fake_server(tmp_path_factory: pytest.TempPathFactory) -> FakeServer:
+    """One real server for this module's tests; the SIGTERM test, last, stops it."""
+    folder, port = tmp_path_factory.mktemp("fake-server"), free_port()
+    command = [sys.executable, "-c", FAKE_SERVER, str(port), str(folder / "calls")]
+    with background(command, ROOT, tool_env(), folder / "serve.log") as process:
+        server = FakeServer(f"http://127.0.0.1:{port}", process, folder / "serve.log", folder / "calls")
+        wait_until_healthy(server.url, process, server.log)
+        yield server
+
+
+def test_a_client_that_disconnects_while_queued_leaves_the_batch_and_shifts_nobody(fake_server: FakeServer) -> None:
+    """The server does not cancel a request whose client left; the service notices the disconnect itself."""
+    before = len(fake_server.scored())
+    with ThreadPoolExecutor(3) as pool:
+        scoring = pool.submit(httpx.post, f"{fake_server.url}/predict", json=[product(0)], timeout=30)
+        fake_server.wait_for_call(before + 1, [scoring])  # p0 is scored for 2 s: what comes now waits
+        leaving = pool.submit(httpx.post, f"{fake_server.url}/predict", json=[product(1)], timeout=0.5)  # gives up, disconnects
+        staying = pool.submit(httpx.post, f"{fake_server.url}/predict", json=[product(2), product(3)], timeout=30)
+        with pytest.raises(httpx.TimeoutException):
+            leaving.result()
+        answered = [scoring.result(), staying.result()]
+    assert fake_server.scored()[before:] == ["p0", "p2 p3"]  # p1 never scored
+    assert [as_answered(response) for response in answered] == [answered_alone([product(0)]), answered_alone([product(2), product(3)])]
+    assert 'prodcat_requests_total{endpoint="/predict",status="499"} 1.0' in httpx.get(f"{fake_server.url}/metrics").text
+
+
+def test_on_sigterm_a_real_server_finishes_in_flight_requests_and_refuses_new_connections(fake_server: FakeServer) -> None:
+    bodies = [[product(index)] for index in range(10, 13)]  # never posted before: none is in the cache
+    before = len(fake_server.scored())
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        posted = [pool.submit(httpx.post, f"{fake_server.url}/predict", json=body, timeout=30) for body in bodies]
+        fake_server.wait_for_call(before + 1, posted)  # the first request is being scored (2 s)
+        while 'prodcat_requests_in_progress{endpoint="/predict"} 3.0' not in httpx.get(f"{fake_server.url}/metrics").text:
+            assert not any(future.done() for future in posted)  # all three received before the signal
+        fake_server.process.send_signal(signal.SIGTERM)
+        refused, deadline = False, time.monotonic() + 10
+        while not refused and time.monotonic() < deadline:
+            try:
+                httpx.get(f"{fake_server.url}/health", timeout=1)
+            except httpx.ConnectError:
+                refused = True
+        still_in_flight = not all(future.done() for future in posted)  # the last two wait for the first's call, then take 2 s
+        answered = [future.result() for future in posted]
+    assert fake_server.process.wait(timeout=30) in {0, -signal.SIGTERM}  # uvicorn re-raises the signal once it has shut down
     assert refused and still_in_flight
     assert [as_answered(response) for response in answered] == [answered_alone(body) for body in bodies]
-    lines = log.read_text().splitlines()
+    lines = fake_server.log.read_text().splitlines()
     after_sigterm = lines[next(index for index, line in enumerate(lines) if "Shutting down" in line) :]
     assert sum('"POST /predict HTTP/1.1" 200' in line for line in after_sigterm) == 3  # all three answered after the signal
 
