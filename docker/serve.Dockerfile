@@ -31,7 +31,8 @@ RUN useradd --create-home --uid 1000 prodcat \
     && pip install torch==2.13.0 --index-url "${TORCH_INDEX}"
 COPY --from=wheel /wheels /wheels
 RUN pip install /wheels/prodcat-*.whl && rm -rf /wheels
-COPY --from=bundle . /srv/bundle
+# --chown: a bundle folder written by `dvc repro` may be readable by its owner only (mode 700).
+COPY --from=bundle --chown=prodcat:prodcat . /srv/bundle
 
 USER prodcat
 WORKDIR /home/prodcat
