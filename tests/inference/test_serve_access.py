@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from devtools.fake_bundle import fake_bundle, product
+from prodcat.inference import serve
 from prodcat.inference.serve import ServiceSettings, create_app, main
 from prodcat.inference.serve_access import PRODUCT_BYTES, default_body_limit
 
@@ -160,3 +161,24 @@ def test_bad_limits_stop_the_cli_with_one_line(
         main(["--bundle", "nowhere", *argv])
     assert stopped.value.code == 1
     assert capsys.readouterr().err.strip() == message
+
+
+def test_the_cli_reads_the_key_and_the_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    served = {}
+    monkeypatch.setattr(serve, "load_bundle", lambda folder: fake_bundle())
+    monkeypatch.setattr(serve, "run", lambda app, host, port, shutdown_seconds: served.update(app=app, host=host))
+    monkeypatch.setenv("PRODCAT_API_KEY", KEY)
+    monkeypatch.setenv("PRODCAT_MAX_BODY_BYTES", "300")
+    main(["--bundle", "fake", "--host", "0.0.0.0"])
+    assert "warning" not in capsys.readouterr().err  # a key is set
+    body = json.dumps([product(0)]).encode()
+    assert asyncio.run(post(served["app"], body)).status_code == 401
+    assert asyncio.run(post(served["app"], body, {"authorization": f"Bearer {KEY}"})).status_code == 200
+    assert asyncio.run(post(served["app"], body + b" " * 300, {"authorization": f"Bearer {KEY}"})).status_code == 413
+
+    monkeypatch.delenv("PRODCAT_API_KEY")
+    main(["--bundle", "fake", "--host", "0.0.0.0"])
+    assert capsys.readouterr().err.strip() == (
+        "serve: warning: listening on 0.0.0.0 without an API key: anyone who reaches it may call it (set PRODCAT_API_KEY)"
+    )
+    assert asyncio.run(post(served["app"], body)).status_code == 200
