@@ -1,4 +1,4 @@
-"""The online service: request validation, micro-batching, and a real server over a trained bundle."""
+"""The online service: request validation, micro-batching, cancellation and shutdown, real servers over a fake and a trained bundle."""
 
 from __future__ import annotations
 
