@@ -1,15 +1,17 @@
-"""The online service: request validation, micro-batching, and a real server over a trained bundle."""
+"""The online service: request validation, micro-batching, cancellation and shutdown, real servers over a fake and a trained bundle."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -22,54 +24,16 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from devtools.fake_bundle import MANIFEST, FakeBundle, fake_bundle, product
 from devtools.processes import background, free_port, run, tool_env, wait_until_healthy
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.batch import read_chunks
 from prodcat.inference.bundle import Bundle, load_bundle
-from prodcat.inference.predictor import prediction_frame
-from prodcat.inference.serve import create_app, served_columns
+from prodcat.inference.serve import ServiceSettings, create_app, served_columns
 from stages import predict as batch_predict
 
 ROOT = Path(__file__).resolve().parents[2]  # servers run from here: this checkout's prodcat is the one served
 DEFAULT_CATALOG = ROOT / "data/default/catalog.csv"
-LABELS = ["Books", "Games", "Toys"]
-MANIFEST = {
-    "variant": "fake",
-    "labels": LABELS,
-    "inference": {
-        "dataset": {
-            "id_column": "Uniq Id",
-            "category_column": "Category",
-            "text_columns": ["Product Name", "About Product"],
-            "price_column": "Selling Price",
-            "categorical_columns": ["Is Amazon Seller"],
-        },
-    },
-}
-
-
-@dataclass(frozen=True)
-class FakeBundle(Bundle):
-    """Scores from the raw row alone (the manifest's label at name length mod 3 gets 0.6, the next two 0.3 and 0.1),
-    so a row answered for another request shows. Records the raw frame of every call; `seconds` makes a call slow
-    enough for requests to pile up."""
-
-    calls: list[pd.DataFrame] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def score(self, raw: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
-        self.calls.append(raw)
-        time.sleep(self.seconds)
-        labels = self.manifest["labels"]
-        first = raw["Product Name"].fillna("").str.len().to_numpy() % len(labels)
-        probabilities = np.zeros((len(raw), len(labels)))
-        for rank, probability in enumerate([0.6, 0.3, 0.1]):
-            probabilities[np.arange(len(raw)), (first + rank) % len(labels)] = probability
-        return prediction_frame(raw["Uniq Id"].astype(str).to_numpy(), probabilities, labels, top_k)
-
-
-def fake_bundle(seconds: float = 0.0, manifest: dict = MANIFEST) -> FakeBundle:
-    return FakeBundle(Path("fake"), manifest, predictor=None, seconds=seconds)
 
 
 def catalog_bundle() -> FakeBundle:
@@ -84,13 +48,9 @@ def catalog_bundle() -> FakeBundle:
     return fake_bundle(manifest={**MANIFEST, "inference": {"dataset": dataset}})
 
 
-def product(index: int, name: str | None = None) -> dict:
-    return {"Uniq Id": f"p{index}", "Product Name": name or f"Puzzle {'x' * index}", "Selling Price": "$12.99", "Is Amazon Seller": "Y"}
-
-
 @pytest.fixture()
 def client() -> TestClient:
-    with TestClient(create_app(fake_bundle(), max_batch=4)) as client:
+    with TestClient(create_app(fake_bundle(), ServiceSettings(max_batch=4))) as client:
         yield client
 
 
@@ -275,7 +235,7 @@ BODIES = st.one_of(st.lists(CATALOG_ROWS, min_size=1, max_size=4), st.lists(ANY_
 
 @pytest.fixture(scope="module")
 def fuzzed_client() -> TestClient:
-    with TestClient(create_app(fake_bundle(), max_batch=4), raise_server_exceptions=False) as client:
+    with TestClient(create_app(fake_bundle(), ServiceSettings(max_batch=4)), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -402,7 +362,7 @@ async def post_concurrently(app: FastAPI, bodies: list[list[dict]], spacing: flo
 def test_concurrent_requests_share_one_score_call_and_get_their_own_rows() -> None:
     bundle = fake_bundle(seconds=0.05)
     bodies = [[product(3 * request + item) for item in range(request % 3 + 1)] for request in range(12)]  # 1 to 3 products each
-    responses = asyncio.run(post_concurrently(create_app(bundle, micro_batch_wait_ms=20), bodies))
+    responses = asyncio.run(post_concurrently(create_app(bundle, ServiceSettings(micro_batch_wait_ms=20)), bodies))
 
     assert [response.status_code for response in responses] == [200] * 12
     assert len(bundle.calls) < 4 and sum(len(raw) for raw in bundle.calls) == sum(len(body) for body in bodies)
@@ -416,7 +376,7 @@ def test_concurrent_requests_share_one_score_call_and_get_their_own_rows() -> No
 def test_requests_within_the_wait_share_a_call_even_when_scoring_is_instant() -> None:
     bundle = fake_bundle()
     bodies = [[product(index)] for index in range(5)]
-    responses = asyncio.run(post_concurrently(create_app(bundle, micro_batch_wait_ms=500), bodies, spacing=0.02))
+    responses = asyncio.run(post_concurrently(create_app(bundle, ServiceSettings(micro_batch_wait_ms=500)), bodies, spacing=0.02))
     assert all(response.status_code == 200 for response in responses)
     assert [len(raw) for raw in bundle.calls] == [5]
 
@@ -424,7 +384,7 @@ def test_requests_within_the_wait_share_a_call_even_when_scoring_is_instant() ->
 def test_a_batch_never_exceeds_the_rows_limit() -> None:
     bundle = fake_bundle(seconds=0.02)
     bodies = [[product(2 * request), product(2 * request + 1)] for request in range(6)]
-    responses = asyncio.run(post_concurrently(create_app(bundle, micro_batch_wait_ms=20, micro_batch_rows=5), bodies))
+    responses = asyncio.run(post_concurrently(create_app(bundle, ServiceSettings(micro_batch_wait_ms=20, micro_batch_rows=5)), bodies))
     assert all(response.status_code == 200 for response in responses)
     assert [len(raw) for raw in bundle.calls] == [4, 4, 4]  # two requests of 2 fit in 5 rows, a third does not
 
@@ -441,6 +401,182 @@ def test_a_failing_score_fails_only_its_batch_and_the_service_goes_on() -> None:
     with TestClient(create_app(Flaky(Path("fake"), MANIFEST, None)), raise_server_exceptions=False) as client:
         assert client.post("/predict", json=[product(0)]).status_code == 500
         assert client.post("/predict", json=[product(0)]).status_code == 200
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def answered_alone(body: list[dict]) -> list[tuple]:
+    """(id, label, top labels and probabilities) of each product, from `Bundle.score` on the request's rows alone."""
+    scored = fake_bundle().score(pd.DataFrame(body))
+    return [
+        (row["id"], row["predicted"], [(row[f"top{rank}_category"], row[f"top{rank}_probability"]) for rank in (1, 2, 3)])
+        for row in scored.to_dict("records")
+    ]
+
+
+def as_answered(response: httpx.Response) -> list[tuple]:
+    assert response.status_code == 200, response.text
+    return [(item["id"], item["label"], [(top["label"], top["probability"]) for top in item["top"]]) for item in response.json()]
+
+
+def test_requests_cancelled_mid_batch_or_while_queued_never_shift_the_answers_of_others() -> None:
+    """Two requests are cancelled while their rows are being scored, one while it waits for the next batch: every
+    other request gets, by value, what `Bundle.score` gives its rows alone; the one cancelled while queued is not scored."""
+    bundle = fake_bundle(seconds=0.3)
+    app = create_app(bundle, ServiceSettings(micro_batch_wait_ms=100, cache_size=0))
+    first = [[product(3 * request + item) for item in range(request % 3 + 1)] for request in range(6)]  # 1 to 3 products each
+    second = [[product(30 + request)] for request in range(3)]
+
+    async def scenario() -> tuple[list, list]:
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://serve.test") as client:
+            batch = [asyncio.create_task(client.post("/predict", json=body)) for body in first]
+            await until(lambda: len(bundle.calls) == 1)  # the six are being scored together
+            batch[1].cancel()
+            batch[4].cancel()
+            queued = [asyncio.create_task(client.post("/predict", json=body)) for body in second]
+            await until(lambda: app.state.batcher._queue.qsize() == 3)
+            queued[1].cancel()
+            done = await asyncio.gather(*batch, *queued, return_exceptions=True)
+        return done[:6], done[6:]
+
+    batch, queued = asyncio.run(scenario())
+    assert [len(raw) for raw in bundle.calls] == [12, 2]  # the first six requests' rows; the next batch without the cancelled one
+    assert bundle.calls[1]["Uniq Id"].tolist() == ["p30", "p32"]
+    for index, (body, response) in enumerate(zip(first + second, batch + queued, strict=True)):
+        if index in {1, 4, 7}:
+            assert isinstance(response, asyncio.CancelledError)
+        else:
+            assert as_answered(response) == answered_alone(body)
+
+
+def test_stopping_answers_the_queued_requests_and_refuses_new_ones_with_503() -> None:
+    """The lifespan's end (uvicorn's shutdown, after SIGTERM) drains the micro-batcher: what it holds is scored, not failed."""
+    bundle = fake_bundle(seconds=0.3)
+    app = create_app(bundle, ServiceSettings(cache_size=0))
+    bodies = [[product(index)] for index in range(3)]
+
+    async def scenario() -> tuple[list[httpx.Response], httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve.test") as client:
+            lifespan = app.router.lifespan_context(app)
+            await lifespan.__aenter__()
+            scoring = asyncio.create_task(client.post("/predict", json=bodies[0]))
+            await until(lambda: len(bundle.calls) == 1)
+            queued = [asyncio.create_task(client.post("/predict", json=body)) for body in bodies[1:]]
+            await until(lambda: app.state.batcher._queue.qsize() == 2)
+            stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
+            await asyncio.sleep(0.05)
+            late = await client.post("/predict", json=[product(9)])
+            await stopping
+            return await asyncio.gather(scoring, *queued), late
+
+    answered, late = asyncio.run(scenario())
+    assert [as_answered(response) for response in answered] == [answered_alone(body) for body in bodies]
+    assert [raw["Uniq Id"].tolist() for raw in bundle.calls] == [["p0"], ["p1", "p2"]]
+    assert late.status_code == 503
+    assert late.json() == {"detail": "the service is shutting down: retry on another instance"}
+
+
+def test_model_returns_the_manifest_as_written_with_its_scoring_path() -> None:
+    manifest = {**MANIFEST, "scoring": {"kind": "cascade", "steps": [{"variant": "sparse", "accept_at": 0.9}, {"variant": "fusion"}]}}
+    with TestClient(create_app(fake_bundle(manifest=manifest))) as client:
+        assert client.get("/model").json() == manifest
+
+
+# A server over the fake bundle, as `python -m prodcat.inference.serve` runs one (`serve.run`), each call 2 s; it appends
+# the ids of each scoring call to argv[2] as the call starts.
+FAKE_SERVER = """
+import sys
+from dataclasses import dataclass
+from devtools.fake_bundle import FakeBundle, fake_bundle
+from prodcat.inference.serve import ServiceSettings, create_app, run
+
+@dataclass(frozen=True)
+class Telling(FakeBundle):
+    def score(self, raw, top_k=3):
+        with open(sys.argv[2], "a") as calls:
+            calls.write(" ".join(raw["Uniq Id"]) + "\\n")
+        return super().score(raw, top_k)
+
+bundle = fake_bundle()
+run(create_app(Telling(bundle.folder, bundle.manifest, None, seconds=2.0), ServiceSettings(max_batch=4)), "127.0.0.1", int(sys.argv[1]), 20)
+"""
+
+
+@dataclass
+class FakeServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+    calls: Path  # the ids of each scoring call, a line per call
+
+    def scored(self) -> list[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+    def wait_for_call(self, number: int, pending: list[Future]) -> None:
+        """Until the server has started its `number`-th scoring call (while `pending` requests are still unanswered)."""
+        deadline = time.monotonic() + 30
+        while len(self.scored()) < number:
+            assert time.monotonic() < deadline and not any(future.done() for future in pending), self.log.read_text()
+            time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def fake_server(tmp_path_factory: pytest.TempPathFactory) -> FakeServer:
+    """One real server for this module's tests; the SIGTERM test, last, stops it."""
+    folder, port = tmp_path_factory.mktemp("fake-server"), free_port()
+    command = [sys.executable, "-c", FAKE_SERVER, str(port), str(folder / "calls")]
+    with background(command, ROOT, tool_env(), folder / "serve.log") as process:
+        server = FakeServer(f"http://127.0.0.1:{port}", process, folder / "serve.log", folder / "calls")
+        wait_until_healthy(server.url, process, server.log)
+        yield server
+
+
+def test_a_client_that_disconnects_while_queued_leaves_the_batch_and_shifts_nobody(fake_server: FakeServer) -> None:
+    """The server does not cancel a request whose client left; the service notices the disconnect itself."""
+    before = len(fake_server.scored())
+    with ThreadPoolExecutor(3) as pool:
+        scoring = pool.submit(httpx.post, f"{fake_server.url}/predict", json=[product(0)], timeout=30)
+        fake_server.wait_for_call(before + 1, [scoring])  # p0 is scored for 2 s: what comes now waits
+        leaving = pool.submit(httpx.post, f"{fake_server.url}/predict", json=[product(1)], timeout=0.5)  # gives up, disconnects
+        staying = pool.submit(httpx.post, f"{fake_server.url}/predict", json=[product(2), product(3)], timeout=30)
+        with pytest.raises(httpx.TimeoutException):
+            leaving.result()
+        answered = [scoring.result(), staying.result()]
+    assert fake_server.scored()[before:] == ["p0", "p2 p3"]  # p1 never scored
+    assert [as_answered(response) for response in answered] == [answered_alone([product(0)]), answered_alone([product(2), product(3)])]
+    assert 'prodcat_requests_total{endpoint="/predict",status="499"} 1.0' in httpx.get(f"{fake_server.url}/metrics").text
+
+
+def test_on_sigterm_a_real_server_finishes_in_flight_requests_and_refuses_new_connections(fake_server: FakeServer) -> None:
+    bodies = [[product(index)] for index in range(10, 13)]  # never posted before: none is in the cache
+    before = len(fake_server.scored())
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        posted = [pool.submit(httpx.post, f"{fake_server.url}/predict", json=body, timeout=30) for body in bodies]
+        fake_server.wait_for_call(before + 1, posted)  # the first request is being scored (2 s)
+        while 'prodcat_requests_in_progress{endpoint="/predict"} 3.0' not in httpx.get(f"{fake_server.url}/metrics").text:
+            assert not any(future.done() for future in posted)  # all three received before the signal
+        fake_server.process.send_signal(signal.SIGTERM)
+        refused, deadline = False, time.monotonic() + 10
+        while not refused and time.monotonic() < deadline:
+            try:
+                httpx.get(f"{fake_server.url}/health", timeout=1)
+            except httpx.ConnectError:
+                refused = True
+        still_in_flight = not all(future.done() for future in posted)  # the last two wait for the first's call, then take 2 s
+        answered = [future.result() for future in posted]
+    assert fake_server.process.wait(timeout=30) in {0, -signal.SIGTERM}  # uvicorn re-raises the signal once it has shut down
+    assert refused and still_in_flight
+    assert [as_answered(response) for response in answered] == [answered_alone(body) for body in bodies]
+    lines = fake_server.log.read_text().splitlines()
+    after_sigterm = lines[next(index for index, line in enumerate(lines) if "Shutting down" in line) :]
+    assert sum('"POST /predict HTTP/1.1" 200' in line for line in after_sigterm) == 3  # all three answered after the signal
 
 
 # --- over the bundle that `dvc repro` built on the small catalog -------------------------------------------
@@ -558,7 +694,7 @@ def test_concurrent_requests_share_one_encoder_call_with_the_answers_of_single_r
     products = as_json(split_rows(trained_project, hybrid_bundle).head(24))
     bodies = [products[start : start + 2] for start in range(0, 24, 2)]
 
-    responses = asyncio.run(post_concurrently(create_app(counting, micro_batch_wait_ms=50), bodies))
+    responses = asyncio.run(post_concurrently(create_app(counting, ServiceSettings(micro_batch_wait_ms=50)), bodies))
 
     assert [response.status_code for response in responses] == [200] * 12
     assert len(calls) < len(bodies) and sum(calls) == 24
