@@ -132,8 +132,10 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     if cascade["threshold"] is not None:
         sparse = sparse_probabilities(bundle.predictor.sparse.scores(test["text"].tolist()), bundle.predictor.sparse.temperature)
         sure = sparse.max(axis=1) >= cascade["threshold"]
-        expected = np.where(sure[:, None], sparse, alone.probabilities(test))
-        assert np.allclose(bundle.predictor.probabilities(test), expected, atol=1e-6)
+        scored = bundle.predictor.probabilities(test)
+        assert np.array_equal(scored[sure], sparse[sure])
+        if not sure.all():  # the champion scores the other rows together, as alone on those rows (bf16 results depend on the batch)
+            assert np.array_equal(scored[~sure], alone.probabilities(test[~sure]))
 
     # Batch prediction with the bundle, on products without labels and with unseen categorical values.
     catalog = pd.read_csv(yaml_catalog(project), dtype=str, keep_default_na=False).head(25).drop(columns=["Category"])
