@@ -8,7 +8,7 @@ ones reproduced here (tests/heads/test_ngram_counts.py compares the matrices wit
   hash computed for all positions at once and looked up in a pandas hash index of the vocabulary's
   hashes. Rules as scikit-learn's: lowercase, words split at Unicode whitespace, each padded with one
   space, n-grams inside a padded word only. Two different n-grams share a hash with probability ~2^-64
-  per pair; a clash inside the vocabulary is refused when the index is built.
+  per pair; a vocabulary with a clash inside keeps scikit-learn's transform.
 - `word` (1- and 2-grams): scikit-learn's own token regex per text, then every token and each pair of
   neighbours looked up at once (pandas) instead of joined into strings one by one.
 """
@@ -47,8 +47,10 @@ def fast_transform(vectorizer: TfidfVectorizer) -> Callable[[list[str]], sp.csr_
         and not vectorizer.binary
         and vectorizer.input == "content"
     )
+    # char_wb from 1-grams: scikit-learn counts the space between two words twice; from 4-grams: it keeps a shorter padded word whole.
     if common and vectorizer.analyzer == "char_wb" and 2 <= vectorizer.ngram_range[0] <= 3:
-        return CharNgramCounter(vectorizer).transform  # 1-grams: scikit-learn counts each padding space twice; 4-grams: short words differ
+        counter = CharNgramCounter(vectorizer)
+        return counter.transform if counter.index.is_unique else None  # two vocabulary n-grams sharing a 64-bit hash: ~never
     if (
         common
         and vectorizer.analyzer == "word"
@@ -79,7 +81,7 @@ def count_matrix(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) 
 
 
 def term_hash(term: str) -> int:
-    """The polynomial hash of one n-gram, as `window_hashes` computes it for every position (code points + 1, modulo 2^64)."""
+    """The polynomial hash of one n-gram, as `CharNgramCounter.counts` computes it at every position (code points + 1, modulo 2^64)."""
     value = 0
     for char in term:
         value = (value * int(HASH_BASE) + ord(char) + 1) % (1 << 64)
@@ -93,8 +95,6 @@ class CharNgramCounter:
         terms = list(vectorizer.vocabulary_)
         hashes = np.array([term_hash(term) for term in terms], dtype=np.uint64)
         self.index = pd.Index(hashes)
-        if not self.index.is_unique:
-            raise ValueError("two char n-grams of the vocabulary share a 64-bit hash: use scikit-learn's transform")
         self.columns = np.array([vectorizer.vocabulary_[term] for term in terms], dtype=np.int64)
         self.ngram_range = vectorizer.ngram_range
         self.idf = np.asarray(vectorizer.idf_, dtype=np.float32)
@@ -115,7 +115,7 @@ class CharNgramCounter:
         spaces = np.flatnonzero(is_space)
         positions = np.arange(len(codes))
         # Where the next space at or after each position is: a window may hold spaces only at its two ends.
-        next_space = spaces[np.minimum(np.searchsorted(spaces, positions), len(spaces) - 1)] if len(spaces) else positions
+        next_space = spaces[np.minimum(np.searchsorted(spaces, positions), len(spaces) - 1)]  # the batch ends with a space
         rows, columns = [], []
         rolling = np.zeros(len(codes), dtype=np.uint64)
         values = codes.astype(np.uint64) + np.uint64(1)

@@ -61,3 +61,9 @@ def test_the_projects_vectorizers_take_the_fast_path_and_others_do_not() -> None
     assert fast_transform(TfidfVectorizer(analyzer="char", ngram_range=(2, 5))) is None
     assert fast_transform(TfidfVectorizer(analyzer="word", ngram_range=(1, 3))) is None
     assert fast_transform(TfidfVectorizer(analyzer="word", stop_words="english")) is None
+
+
+def test_a_vocabulary_whose_hashes_clash_keeps_scikit_learns_transform(monkeypatch: pytest.MonkeyPatch) -> None:
+    char = fit_vectorizers(TRAIN, SparseParams(min_df=1))[1]
+    monkeypatch.setattr("prodcat.heads.ngram_counts.term_hash", lambda term: len(term))  # every n-gram of a length clashes
+    assert fast_transform(char) is None
