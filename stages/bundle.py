@@ -2,7 +2,7 @@
 
 Copies what the champion needs from models/ (nothing else), and writes a manifest: variant, labels,
 inference settings, the training data's fingerprint and profile (the drift report's reference), the
-champion's validation and test scores, library versions. Registered in dvc.yaml under `artifacts:`.
+champion's validation and test scores, library versions, the cascade's threshold (scoring path). Registered in dvc.yaml under `artifacts:`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
     parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
     parser.add_argument("--scores", required=True, help="the champion's validation and test scores (evaluate's champion report)")
+    parser.add_argument("--cascade", help="the cascade stage's threshold (JSON); without it every row goes through the champion")
     parser.add_argument("--output", required=True, help="the bundle folder")
     args = parser.parse_args(argv)
     with stage_errors("bundle"):
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
                 reference,
                 choice.get("embed_backend", "torch"),
                 choice.get("embed_backend_reason"),
+                read_json(args.cascade)["threshold"] if args.cascade else None,
             )
         log.info("%s -> %s (%s, fingerprint %s)", manifest["variant"], args.output, ", ".join(manifest["files"]), manifest["fingerprint"])
 

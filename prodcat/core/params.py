@@ -206,6 +206,13 @@ class ChampionParams(_Section):
     int8_max_accuracy_drop: float = Field(0.002, ge=0, lt=1)  # champion validation accuracy int8 may lose
 
 
+class CascadeParams(_Section):
+    """The cascade stage: the sparse model answers the rows it is sure of, the champion the rest (prodcat/inference/cascade.py)."""
+
+    enabled: bool = True
+    max_accuracy_drop: float = Field(0.001, ge=0, lt=1)  # validation accuracy the cascade may lose against the champion alone
+
+
 class TrainXgbParams(_Section):
     max_depth: int = Field(4, ge=1)
     eta: float = Field(0.1, gt=0, le=1)
@@ -286,6 +293,7 @@ class Params(_Section):
     train_sparse: SparseParams = SparseParams()
     train_xgb: TrainXgbParams = TrainXgbParams()
     champion: ChampionParams = ChampionParams()
+    cascade: CascadeParams = CascadeParams()
     bundle: MonitorParams = MonitorParams()
     orchestration: OrchestrationParams = OrchestrationParams()
     cluster: ClusterParams = ClusterParams()

@@ -7,7 +7,7 @@
       finetuned/          the fine-tuned encoder and softmax head (safetensors), when the variant reads them
       adapted/            the adapted encoder (adapt stage, safetensors), when the variant reads it
       stock/              the base encoder, only when it is a local folder; a packaged or hub name is referenced
-      sparse/             TF-IDF vocabularies (JSON) and linear weights (npz), when the variant reads them
+      sparse/             TF-IDF vocabularies (JSON) and linear weights (npz), when the variant or the cascade reads them
 
 The layout below the manifest is the `models/` layout, so the heads load with `TrainedHeads.load`.
 Everything is a safe format; loading needs no params.yaml.
@@ -38,6 +38,7 @@ from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
 from prodcat.heads.registry import head_class
 from prodcat.heads.scoring import TrainedHeads
 from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
+from prodcat.inference.cascade import CASCADE_MODEL
 from prodcat.inference.drift import BatchMonitor
 from prodcat.inference.predictor import Predictor, predict
 
@@ -68,14 +69,14 @@ def scored_variants(name: str, fusion_weights: dict[str, float] | None) -> list[
     return [*(member for member, weight in fusion_weights.items() if weight > 0), name] if name == "fusion" else [name]
 
 
-def model_files(scored: list[str]) -> list[str]:
-    """The files and folders of `models/` that scoring `scored` reads (relative paths).
+def model_files(scored: list[str], cascade: bool = False) -> list[str]:
+    """The files and folders of `models/` that scoring `scored` (after the cascade's sparse model, with `cascade`) reads (relative paths).
 
     The feature blocks need the categorical codes, the trained encoders' folders and the sparse model's
     folder; each head names its own files (`Head.files`), listed unless inside one of those folders.
     """
     folders = [encoder for encoder in encoders_needed(scored) if encoder in TRAINED_ENCODERS] + (
-        [SPARSE_FOLDER] if sparse_needed(scored) else []
+        [SPARSE_FOLDER] if cascade or sparse_needed(scored) else []
     )
     heads = [path for name in scored for path in head_class(variant(name)).files(variant(name))]
     heads = [path for path in heads if not any(PurePosixPath(path).is_relative_to(folder) for folder in folders)]
@@ -125,14 +126,16 @@ def write_bundle(
     reference: dict,
     embed_backend: str = "torch",
     embed_backend_reason: str | None = None,
+    cascade_threshold: float | None = None,
 ) -> dict:
     """Copy what variant `name` needs from `models` into the (empty) folder `target` and write its manifest; returns the manifest.
 
     With `embed_backend` onnx_int8 (adopted by the champion stage's accuracy gate), each encoder's int8
     export under models/onnx_int8/ is packed too and scores; the torch encoder stays as the reference.
+    With `cascade_threshold` (the cascade stage's), the sparse model answers the rows it is that sure of.
     """
     scored = scored_variants(name, fusion_weights)
-    files = model_files(scored)
+    files = model_files(scored, cascade=cascade_threshold is not None)
     for relative in files:
         source, copy = models / relative, target / relative
         if not source.exists():
@@ -154,13 +157,17 @@ def write_bundle(
             shutil.copytree(export, target / INT8_FOLDER / encoder)
             files.append(f"{INT8_FOLDER}/{encoder}")
             encoders[encoder]["int8"] = f"{INT8_FOLDER}/{encoder}"
+    backend = "onnx_int8" if any("int8" in where for where in encoders.values()) else "torch"
     scoring = {
         "variant": name,
         "scored": scored,
         "fusion_weights": fusion_weights if name == "fusion" else None,
         "labels": labels,
         "encoders": encoders,
-        "embed_backend": "onnx_int8" if any("int8" in where for where in encoders.values()) else "torch",
+        "embed_backend": backend,
+        "scoring": scoring_path(
+            name, cascade_threshold, backend if encoders else None, params.encoder.max_seq_length if encoders else None
+        ),
         "inference": {
             "dataset": params.catalog.dataset.model_dump(mode="json"),
             "max_text_chars": params.catalog.max_text_chars,
@@ -185,6 +192,13 @@ def write_bundle(
     }
     write_json(target / MANIFEST_FILE, manifest)
     return manifest
+
+
+def scoring_path(name: str, cascade_threshold: float | None, embed_backend: str | None, max_seq_length: int | None) -> dict:
+    """The manifest's `scoring` section: how a row is answered, at a glance (the service's `/model` shows it)."""
+    cascade = {"model": CASCADE_MODEL, "threshold": cascade_threshold} if cascade_threshold is not None else None
+    path = f"cascade: {CASCADE_MODEL}, then {name}" if cascade else name
+    return {"path": path, "cascade": cascade, "embed_backend": embed_backend, "max_seq_length": max_seq_length}
 
 
 def read_manifest(folder: Path) -> dict:
@@ -273,7 +287,10 @@ def load_bundle(folder: Path | str) -> Bundle:
     folder = Path(folder)
     manifest = read_manifest(folder)
     scored = manifest["scored"]
+    cascade = (manifest.get("scoring") or {}).get("cascade")  # a bundle written before the cascade has no `scoring`
     heads = TrainedHeads.load(folder, scored, manifest)
-    sparse = SparseModel.load(folder / SPARSE_FOLDER) if sparse_needed(scored) else None
-    predictor = Predictor(manifest["variant"], manifest["labels"], scored, build_encoders(folder, manifest), sparse, heads)
+    sparse = SparseModel.load(folder / SPARSE_FOLDER) if cascade or sparse_needed(scored) else None
+    predictor = Predictor(
+        manifest["variant"], manifest["labels"], scored, build_encoders(folder, manifest), sparse, heads, cascade and cascade["threshold"]
+    )
     return Bundle(folder, manifest, predictor)

@@ -15,8 +15,9 @@ import pandas as pd
 
 from prodcat.data.labels import LABEL_SEPARATOR, label_at_level
 from prodcat.heads.base import FeatureBlocks
-from prodcat.heads.linear import SparseModel
+from prodcat.heads.linear import SparseModel, probabilities
 from prodcat.heads.scoring import TrainedHeads, variant_probabilities
+from prodcat.inference.cascade import cascade_probabilities
 
 
 def label_path(label: str) -> list[str]:
@@ -65,7 +66,11 @@ def level_probabilities(probabilities: np.ndarray, labels: Sequence[str], predic
 
 @dataclass(frozen=True)
 class Predictor:
-    """One variant and everything it needs to score raw products: encoders, sparse model, heads, label names."""
+    """One variant and everything it needs to score raw products: encoders, sparse model, heads, label names.
+
+    With `cascade_threshold` set, the sparse model answers the rows whose top probability reaches it and
+    the variant scores only the rest (prodcat/inference/cascade.py).
+    """
 
     name: str
     labels: list[str]
@@ -73,12 +78,24 @@ class Predictor:
     encoders: dict[str, Callable[[list[str]], np.ndarray]]
     sparse: SparseModel | None
     heads: TrainedHeads
+    cascade_threshold: float | None = None
 
     def probabilities(self, features: pd.DataFrame) -> np.ndarray:
         texts = features["text"].tolist()
+        sparse_scores = self.sparse.scores(texts) if self.sparse else None
+        if self.cascade_threshold is None:
+            return self.variant_probabilities(features, texts, sparse_scores)
+        return cascade_probabilities(
+            probabilities(sparse_scores, self.sparse.temperature),
+            self.cascade_threshold,
+            lambda rows: self.variant_probabilities(features.iloc[rows], [texts[row] for row in rows], sparse_scores[rows]),
+        )
+
+    def variant_probabilities(self, features: pd.DataFrame, texts: list[str], sparse_scores: np.ndarray | None) -> np.ndarray:
+        """The variant's own probabilities: every row through its encoders and heads."""
         blocks = FeatureBlocks(
             embeddings={encoder: encode(texts) for encoder, encode in self.encoders.items()},
-            sparse_scores=self.sparse.scores(texts) if self.sparse else None,
+            sparse_scores=sparse_scores,
             tabular=self.heads.encoding.transform(features),
         )
         return variant_probabilities(self.scored, blocks, self.heads)[self.name]

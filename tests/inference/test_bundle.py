@@ -14,16 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from devtools.scratch_repo import ROOT
+from devtools.scratch_repo import ROOT, write_params
 from prodcat.core.io import write_json
 from prodcat.core.params import SparseParams, load_params
 from prodcat.data.catalog import make_examples
 from prodcat.data.splits import label_ids, label_names
 from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
 from prodcat.heads.xgboost import TabularEncoding
-from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, load_bundle, write_bundle
+from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, load_bundle, model_files, write_bundle
 from prodcat.inference.drift import batch_report, reference_profile
 from prodcat.reports.batch_page import render_report_page
+from stages import bundle as bundle_stage
+from stages import cascade as cascade_stage
 from stages import predict as predict_stage
 
 PARAMS = load_params(ROOT / "params.yaml")
@@ -199,3 +201,73 @@ def test_report_markdown_leads_with_the_warnings_and_names_every_measure(trained
     assert lines[4] == "- **warning**: unseen Model Number values: 100.0% of filled values > 50.0%"
     assert "| unseen Model Number values | 100.0% |" in lines and f"| text length PSI | {report['text_length']['psi']:.3f} |" in lines
     assert lines[-1] == "Full report: `out.parquet.report.json`"
+
+
+def test_model_files_hold_the_sparse_model_when_the_cascade_reads_it() -> None:
+    assert model_files(["softmax"]) == ["xgb/tabular.json", "finetuned"]
+    assert model_files(["softmax"], cascade=True) == ["xgb/tabular.json", "finetuned", "sparse"]
+
+
+def run_bundle_stage(trained, folder: Path, cascade: dict | None) -> dict:
+    """The bundle stage's command on the sparse model's folder, with the cascade stage's output when given; returns the manifest."""
+    models, _, train = trained
+    data = folder / "data"
+    data.mkdir(parents=True)
+    train.to_parquet(data / "train.parquet")
+    shutil.copy2(models.parent / "labels.json", data / "labels.json")
+    write_json(folder / "scores.json", {"validation": {"accuracy": 0.9}, "test": {"accuracy": 0.8}})
+    argv = [
+        "--params",
+        str(ROOT / "params.yaml"),
+        "--data",
+        str(data),
+        "--models",
+        str(models),
+        "--champion",
+        str(models / "champion.json"),
+    ]
+    argv += ["--scores", str(folder / "scores.json"), "--output", str(folder / "bundle")]
+    if cascade is not None:
+        write_json(folder / "cascade.json", cascade)
+        argv += ["--cascade", str(folder / "cascade.json")]
+    bundle_stage.main(argv)
+    return json.loads((folder / "bundle" / "manifest.json").read_text())
+
+
+def test_the_manifest_names_the_scoring_path_and_the_bundle_scores_by_it(trained, new_products: pd.DataFrame, tmp_path: Path) -> None:
+    without = run_bundle_stage(trained, tmp_path / "plain", None)  # the bundle stage as before the cascade stage existed
+    assert without["scoring"] == {"path": "sparse", "cascade": None, "embed_backend": None, "max_seq_length": None}
+    assert load_bundle(tmp_path / "plain" / "bundle").predictor.cascade_threshold is None
+    nulled = run_bundle_stage(trained, tmp_path / "nulled", {"threshold": None, "reason": "the champion is sparse itself"})
+    assert nulled["scoring"] == without["scoring"] and nulled["fingerprint"] == without["fingerprint"]
+
+    manifest = run_bundle_stage(trained, tmp_path / "cascade", {"threshold": 0.6, "reason": None})
+    assert manifest["scoring"] == {"path": "cascade: sparse, then sparse", "cascade": {"model": "sparse", "threshold": 0.6},
+                                   "embed_backend": None, "max_seq_length": None}  # fmt: skip
+    assert manifest["fingerprint"] != without["fingerprint"]  # the threshold shapes scores
+    bundle = load_bundle(tmp_path / "cascade" / "bundle")
+    assert bundle.predictor.cascade_threshold == 0.6
+    assert bundle.score(new_products).equals(
+        load_bundle(tmp_path / "plain" / "bundle").score(new_products)
+    )  # sparse, then sparse: the same
+
+
+def test_the_cascade_stage_is_a_no_op_for_a_sparse_champion_or_when_switched_off(trained, tmp_path: Path) -> None:
+    models = trained[0]
+    argv = ["--data", "unused", "--embeddings", "unused", "--sparse-scores", "unused", "--models", str(models)]
+    argv += [
+        "--champion",
+        str(models / "champion.json"),
+        "--output",
+        str(tmp_path / "cascade.json"),
+        "--report",
+        str(tmp_path / "report.json"),
+    ]
+    cascade_stage.main(["--params", str(ROOT / "params.yaml"), *argv])
+    assert json.loads((tmp_path / "cascade.json").read_text()) == {"threshold": None, "reason": "the champion is sparse itself"}
+    assert json.loads((tmp_path / "report.json").read_text()) == {"enabled": False, "reason": "the champion is sparse itself"}
+    write_json(tmp_path / "fusion.json", {"champion": "fusion", "fusion_weights": {"softmax": 0.5, "sparse": 0.5}})
+    argv[argv.index(str(models / "champion.json"))] = str(tmp_path / "fusion.json")
+    params = write_params(tmp_path / "off", ROOT / "data/default/catalog.csv", cascade={"enabled": False})
+    cascade_stage.main(["--params", str(params), *argv])
+    assert json.loads((tmp_path / "cascade.json").read_text()) == {"threshold": None, "reason": "cascade.enabled is false"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import yaml
 from devtools.processes import run
 from devtools.scratch_repo import set_params
 from prodcat.core.pipeline import stage_names
+from prodcat.heads.linear import probabilities as sparse_probabilities
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +37,7 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
         "train_sparse",
         "train_xgb",
         "champion",
+        "cascade",
         "evaluate",
         "bundle",
     )
@@ -114,8 +117,25 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     }
     assert manifest["labels"] == labels and manifest["training_data"]["rows"] == len(train)
     bundle = load_bundle(project / "models/bundle")
-    predicted = np.asarray(labels)[bundle.predictor.probabilities(test).argmax(axis=1)]
+    alone = replace(bundle.predictor, cascade_threshold=None)
+    predicted = np.asarray(labels)[alone.probabilities(test).argmax(axis=1)]
     assert round(float((predicted == test["label"].to_numpy()).mean()), 4) == champion["test"]["accuracy"]
+    # The cascade stage's threshold is the bundle's; where the sparse model is that sure it answers, elsewhere the champion.
+    cascade = json.loads((project / "models/cascade.json").read_text())
+    assert json.loads((project / "metrics/cascade.json").read_text())["threshold"] == cascade["threshold"]
+    assert manifest["scoring"]["cascade"] == (
+        {"model": "sparse", "threshold": cascade["threshold"]} if cascade["threshold"] is not None else None
+    )
+    assert (manifest["scoring"]["max_seq_length"], manifest["scoring"]["embed_backend"]) == (
+        (64, "torch") if manifest["encoders"] else (None, None)
+    )
+    if cascade["threshold"] is not None:
+        sparse = sparse_probabilities(bundle.predictor.sparse.scores(test["text"].tolist()), bundle.predictor.sparse.temperature)
+        sure = sparse.max(axis=1) >= cascade["threshold"]
+        scored = bundle.predictor.probabilities(test)
+        assert np.array_equal(scored[sure], sparse[sure])
+        if not sure.all():  # the champion scores the other rows together, as alone on those rows (bf16 results depend on the batch)
+            assert np.array_equal(scored[~sure], alone.probabilities(test[~sure]))
 
     # Batch prediction with the bundle, on products without labels and with unseen categorical values.
     catalog = pd.read_csv(yaml_catalog(project), dtype=str, keep_default_na=False).head(25).drop(columns=["Category"])
