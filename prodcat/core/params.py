@@ -108,10 +108,11 @@ class QualityParams(_Section):
 
 
 class PreprocessParams(_Section):
-    """The train / validation / test split."""
+    """The train / validation / test split, and the reviewed corrections applied before it."""
 
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=0.5)  # share of train held out to choose the champion
+    corrections: str = "data/corrections.csv"  # id, label (a class, or `exclude`): prodcat/data/corrections.py
     seed: int = 42  # base.seed, filled in by Params
 
 
@@ -199,6 +200,14 @@ class SparseParams(_Section):
         return bounds
 
 
+class AuditParams(_Section):
+    """The audit stage's text comparisons (label errors need no setting: cleanlab's confident learning picks its own cut-off)."""
+
+    near_duplicate_similarity: float = Field(0.9, gt=0, le=1)  # word TF-IDF cosine at which two texts count as one product
+    outlier_neighbours: int = Field(10, ge=1)  # a text's distance to its class: mean over this many nearest train rows of it
+    page_rows: int = Field(200, ge=1)  # review rows on the audit page (the CSV has them all)
+
+
 class ChampionParams(_Section):
     """The fusion's members (calibrated probabilities averaged, weights chosen on validation) and the int8 gate."""
 
@@ -284,6 +293,7 @@ class Params(_Section):
     finetune: FinetuneParams = FinetuneParams()
     embed: EmbedParams = EmbedParams()
     train_sparse: SparseParams = SparseParams()
+    audit: AuditParams = AuditParams()
     train_xgb: TrainXgbParams = TrainXgbParams()
     champion: ChampionParams = ChampionParams()
     bundle: MonitorParams = MonitorParams()
