@@ -42,6 +42,8 @@ def label_errors(frame: pd.DataFrame, probabilities: np.ndarray, names: list[str
     it memorised looks right.
     """
     given = frame["label"].map({name: index for index, name in enumerate(names)}).to_numpy()
+    if len(set(given)) < 2:  # confident learning compares classes: a split of one class has nothing to compare
+        return pd.DataFrame(columns=REVIEW_COLUMNS)
     issues = find_label_issues(given, probabilities, filter_by="prune_by_noise_rate")
     others = np.where(np.eye(len(names), dtype=bool)[given], -1.0, probabilities)
     return pd.DataFrame(

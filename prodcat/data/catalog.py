@@ -191,9 +191,9 @@ def make_examples(raw: pd.DataFrame, catalog: CatalogParams, corrections: Correc
         f"rows_{'dropped' if catalog.rare_classes == 'drop' else 'merged'}_as_rare": int(backed.isin(rare).sum()),
         "rows_out": len(frame),
         **back_off_report(labels, backed),
-        "rows_corrected": int((corrected.ne(handled) & corrected.notna()).sum()),
-        "rows_excluded": int((~keep).sum()),
     }
+    if corrections is not None:
+        report |= {"rows_corrected": int((corrected.ne(handled) & corrected.notna()).sum()), "rows_excluded": int((~keep).sum())}
     return Examples(frame.reset_index(drop=True), unlabelled, report)
 
 
