@@ -9,7 +9,7 @@ sparse model's out-of-fold confusion (row-normalised off-diagonal counts of the 
 (prodcat/data/audit.py `label_errors`, cleanlab on the noisy train's out-of-fold probabilities) flags
 rows at its own cut-off; printed: its precision and recall against the flipped rows, and the sparse
 model's test accuracy fitted on clean, noisy, and noisy train with the flagged rows set to the
-suggested label (the share of the lost accuracy that comes back).
+suggested label, or with them left out (the share of the lost accuracy that comes back).
 
 Real labels (PriceRunner, the Amazon sample): the full audit of the pipeline's splits as the audit
 stage runs it; prints the `--top` suspected label errors (id, text cut, given, suggested, score).
@@ -96,7 +96,11 @@ def injected_noise(path: Path, share: float) -> dict:
     flagged = set(found["id"])
     truly = set(noisy["id"].to_numpy()[flipped])
     corrected = noisy.assign(label=noisy["id"].map(dict(zip(found["id"], found["suggested_label"], strict=True))).fillna(noisy["label"]))
-    accuracy = {name: test_accuracy(frame, test, names) for name, frame in {"clean": train, "noisy": noisy, "corrected": corrected}.items()}
+    excluded = noisy[~noisy["id"].isin(flagged)]
+    variants = {"clean": train, "noisy": noisy, "corrected": corrected, "flagged_excluded": excluded}
+    accuracy = {name: test_accuracy(frame, test, names) for name, frame in variants.items()}
+    original = train.set_index("id")["label"]
+    hits = found[found["id"].isin(truly)]
     lost = accuracy["clean"] - accuracy["noisy"]
     return {
         "catalog": str(path),
@@ -106,8 +110,11 @@ def injected_noise(path: Path, share: float) -> dict:
         "flagged": len(flagged),
         "precision": round(len(flagged & truly) / max(len(flagged), 1), 4),
         "recall": round(len(flagged & truly) / len(truly), 4),
+        "flipped_found_with_original_label_suggested": round(float((hits["suggested_label"] == hits["id"].map(original)).mean()), 4),
         "test_accuracy": {name: round(value, 4) for name, value in accuracy.items()},
-        "recovered_share_of_lost_accuracy": round((accuracy["corrected"] - accuracy["noisy"]) / lost, 4) if lost > 0 else None,
+        "recovered_share_of_lost_accuracy": {
+            name: round((accuracy[name] - accuracy["noisy"]) / lost, 4) if lost > 0 else None for name in ("corrected", "flagged_excluded")
+        },
         "seconds": round(time.perf_counter() - started, 1),
     }
 

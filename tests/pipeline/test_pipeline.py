@@ -14,6 +14,7 @@ import yaml
 from devtools.processes import run
 from devtools.scratch_repo import set_params
 from prodcat.core.pipeline import stage_names
+from prodcat.data.review import REVIEW_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +34,7 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
         "finetune",
         "embed",
         "train_sparse",
+        "audit",
         "train_xgb",
         "champion",
         "evaluate",
@@ -179,6 +181,28 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert linear_bundle.manifest["variant"] == "hybrid_linear"
     predicted = np.asarray(labels)[linear_bundle.predictor.probabilities(test).argmax(axis=1)]
     assert round(float((predicted == test["label"].to_numpy()).mean()), 4) == linear_scores["accuracy"]
+
+    # The audit's loop (README, "Auditing labels"): a suspect of the review queue corrected, `dvc repro` to the audit, a metrics diff.
+    queue = pd.read_csv(project / "reports/audit/label_issues.csv", dtype=str, keep_default_na=False)
+    assert list(queue.columns) == REVIEW_COLUMNS and (project / "reports/audit/index.html").is_file()
+    shares = json.loads((project / "metrics/audit.json").read_text())
+    assert list(shares) == ["train", "validation", "test"] and shares["train"]["rows"] == len(
+        pd.read_parquet(project / "data/processed/train.parquet")
+    )
+    assert shares["train"]["label_error"] == round(
+        (queue[queue["split"] == "train"]["issue"] == "label_error").sum() / shares["train"]["rows"], 4
+    )
+    suspect = queue[(queue["issue"] == "label_error") & (queue["split"] == "train")].iloc[0]
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "before the fix"], project)
+    (project / "data/corrections.csv").write_text(f"id,label\n{suspect['id']},{suspect['suggested_label']}\n", encoding="utf-8")
+    fixed = run(["dvc", "repro", "audit"], project).stdout
+    assert "Running stage 'preprocess'" in fixed and "Running stage 'audit'" in fixed and "Running stage 'finetune'" not in fixed
+    train = pd.read_parquet(project / "data/processed/train.parquet").set_index("id")
+    assert train.loc[suspect["id"], "label"] == suspect["suggested_label"]
+    changed = json.loads(run(["dvc", "metrics", "diff", "--json"], project).stdout)
+    assert changed["metrics/preprocess.json"]["rows_corrected"] == {"old": 0, "new": 1, "diff": 1}
+    assert "metrics/audit.json" in changed
 
 
 def point_catalog(project: Path, frame_or_text: pd.DataFrame | str) -> None:
