@@ -5,6 +5,7 @@ label as a label path at the catalog's level ("A | B", as labels.json spells it)
 the row. A label may also be given to a catalog row that has none (e.g. a new product appended from a
 batch's review queue). The file is small, hand-edited and reviewed line by line, so it lives in git;
 `dvc.yaml` lists it as a dependency of preprocess, so a change reruns the pipeline.
+New products labelled from a batch's review queue enter the same way (prodcat/data/new_products.py).
 """
 
 from __future__ import annotations
