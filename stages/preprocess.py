@@ -9,7 +9,7 @@ from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
 from prodcat.data.catalog import Corrections, check_trainable, make_examples, read_catalog
-from prodcat.data.corrections import read_corrections
+from prodcat.data.corrections import corrected_splits, read_corrections
 from prodcat.data.splits import UNLABELLED, adaptation_rows, label_names, split_examples
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> None:
         corrections = Corrections(read_corrections(params.preprocess.corrections), params.preprocess.corrections)
         examples = make_examples(raw, params.catalog, corrections)
         check_trainable(examples.frame["label"], params.catalog.min_class_count)
-        splits = split_examples(examples.frame, params.preprocess)
+        # The split is drawn from the catalog as labelled, so a correction moves no other row between splits.
+        as_labelled = make_examples(raw, params.catalog).frame
+        splits = corrected_splits(split_examples(as_labelled, params.preprocess), examples.frame)
         unlabelled = adaptation_rows(examples.unlabelled, [splits["validation"], splits["test"]])
         with atomic_dir(args.output) as folder:
             for name, frame in {**splits, UNLABELLED: unlabelled}.items():

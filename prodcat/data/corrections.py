@@ -56,3 +56,22 @@ def apply_corrections(ids: pd.Series, labels: pd.Series, corrections: pd.DataFra
     decided = ids.map(dict(zip(corrections["id"], corrections["label"], strict=True)))
     keep = decided.ne(EXCLUDE)
     return labels.where(decided.isna() | ~keep, decided), keep
+
+
+def corrected_splits(splits: dict[str, pd.DataFrame], corrected: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The splits drawn from the catalog as labelled, holding the corrected rows: a correction moves no other row between splits.
+
+    The split is stratified by label, so drawing it again from corrected labels would reshuffle
+    rows and `dvc metrics diff` would compare test scores on different rows. A row corrected to
+    `exclude` (absent from `corrected`) is dropped from its split; a row that only the corrections
+    label (a new product) joins train.
+    """
+    by_id = corrected.set_index("id", drop=False)
+    placed = set().union(*(set(frame["id"]) for frame in splits.values()))
+    result = {}
+    for name, frame in splits.items():
+        rows = by_id.loc[frame["id"][frame["id"].isin(by_id.index)]]
+        if name == "train":
+            rows = pd.concat([rows, corrected[~corrected["id"].isin(placed)]])
+        result[name] = rows.reset_index(drop=True)
+    return result

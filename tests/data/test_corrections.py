@@ -59,7 +59,18 @@ def test_preprocess_stops_on_a_bad_correction_and_writes_nothing(tmp_path: Path,
     assert f"preprocess: error: {fixes} line 3: id '{first_id[:-1]}x' is not in the catalog" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrections.csv", "run"]  # no split, no report, no scratch folder
 
-    fixes.write_text(f"id,label\n{first_id},exclude\n", encoding="utf-8")
-    preprocess_stage.main(["--params", str(params), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "report.json")])
-    splits = pd.concat(pd.read_parquet(tmp_path / "processed" / f"{split}.parquet") for split in ("train", "validation", "test"))
-    assert first_id not in set(splits["id"]) and json.loads((tmp_path / "report.json").read_text())["rows_excluded"] == 1
+    def splits(lines: str) -> dict[str, pd.DataFrame]:
+        fixes.write_text(f"id,label\n{lines}", encoding="utf-8")
+        preprocess_stage.main(["--params", str(params), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "report.json")])
+        return {
+            split: pd.read_parquet(tmp_path / "processed" / f"{split}.parquet").set_index("id") for split in ("train", "validation", "test")
+        }
+
+    before = splits("")
+    relabelled = before["train"].index[before["train"]["label"] != "Toys & Games"][0]
+    after = splits(f"{first_id},exclude\n{relabelled},Toys & Games\n")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["rows_excluded"], report["rows_corrected"]) == (1, 1)
+    assert after["train"].loc[relabelled, "label"] == "Toys & Games"
+    for split, rows in before.items():  # a correction moves no other row between splits: test scores stay comparable
+        assert after[split].index.tolist() == [i for i in rows.index if i != first_id]
