@@ -10,7 +10,7 @@ from pathlib import Path
 from prodcat.data.profiles import update_params_file
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", "profiles", ".dvcignore"]
+PIPELINE_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", "profiles", ".dvcignore", "data/corrections.csv"]
 
 
 def copy_pipeline(repo: Path) -> Path:
@@ -23,6 +23,7 @@ def copy_pipeline(repo: Path) -> Path:
         if source.is_dir():
             shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
     return repo
 

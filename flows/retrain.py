@@ -15,7 +15,7 @@ from prefect import flow
 
 from flows.dvc_runner import StageError
 from flows.overrides import apply_overrides
-from flows.tasks import publish_data_quality, publish_metrics, reproduce, reproduce_elsewhere, stage_options
+from flows.tasks import publish_audit, publish_data_quality, publish_metrics, reproduce, reproduce_elsewhere, stage_options
 from prodcat.core.params import load_params
 from prodcat.core.pipeline import stage_names
 
@@ -43,6 +43,7 @@ def retrain(overrides: dict[str, Any] | None = None, finetune_deployment: str | 
                 publish_data_quality(workspace, failure=str(error))
             raise
     publish_data_quality(workspace)
+    publish_audit(workspace)
     return publish_metrics(workspace)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pandas as pd
 from prefect import Task, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -26,6 +27,9 @@ VALIDATION = "metrics/validation.json"
 CHAMPION = "metrics/champion.json"
 DATA_QUALITY = "metrics/data_quality.json"
 DATA_DOCS = "reports/data_docs"
+AUDIT = "metrics/audit.json"
+AUDIT_REPORT = "reports/audit"  # label_issues.csv (the review queue) and index.html (stages/audit.py)
+AUDIT_TOP_ROWS = 10  # review rows quoted in the audit artifact
 
 
 def retry_unless_stage_error(task: Task, task_run: TaskRun, state: State) -> bool:
@@ -144,3 +148,41 @@ def quality_markdown(outcome: dict[str, Any] | str, data_docs: Path) -> str:
     if checks := outcome.get("checks"):
         lines += ["", "| check | measured |", "|---|---:|", *(f"| {name} | {value} |" for name, value in checks.items())]
     return "\n".join([*lines, "", docs])
+
+
+@task(cache_policy=NO_CACHE)
+def publish_audit(workspace: Path) -> None:
+    """The catalog audit as a markdown artifact: flagged shares per split, the top of the review queue, where the page is."""
+    queue = pd.read_csv(workspace / AUDIT_REPORT / "label_issues.csv", dtype={"id": str}, keep_default_na=False)
+    create_markdown_artifact(
+        key="catalog-audit",
+        markdown=audit_markdown(read_json(workspace / AUDIT), queue, workspace / AUDIT_REPORT),
+        description=f"Suspected label errors, near-duplicates, leakage and outliers ({AUDIT}, {AUDIT_REPORT})",
+    )
+
+
+def audit_markdown(metrics: dict[str, dict[str, float]], queue: pd.DataFrame, report: Path) -> str:
+    """Shares flagged per split and issue as a table, the first review rows, and the page and CSV to work from."""
+    issues = list(dict.fromkeys(issue for shares in metrics.values() for issue in shares if issue != "rows"))
+    lines = [
+        "## Catalog audit",
+        "",
+        f"| split | rows | {' | '.join(issues)} |",
+        f"|---|---:|{'---:|' * len(issues)}",
+        *(
+            f"| {split} | {shares['rows']} | {' | '.join(f'{shares[i]:.1%}' if i in shares else '' for i in issues)} |"
+            for split, shares in metrics.items()
+        ),
+        "",
+        f"Top {min(AUDIT_TOP_ROWS, len(queue))} of {len(queue)} review rows:",
+        "",
+        "| id | issue | given | suggested | score | split |",
+        "|---|---|---|---|---:|---|",
+        *(
+            f"| {row.id} | {row.issue} | {row.given_label} | {row.suggested_label} | {row.score} | {row.split} |"
+            for row in queue.head(AUDIT_TOP_ROWS).itertuples()
+        ),
+        "",
+        f"Review page: `{report / 'index.html'}`; every row: `{report / 'label_issues.csv'}`. Fixes go to the corrections file.",
+    ]
+    return "\n".join(lines)

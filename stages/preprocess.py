@@ -1,4 +1,4 @@
-"""Stage preprocess: raw catalog -> labelled train/validation/test Parquet files, the label map, and the unlabelled texts."""
+"""Stage preprocess: raw catalog + reviewed corrections -> labelled train/validation/test Parquet files, the label map, and the unlabelled texts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
-from prodcat.data.catalog import check_trainable, make_examples, read_catalog
+from prodcat.data.catalog import Corrections, check_trainable, make_examples, read_catalog
+from prodcat.data.corrections import corrected_splits, read_corrections
 from prodcat.data.splits import UNLABELLED, adaptation_rows, label_names, split_examples
 
 log = logging.getLogger(__name__)
@@ -22,9 +23,12 @@ def main(argv: list[str] | None = None) -> None:
     with stage_errors("preprocess"):
         params = load_params(args.params)
         raw = read_catalog(params.catalog.path)
-        examples = make_examples(raw, params.catalog)
+        corrections = Corrections(read_corrections(params.preprocess.corrections), params.preprocess.corrections)
+        examples = make_examples(raw, params.catalog, corrections)
         check_trainable(examples.frame["label"], params.catalog.min_class_count)
-        splits = split_examples(examples.frame, params.preprocess)
+        # The split is drawn from the catalog as labelled, so a correction moves no other row between splits.
+        as_labelled = make_examples(raw, params.catalog).frame
+        splits = corrected_splits(split_examples(as_labelled, params.preprocess), examples.frame)
         unlabelled = adaptation_rows(examples.unlabelled, [splits["validation"], splits["test"]])
         with atomic_dir(args.output) as folder:
             for name, frame in {**splits, UNLABELLED: unlabelled}.items():

@@ -108,10 +108,11 @@ class QualityParams(_Section):
 
 
 class PreprocessParams(_Section):
-    """The train / validation / test split."""
+    """The train / validation / test split, and the reviewed corrections applied before it."""
 
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=0.5)  # share of train held out to choose the champion
+    corrections: str = "data/corrections.csv"  # id, label (a class, or `exclude`): prodcat/data/corrections.py
     seed: int = 42  # base.seed, filled in by Params
 
 
@@ -197,6 +198,14 @@ class SparseParams(_Section):
         if not 1 <= bounds[0] <= bounds[1] <= 8:
             raise ValueError(f"expected [low, high] with 1 <= low <= high <= 8, got {list(bounds)}")
         return bounds
+
+
+class AuditParams(_Section):
+    """The audit stage's text comparisons (label errors need no setting: cleanlab's confident learning picks its own cut-off)."""
+
+    near_duplicate_similarity: float = Field(0.9, gt=0, le=1)  # word TF-IDF cosine at which two texts count as one product
+    outlier_neighbours: int = Field(10, ge=1)  # a text's distance to its class: mean over this many nearest train rows of it
+    page_rows: int = Field(200, ge=1)  # review rows on the audit page (the CSV has them all)
 
 
 class ChampionParams(_Section):
@@ -291,6 +300,7 @@ class Params(_Section):
     finetune: FinetuneParams = FinetuneParams()
     embed: EmbedParams = EmbedParams()
     train_sparse: SparseParams = SparseParams()
+    audit: AuditParams = AuditParams()
     train_xgb: TrainXgbParams = TrainXgbParams()
     champion: ChampionParams = ChampionParams()
     cascade: CascadeParams = CascadeParams()

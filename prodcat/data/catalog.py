@@ -17,6 +17,7 @@ import pandas as pd
 
 from prodcat.core.errors import InputError
 from prodcat.core.params import CatalogParams, CategoryLevel, DatasetParams
+from prodcat.data.corrections import apply_corrections
 from prodcat.data.labels import LABEL_SEPARATOR, label_at_level, label_depth
 
 OTHER_CLASS = "Other"
@@ -87,6 +88,14 @@ def build_text(frame: pd.DataFrame, columns: list[str], max_chars: int) -> pd.Se
     parts = frame[columns].fillna("").astype(str)
     joined = parts.apply(lambda row: ". ".join(value.strip() for value in row if value.strip()), axis=1)
     return joined.str.replace(r"\s+", " ", regex=True).str.slice(0, max_chars)
+
+
+@dataclass(frozen=True)
+class Corrections:
+    """A corrections file's rows (id, label; prodcat/data/corrections.py) and where they came from, for the error messages."""
+
+    rows: pd.DataFrame
+    source: str
 
 
 @dataclass(frozen=True)
@@ -161,17 +170,20 @@ def trainable_labels(raw: pd.DataFrame, catalog: CatalogParams) -> pd.Series:
     return labels
 
 
-def make_examples(raw: pd.DataFrame, catalog: CatalogParams) -> Examples:
-    """Label, text and features per row; unlabelled rows dropped and rare classes handled (counted in the report)."""
+def make_examples(raw: pd.DataFrame, catalog: CatalogParams, corrections: Corrections | None = None) -> Examples:
+    """Label, text and features per row; unlabelled rows dropped, rare classes handled and reviewed corrections applied (counted in the report)."""
     frame = feature_frame(raw, catalog, catalog.max_text_chars)
     labels = catalog_labels(raw, catalog)
     backed = back_off_rare_labels(labels, catalog.min_class_count)
     handled, rare = handle_rare_classes(backed, catalog)
-    frame.insert(2, "label", handled)
+    corrected, keep = handled, pd.Series(True, index=handled.index)
+    if corrections is not None:
+        corrected, keep = apply_corrections(frame["id"], handled, corrections.rows, corrections.source)
+    frame.insert(2, "label", corrected)
     if catalog.group_column:
         frame["group"] = raw[catalog.group_column].fillna("").astype(str)
-    unlabelled = frame.loc[labels.isna(), ["id", "text"]].reset_index(drop=True)
-    frame = frame[frame["label"].notna()]
+    unlabelled = frame.loc[corrected.isna() & labels.isna() & keep, ["id", "text"]].reset_index(drop=True)
+    frame = frame[frame["label"].notna() & keep]
     report = {
         "rows_in": len(raw),
         "rows_without_label": int(labels.isna().sum()),
@@ -180,6 +192,8 @@ def make_examples(raw: pd.DataFrame, catalog: CatalogParams) -> Examples:
         "rows_out": len(frame),
         **back_off_report(labels, backed),
     }
+    if corrections is not None:
+        report |= {"rows_corrected": int((corrected.ne(handled) & corrected.notna()).sum()), "rows_excluded": int((~keep).sum())}
     return Examples(frame.reset_index(drop=True), unlabelled, report)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 from jinja2 import Environment
@@ -22,7 +21,7 @@ from markupsafe import Markup
 from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_file, read_json
-from prodcat.reports.vega_offline import inline_vega_scripts
+from prodcat.reports.vega_offline import inline_vega_scripts, script_json
 
 SAMPLES = ("reference", "batch")
 REQUIRED_KEYS = (
@@ -173,12 +172,6 @@ def report_charts(report: dict) -> dict[str, dict]:
     return charts
 
 
-def _script_json(payload: object) -> Markup:
-    """JSON safe inside a <script> element: no '</script>' or '<!--' can come from the data."""
-    text = json.dumps(payload, ensure_ascii=False)
-    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
-
-
 def render_report_page(report: dict) -> str:
     """A self-contained HTML page of a batch report (the JSON written with the batch's predictions)."""
     missing = [key for key in REQUIRED_KEYS if key not in report]
@@ -190,7 +183,7 @@ def render_report_page(report: dict) -> str:
         levels=level_sections(report),
         percent=_percent,
         charts=list(charts),
-        charts_json=_script_json(charts),
+        charts_json=script_json(charts),
         scripts=Markup(inline_vega_scripts()),
     )
 

@@ -4,7 +4,7 @@
 machine without internet the confusion matrices and training curves are a blank page.
 vl-convert-python ships the same libraries as one JavaScript bundle; `inline_vega_scripts()` is
 that bundle as a <script>, used by DVC's HTML template (written here, named by
-`plots.html_template` in .dvc/config) and by the batch report page (prodcat/reports/batch_page.py).
+`plots.html_template` in .dvc/config) and by the batch report and audit pages (prodcat/reports/batch_page.py, audit_page.py).
 
     python -m prodcat.reports.vega_offline     # writes the template .dvc/config names (`make install` runs it)
 """
@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import re
 import string
 from pathlib import Path
 
 import vl_convert
 from dvc_render.vega_templates import TEMPLATES
+from markupsafe import Markup
 
 from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
@@ -46,6 +48,12 @@ table { border-spacing: 15px; }
 </body>
 </html>
 """)
+
+
+def script_json(payload: object) -> Markup:
+    """JSON safe inside a <script> element: no '</script>' or '<!--' can come from the data."""
+    text = json.dumps(payload, ensure_ascii=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 def dvc_vega_lite_major() -> int:

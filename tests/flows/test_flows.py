@@ -211,6 +211,8 @@ def test_retrain_runs_every_stage_with_finetune_on_the_gpu_worker(stack: Stack, 
     assert "Data quality: passed" in quality.data and row in quality.data
     assert all(f"| {check} | {value} |" in quality.data for check, value in summary.get("checks", {}).items())
     assert "reports/data_docs" in quality.data
+    audit = found["catalog-audit"]
+    assert audit.type == "markdown" and "## Catalog audit" in audit.data and "reports/audit/index.html" in audit.data
 
 
 @pytest.mark.slow

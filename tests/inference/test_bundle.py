@@ -18,6 +18,7 @@ from devtools.scratch_repo import ROOT, write_params
 from prodcat.core.io import write_json
 from prodcat.core.params import SparseParams, load_params
 from prodcat.data.catalog import make_examples
+from prodcat.data.review import REVIEW_COLUMNS
 from prodcat.data.splits import label_ids, label_names
 from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
 from prodcat.heads.xgboost import TabularEncoding
@@ -271,3 +272,25 @@ def test_the_cascade_stage_is_a_no_op_for_a_sparse_champion_or_when_switched_off
     params = write_params(tmp_path / "off", ROOT / "data/default/catalog.csv", cascade={"enabled": False})
     cascade_stage.main(["--params", str(params), *argv])
     assert json.loads((tmp_path / "cascade.json").read_text()) == {"threshold": None, "reason": "cascade.enabled is false"}
+
+
+def test_the_review_queue_holds_the_low_confidence_predictions_in_the_review_format(
+    trained, new_products: pd.DataFrame, tmp_path: Path
+) -> None:
+    new_products.to_csv(tmp_path / "new.csv", index=False)
+    queue = tmp_path / "queue.csv"
+    args = ["--bundle", str(trained[1]), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "out.parquet")]
+    predict_stage.main([*args, "--chunk-rows", "7", "--review-queue", str(queue)])
+    predictions = pd.read_parquet(tmp_path / "out.parquet")
+    review = pd.read_csv(queue, dtype={"id": str}, keep_default_na=False)
+    assert list(review.columns) == REVIEW_COLUMNS
+    threshold = load_bundle(trained[1]).thresholds.low_confidence
+    low = predictions[predictions["top1_probability"] < threshold].sort_values(["top1_probability", "id"])
+    assert 0 < len(low) < len(predictions)  # the sparse bundle's temperature leaves some predictions unsure, not all
+    assert review["id"].tolist() == low["id"].tolist()  # the least sure first
+    assert review["suggested_label"].tolist() == low["predicted"].tolist() and review["score"].tolist() == pytest.approx(
+        (1 - low["top1_probability"]).tolist(), abs=1e-4
+    )
+    assert set(review["issue"]) == {"low_confidence"} and set(review["split"]) == {"new"} and set(review["given_label"]) == {""}
+    texts = new_products.set_index("Uniq Id")["Product Name"]
+    assert all(text.startswith(texts[identifier]) for identifier, text in zip(review["id"], review["text"], strict=True))

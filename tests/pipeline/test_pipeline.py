@@ -15,6 +15,7 @@ import yaml
 from devtools.processes import run
 from devtools.scratch_repo import set_params
 from prodcat.core.pipeline import stage_names
+from prodcat.data.review import REVIEW_COLUMNS
 from prodcat.heads.linear import probabilities as sparse_probabilities
 
 pytestmark = pytest.mark.slow
@@ -35,6 +36,7 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
         "finetune",
         "embed",
         "train_sparse",
+        "audit",
         "train_xgb",
         "champion",
         "cascade",
@@ -199,6 +201,30 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert linear_bundle.manifest["variant"] == "hybrid_linear"
     predicted = np.asarray(labels)[linear_bundle.predictor.probabilities(test).argmax(axis=1)]
     assert round(float((predicted == test["label"].to_numpy()).mean()), 4) == linear_scores["accuracy"]
+
+
+def test_a_suspect_corrected_from_the_audit_queue_changes_the_next_version_and_shows_in_metrics_diff(project: Path) -> None:
+    """The audit's loop (README, "Auditing labels"), only as far as the audit: no encoder is trained."""
+    run(["dvc", "repro", "audit"], project)
+    queue = pd.read_csv(project / "reports/audit/label_issues.csv", dtype=str, keep_default_na=False)
+    assert list(queue.columns) == REVIEW_COLUMNS and (project / "reports/audit/index.html").is_file()
+    shares = json.loads((project / "metrics/audit.json").read_text())
+    before = {split: pd.read_parquet(project / f"data/processed/{split}.parquet") for split in ("train", "validation", "test")}
+    assert list(shares) == ["train", "validation", "test"] and shares["train"]["rows"] == len(before["train"])
+    flagged = queue[(queue["split"] == "train") & (queue["issue"] == "label_error")]
+    assert shares["train"]["label_error"] == round(len(flagged) / len(before["train"]), 4) > 0
+    suspect = flagged.iloc[0]
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "before the fix"], project)
+    (project / "data/corrections.csv").write_text(f"id,label\n{suspect['id']},{suspect['suggested_label']}\n", encoding="utf-8")
+    fixed = run(["dvc", "repro", "audit"], project).stdout
+    assert "Running stage 'preprocess'" in fixed and "Running stage 'audit'" in fixed
+    after = {split: pd.read_parquet(project / f"data/processed/{split}.parquet") for split in before}
+    assert after["train"].set_index("id").loc[suspect["id"], "label"] == suspect["suggested_label"]
+    assert all(after[split]["id"].tolist() == before[split]["id"].tolist() for split in before)  # no row moved between splits
+    changed = json.loads(run(["dvc", "metrics", "diff", "--json"], project).stdout)
+    assert changed["metrics/preprocess.json"]["rows_corrected"] == {"old": 0, "new": 1, "diff": 1}
+    assert "metrics/audit.json" in changed
 
 
 def point_catalog(project: Path, frame_or_text: pd.DataFrame | str) -> None:
