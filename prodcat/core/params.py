@@ -123,11 +123,16 @@ class EncoderParams(_Section):
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 
 
+# What runs the bundle's torch encoders in prediction: torch itself, or OpenVINO (prodcat/encoders/openvino_runtime.py).
+Runtime = Literal["torch", "openvino"]
+
+
 class InferenceParams(_Section):
     """How an encoder embeds texts, in the embed stage and in prediction alike (the bundle stores these)."""
 
     batch_size: int = Field(64, ge=1)
     precision: Precision = "auto"
+    runtime: Runtime = "torch"  # prediction's encoder runtime (the bundle); embed always runs torch (or embed.backend)
 
 
 class FinetuneParams(_Section):

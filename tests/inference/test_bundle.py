@@ -21,7 +21,10 @@ from prodcat.data.catalog import make_examples
 from prodcat.data.splits import label_ids, label_names
 from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
 from prodcat.heads.xgboost import TabularEncoding
-from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, load_bundle, write_bundle
+from prodcat.encoders.encode import encode_texts
+from prodcat.encoders.load import load_encoder
+from prodcat.inference import bundle as bundle_module
+from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, write_bundle
 from prodcat.inference.drift import batch_report, reference_profile
 from prodcat.reports.batch_page import render_report_page
 from stages import predict as predict_stage
@@ -71,7 +74,7 @@ def test_the_bundle_holds_what_the_champion_needs_and_scores_as_the_models_folde
     assert manifest["format_version"] == BUNDLE_FORMAT == 1 and manifest["variant"] == "sparse"
     assert manifest["files"] == ["sparse", "xgb/tabular.json"] and manifest["encoders"] == {}
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "sparse", "xgb"]  # no booster, no encoder
-    assert manifest["inference"]["dataset"] == PARAMS.catalog.dataset.model_dump()
+    assert manifest["inference"]["dataset"] == PARAMS.catalog.dataset.model_dump() and manifest["inference"]["runtime"] == "torch"
     assert {"torch", "scikit-learn", "prodcat"} <= set(manifest["libraries"])
     assert sum(manifest["reference"]["labels"].values()) == pytest.approx(1.0, abs=1e-4)
 
@@ -199,3 +202,33 @@ def test_report_markdown_leads_with_the_warnings_and_names_every_measure(trained
     assert lines[4] == "- **warning**: unseen Model Number values: 100.0% of filled values > 50.0%"
     assert "| unseen Model Number values | 100.0% |" in lines and f"| text length PSI | {report['text_length']['psi']:.3f} |" in lines
     assert lines[-1] == "Full report: `out.parquet.report.json`"
+
+
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
+def test_the_manifest_records_the_encoder_runtime_and_loading_runs_it(
+    trained, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> None:
+    models, _, train = trained
+    params = PARAMS.model_copy(update={"inference": PARAMS.inference.model_copy(update={"runtime": runtime})})
+    manifest = write_bundle(tmp_path, "sparse", None, ["a", "b"], params, models, {}, {}, {})
+    assert manifest["inference"]["runtime"] == runtime
+    # An encoder entry as a `stock` bundle from a local base folder holds it, at fp32 so both runtimes agree to float error.
+    shutil.copytree(tiny_bert, tmp_path / "stock")
+    manifest["encoders"] = {"stock": {"folder": "stock"}}
+    manifest["inference"] = {**manifest["inference"], "embed_precision": "fp32", "max_seq_length": 32}
+    converted = []
+    monkeypatch.setattr(bundle_module, "openvino_scoring_encoder", spy(bundle_module.openvino_scoring_encoder, converted))
+    vectors = build_encoders(tmp_path, manifest)["stock"](train["text"].tolist()[:20])
+    reference = encode_texts(load_encoder(str(tiny_bert), 32), train["text"].tolist()[:20], 64, "fp32")
+    assert np.abs(vectors - reference).max() < 1e-5 and len(converted) == (runtime == "openvino")
+    del manifest["inference"]["runtime"]  # a bundle written before the key: torch
+    build_encoders(tmp_path, manifest)
+    assert len(converted) == (runtime == "openvino")
+
+
+def spy(function, calls: list):
+    def recorded(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return recorded
