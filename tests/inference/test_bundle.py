@@ -19,10 +19,10 @@ from prodcat.core.io import write_json
 from prodcat.core.params import SparseParams, load_params
 from prodcat.data.catalog import make_examples
 from prodcat.data.splits import label_ids, label_names
-from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
-from prodcat.heads.xgboost import TabularEncoding
 from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.load import load_encoder
+from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
+from prodcat.heads.xgboost import TabularEncoding
 from prodcat.inference import bundle as bundle_module
 from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, write_bundle
 from prodcat.inference.drift import batch_report, reference_profile
