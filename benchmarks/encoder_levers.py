@@ -1,6 +1,6 @@
 """Encoder levers for the champion's scoring speed (issue 21 §1): runtime, precision, max_seq_length, static embeddings.
 
-    python -m benchmarks.encoder_levers --repo <trained repo> [--rows 1000] [--seq-lengths 64 32] [--work DIR] [--output levers.json]
+    python -m benchmarks.encoder_levers --repo <trained repo> [--rows 1000] [--seq-lengths 64 32] [--parts encoders static] [--work DIR] [--output levers.json]
 
 <repo> is a working copy after `dvc repro` (models/bundle, models/sparse, data/processed,
 data/embeddings, data/sparse_scores, params.yaml); it is only read. Each encoder lever replaces the
@@ -9,19 +9,20 @@ bundle's encoder(s) and nothing else, so the champion's heads are the trained on
   int8 ONNX export (prodcat/encoders/int8.py), OpenVINO fp32 and bf16 (prodcat/encoders/openvino_runtime.py);
 - a shorter max_seq_length at scoring only (the heads were fitted on embeddings at the trained length).
 Per lever: the champion's validation accuracy, products/s of the whole champion (embedding, then the
-sparse model, tabular columns and heads, timed once on stored vectors and added), the encoder's
+sparse model, tabular columns and heads, timed apart on the lever's vectors and added), the encoder's
 texts/s and its GFLOP/s on real tokens as a share of the same-run bf16 matmul peak
 (benchmarks/speed.py), and the mean row cosine to torch fp32 at the trained length. Timed texts:
 validation first (its rows give the accuracy), then test and train, `--rows` in all (at least the
-validation split). The `sparse` variant is the reference row.
+validation split). The `sparse` variant is the reference row. A repo without models/bundle (not
+trained yet) gets the speed columns only, for its base encoder (`encoder.base`) on its texts.
 
-Static embeddings (model2vec, when installed; `pip install model2vec==0.8.2 skeletoken` without the
-`distill` extra, whose `transformers<5.4` pin conflicts with this project's): distilled from the
+Static embeddings (model2vec, when installed: `pip install --no-deps model2vec==0.8.2 skeletoken==0.6.1`,
+since the `distill` extra pins `transformers<5.4`, against this project's >=5.24; distilling ran with 5.24): distilled from the
 fine-tuned encoder's folder (kept in --work, reused), then (a) the static embedding (+ tabular) with
 XGBoost at train_xgb's settings, with the sparse scores as a static `hybrid`, and with the
 `hybrid_linear` offset head; (b) the static embedding as an extra block of the `hybrid` (XGBoost on
 fine-tuned embedding + static + sparse scores + tabular), beside the hybrid refitted here without it.
-All fit on train (the sparse scores out of fold, as train_xgb), score validation.
+All fit on train (the sparse scores out of fold, as train_xgb; XGBoost on one thread), score validation.
 
 One process, the machine as it is: figures from a shared machine vary between runs; compare rows of one run.
 """
@@ -59,6 +60,8 @@ from prodcat.inference.predictor import Predictor
 
 Encode = Callable[[list[str]], np.ndarray]
 RUNTIMES = [("torch", "fp32"), ("torch", "bf16"), ("onnx_int8", "int8"), ("openvino", "fp32"), ("openvino", "bf16")]
+# XGBoost fits single-threaded: on a shared machine its OpenMP barriers stalled a 2-thread fit for many minutes.
+XGB_THREADS = 1
 SHORT_RUNTIMES = [("torch", "bf16"), ("openvino", "bf16")]  # the shorter max_seq_length levers run on these
 
 
@@ -132,6 +135,12 @@ class Levers:
         self.train_truth = self.train["label"].map(index).to_numpy()
         self.peak = matmul_peak_gflops(torch.bfloat16)
 
+    def champion_accuracy(self) -> float:
+        """The bundle as it scores (its runtime and precision) on validation: the reference of every row."""
+        if not self.bundle:
+            return float("nan")
+        return accuracy(self.bundle.predictor.probabilities(self.frame.head(self.validation_rows)), self.truth)
+
     def heads_seconds(self, predictor: Predictor, vectors: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         """Probabilities of every timed row from these embeddings, and the time the rest of the champion took."""
         return timed(
@@ -145,7 +154,7 @@ class Levers:
             total += forward_flops(EncoderShape.of(model[0].auto_model.config), token_lengths(model.tokenizer, self.texts, max_seq_length))
         return total
 
-    def encoder_rows(self, seq_lengths: list[int], scratch: Path) -> tuple[list[Row], dict[str, np.ndarray]]:
+    def encoder_rows(self, seq_lengths: list[int], scratch: Path) -> list[Row]:
         plan = [(runtime, precision, self.max_seq_length) for runtime, precision in RUNTIMES]
         plan += [(runtime, precision, length) for length in seq_lengths for runtime, precision in SHORT_RUNTIMES]
         reference: dict[str, np.ndarray] = {}
@@ -163,7 +172,7 @@ class Levers:
                 probabilities, rest = self.heads_seconds(self.bundle.predictor, vectors)
                 validation_accuracy = accuracy(probabilities[: self.validation_rows], self.truth)
             else:
-                validation_accuracy, rest = float("nan"), float("inf")
+                validation_accuracy, rest = float("nan"), float("nan")  # no champion: speed columns only
             rows.append(
                 Row(
                     f"{runtime} {precision}" + (f", max_seq_length {length}" if length != self.max_seq_length else ""),
@@ -175,7 +184,7 @@ class Levers:
                 )
             )
             print(rows[-1], flush=True)
-        return rows, reference
+        return rows
 
     def sparse_row(self) -> Row:
         """The `sparse` variant (TF-IDF + linear) from the repo's models: the baseline the issue compares with."""
@@ -187,7 +196,7 @@ class Levers:
             "sparse variant (TF-IDF + linear)", accuracy(probabilities[: self.validation_rows], self.truth), len(self.texts) / seconds
         )
 
-    def static_rows(self, work: Path, finetuned: np.ndarray) -> list[Row]:
+    def static_rows(self, work: Path) -> list[Row]:
         """model2vec distilled from the fine-tuned encoder: as the embedding of XGBoost, hybrid and offset heads, and as an extra block."""
         from model2vec import StaticModel
         from model2vec.distill import distill
@@ -203,7 +212,10 @@ class Levers:
         sparse = SparseModel.load(self.repo / "models" / SPARSE_FOLDER)
         train_scores = load_matrix(self.repo / "data" / "sparse_scores" / "train")  # out of fold, as train_xgb fits on
         train_static = static.encode(self.train["text"].tolist())
-        train_finetuned = load_matrix(self.repo / "data" / "embeddings" / "finetuned" / "train")
+        stored_finetuned = {
+            split: load_matrix(self.repo / "data" / "embeddings" / "finetuned" / split) for split in ("train", "validation")
+        }
+        validation = self.frame.head(self.validation_rows)
         classes = len(self.bundle.manifest["labels"])
         rows = []
 
@@ -214,29 +226,31 @@ class Levers:
         for blocks, label in [
             (["static"], "static + XGBoost"),
             (["static", "sparse"], "static hybrid (static + sparse scores, XGBoost)"),
-            (["finetuned", "sparse"], "hybrid refitted here (reference for the next row)"),
+            (["finetuned", "sparse"], "hybrid refitted here (reference for the next row; stored embeddings, untimed)"),
             (["finetuned", "static", "sparse"], "hybrid + static block (XGBoost)"),
         ]:
             train_design = design_matrix(
-                features(blocks, train_scores, train_static, train_finetuned),
+                features(blocks, train_scores, train_static, stored_finetuned["train"]),
                 encoding.transform(self.train),
                 encoding,
                 self.train_truth,
             )
-            booster = train_booster(train_design, classes, params.train_xgb, threads=os.cpu_count() or 1)
+            booster = train_booster(train_design, classes, params.train_xgb, threads=XGB_THREADS)
 
             def score(frame: pd.DataFrame, blocks=blocks, booster=booster) -> np.ndarray:
                 texts = frame["text"].tolist()
                 static_vectors = static.encode(texts) if "static" in blocks else None
                 scores = sparse.scores(texts) if "sparse" in blocks else None
-                fine = finetuned[: len(texts)] if "finetuned" in blocks else None  # stored: this row's speed is not the point
+                fine = stored_finetuned["validation"] if "finetuned" in blocks else None
                 return predict_proba(
                     booster, design_matrix(features(blocks, scores, static_vectors, fine), encoding.transform(frame), encoding)
                 )
 
-            probabilities, seconds = timed(score, self.frame)
-            speed = len(self.texts) / seconds if "finetuned" not in blocks else float("nan")
-            rows.append(Row(label, accuracy(probabilities[: self.validation_rows], self.truth), speed, note=note))
+            if "finetuned" in blocks:  # the encoder's speed is measured above: accuracy only, on validation's stored embeddings
+                rows.append(Row(label, accuracy(score(validation), self.truth), float("nan"), note=note))
+            else:
+                probabilities, seconds = timed(score, self.frame)
+                rows.append(Row(label, accuracy(probabilities[: self.validation_rows], self.truth), len(self.texts) / seconds, note=note))
             print(rows[-1], flush=True)
 
         weights = train_weights(train_static, train_scores, self.train_truth, classes, params.base.seed, 10)
@@ -269,7 +283,7 @@ def markdown(result: dict) -> str:
         f"(one row = {100 / result['validation_rows']:.2f} point), {result['timed_rows']} timed rows, {result['cores']} cores (shared), "
         f"same-run bf16 matmul peak {result['peak_gflops']:.0f} GFLOP/s",
         "",
-        "| lever | validation accuracy | vs champion (torch bf16) | products/s | encoder texts/s | share of bf16 peak | cosine to torch fp32 | note |",
+        "| lever | validation accuracy | vs the bundle as it scores | products/s | encoder texts/s | share of bf16 peak | cosine to torch fp32 | note |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
@@ -289,23 +303,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seq-lengths", type=int, nargs="*", default=[64, 32], help="shorter max_seq_length levers")
     parser.add_argument("--batch-size", type=int, help="embedding batch size (default: the bundle's)")
     parser.add_argument("--work", type=Path, help="keeps the distilled static model between runs (default: a temporary folder)")
-    parser.add_argument("--no-static", action="store_true", help="skip the model2vec levers")
+    parser.add_argument("--parts", nargs="+", choices=["encoders", "static"], default=["encoders", "static"], help="which levers to run")
     parser.add_argument("--output", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     levers = Levers(args.repo, args.rows, args.batch_size)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work or Path(scratch)
-        rows, reference = levers.encoder_rows([length for length in args.seq_lengths if length < levers.max_seq_length], Path(scratch))
+        rows = []
+        if "encoders" in args.parts:
+            rows += levers.encoder_rows([length for length in args.seq_lengths if length < levers.max_seq_length], Path(scratch))
         if levers.bundle:  # the rows below need the trained models
             rows.append(levers.sparse_row())
-        if levers.bundle and not args.no_static:
+        if levers.bundle and "static" in args.parts:
             try:
                 import model2vec  # noqa: F401
             except ImportError:
                 print("model2vec is not installed: static levers skipped (see the module docstring)")
             else:
-                if "finetuned" in reference:
-                    rows += levers.static_rows(work, reference["finetuned"])
+                if "finetuned" in levers.sources:
+                    rows += levers.static_rows(work)
                 else:
                     print("the champion reads no fine-tuned encoder: static levers skipped")
     result = {
@@ -316,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         "timed_rows": len(levers.texts),
         "cores": len(os.sched_getaffinity(0)),
         "peak_gflops": levers.peak,
-        "champion_accuracy": rows[1].accuracy,
+        "champion_accuracy": levers.champion_accuracy(),
         "rows": [dataclasses.asdict(row) for row in rows],
     }
     if args.output:
