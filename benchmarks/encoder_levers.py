@@ -13,7 +13,7 @@ sparse model, tabular columns and heads, timed apart on the lever's vectors and 
 texts/s and its GFLOP/s on real tokens as a share of the same-run bf16 matmul peak
 (benchmarks/speed.py), and the mean row cosine to torch fp32 at the trained length. Timed texts:
 validation first (its rows give the accuracy), then test and train, `--rows` in all (at least the
-validation split). The `sparse` variant is the reference row. A repo without models/bundle (not
+validation split when there is a champion). The `sparse` variant is the reference row. A repo without models/bundle (not
 trained yet) gets the speed columns only, for its base encoder (`encoder.base`) on its texts.
 
 Static embeddings (model2vec, when installed: `pip install --no-deps model2vec==0.8.2 skeletoken==0.6.1`,
@@ -128,7 +128,8 @@ class Levers:
         splits = {name: pd.read_parquet(repo / "data" / "processed" / f"{name}.parquet") for name in ("validation", "test", "train")}
         self.train = splits["train"]
         self.validation_rows = len(splits["validation"])
-        self.frame = pd.concat(list(splits.values()), ignore_index=True).head(max(rows, self.validation_rows))
+        timed_rows = max(rows, self.validation_rows) if self.bundle else rows  # accuracy needs every validation row
+        self.frame = pd.concat(list(splits.values()), ignore_index=True).head(timed_rows)
         self.texts = self.frame["text"].tolist()
         index = {label: position for position, label in enumerate(labels)}
         self.truth = splits["validation"]["label"].map(index).to_numpy()
@@ -283,14 +284,15 @@ def markdown(result: dict) -> str:
         f"(one row = {100 / result['validation_rows']:.2f} point), {result['timed_rows']} timed rows, {result['cores']} cores (shared), "
         f"same-run bf16 matmul peak {result['peak_gflops']:.0f} GFLOP/s",
         "",
-        "| lever | validation accuracy | vs the bundle as it scores | products/s | encoder texts/s | share of bf16 peak | cosine to torch fp32 | note |",
+        "| lever | validation accuracy | points vs the bundle as it scores | products/s | encoder texts/s | % of bf16 peak | cosine to torch fp32 | note |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         cell = lambda value, fmt: "" if value is None or value != value else format(value, fmt)  # noqa: E731  None or NaN: blank
+        share = row["peak_share"] and 100 * row["peak_share"]
         lines.append(
-            f"| {row['lever']} | {row['accuracy']:.4f} | {100 * (row['accuracy'] - champion):+.2f} pt | {cell(row['products_per_s'], '.0f')} "
-            f"| {cell(row['texts_per_s'], '.0f')} | {cell(row['peak_share'] and 100 * row['peak_share'], '.1f')}{'%' if row['peak_share'] else ''} "
+            f"| {row['lever']} | {cell(row['accuracy'], '.4f')} | {cell(100 * (row['accuracy'] - champion), '+.2f')} "
+            f"| {cell(row['products_per_s'], '.0f')} | {cell(row['texts_per_s'], '.0f')} | {cell(share, '.1f')} "
             f"| {cell(row['cosine'], '.5f')} | {row['note']} |"
         )
     return "\n".join(lines)

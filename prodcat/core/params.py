@@ -132,7 +132,7 @@ class InferenceParams(_Section):
 
     batch_size: int = Field(64, ge=1)
     precision: Precision = "auto"
-    runtime: Runtime = "torch"  # prediction's encoder runtime (the bundle); embed always runs torch (or embed.backend)
+    runtime: Runtime = "torch"  # prediction only (params.yaml: openvino); absent, torch as before; embed runs torch
 
 
 class FinetuneParams(_Section):
