@@ -74,7 +74,10 @@ def test_the_bundle_holds_what_the_champion_needs_and_scores_as_the_models_folde
     assert manifest["format_version"] == BUNDLE_FORMAT == 1 and manifest["variant"] == "sparse"
     assert manifest["files"] == ["sparse", "xgb/tabular.json"] and manifest["encoders"] == {}
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "sparse", "xgb"]  # no booster, no encoder
-    assert manifest["inference"]["dataset"] == PARAMS.catalog.dataset.model_dump() and manifest["inference"]["runtime"] == "torch"
+    assert (
+        manifest["inference"]["dataset"] == PARAMS.catalog.dataset.model_dump()
+        and manifest["inference"]["runtime"] == PARAMS.inference.runtime
+    )
     assert {"torch", "scikit-learn", "prodcat"} <= set(manifest["libraries"])
     assert sum(manifest["reference"]["labels"].values()) == pytest.approx(1.0, abs=1e-4)
 
