@@ -124,11 +124,16 @@ class EncoderParams(_Section):
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 
 
+# What runs the bundle's torch encoders in prediction: torch itself, or OpenVINO (prodcat/encoders/openvino_runtime.py).
+Runtime = Literal["torch", "openvino"]
+
+
 class InferenceParams(_Section):
     """How an encoder embeds texts, in the embed stage and in prediction alike (the bundle stores these)."""
 
     batch_size: int = Field(64, ge=1)
     precision: Precision = "auto"
+    runtime: Runtime = "torch"  # prediction only (params.yaml: openvino); absent, torch as before; embed runs torch
 
 
 class FinetuneParams(_Section):

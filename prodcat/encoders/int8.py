@@ -63,7 +63,7 @@ def int8_recipe(ffn_output_fp32: bool) -> dict:
     return {**BASE_RECIPE, "fp32_after": ACTIVATIONS if ffn_output_fp32 else []}
 
 
-class _SentenceEmbedding(torch.nn.Module):
+class SentenceEmbeddingGraph(torch.nn.Module):
     """The SentenceTransformer with positional tensor inputs, returning its `sentence_embedding`."""
 
     def __init__(self, model: SentenceTransformer, input_names: list[str]) -> None:
@@ -136,7 +136,7 @@ def export_onnx(model: SentenceTransformer, folder: Path, max_seq_length: int, *
     device = model.device
     config = getattr(getattr(model[0], "auto_model", None), "config", None)
     # In eval mode as a whole: the exporter restores the wrapper's mode onto every submodule afterwards.
-    graph = _SentenceEmbedding(model.to("cpu"), input_names).eval()
+    graph = SentenceEmbeddingGraph(model.to("cpu"), input_names).eval()
     with atomic_dir(folder) as scratch, tempfile.TemporaryDirectory() as work:
         traced, fused = Path(work, "traced.onnx"), Path(work, "fused.onnx")
         with torch.inference_mode(), _eager_attention(model), warnings.catch_warnings():

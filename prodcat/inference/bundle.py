@@ -34,6 +34,7 @@ from prodcat.core.variants import TRAINED_ENCODERS, encoders_needed, sparse_need
 from prodcat.data.catalog import feature_frame
 from prodcat.encoders.int8 import EXPORT_INFO, scoring_encoder
 from prodcat.encoders.load import PACKAGED_MODELS
+from prodcat.encoders.openvino_runtime import openvino_scoring_encoder
 from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
 from prodcat.heads.registry import head_class
 from prodcat.heads.scoring import TrainedHeads
@@ -166,7 +167,10 @@ def write_bundle(
         "encoders": encoders,
         "embed_backend": backend,
         "scoring": scoring_path(
-            name, cascade_threshold, backend if encoders else None, params.encoder.max_seq_length if encoders else None
+            name,
+            cascade_threshold,
+            (params.inference.runtime if backend == "torch" else backend) if encoders else None,  # what encodes at scoring time
+            params.encoder.max_seq_length if encoders else None,
         ),
         "inference": {
             "dataset": params.catalog.dataset.model_dump(mode="json"),
@@ -174,6 +178,7 @@ def write_bundle(
             "max_seq_length": params.encoder.max_seq_length,
             "embed_batch_size": params.inference.batch_size,
             "embed_precision": params.inference.precision,
+            "runtime": params.inference.runtime,
         },
     }
     manifest = {
@@ -228,6 +233,13 @@ def build_encoders(folder: Path, manifest: dict) -> dict[str, Callable[[list[str
 
     def encode(where: dict) -> Callable[[list[str]], np.ndarray]:
         int8_folder = folder / where["int8"] if "int8" in where else None  # the export the champion's gate adopted
+        if int8_folder is None and inference.get("runtime", "torch") == "openvino":  # bundles before the runtime key: torch
+            return openvino_scoring_encoder(
+                str(folder / where["folder"]) if "folder" in where else where["name"],
+                max_seq_length=inference["max_seq_length"],
+                batch_size=inference["embed_batch_size"],
+                precision=inference["embed_precision"],
+            )
         return scoring_encoder(
             str(folder / where["folder"]) if "folder" in where else where["name"],
             "onnx_int8" if int8_folder else "torch",

@@ -20,9 +20,12 @@ from prodcat.core.params import SparseParams, load_params
 from prodcat.data.catalog import make_examples
 from prodcat.data.review import REVIEW_COLUMNS
 from prodcat.data.splits import label_ids, label_names
+from prodcat.encoders.encode import encode_texts
+from prodcat.encoders.load import load_encoder
 from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
 from prodcat.heads.xgboost import TabularEncoding
-from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, load_bundle, model_files, write_bundle
+from prodcat.inference import bundle as bundle_module
+from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, model_files, write_bundle
 from prodcat.inference.drift import batch_report, reference_profile
 from prodcat.reports.batch_page import render_report_page
 from stages import bundle as bundle_stage
@@ -74,7 +77,10 @@ def test_the_bundle_holds_what_the_champion_needs_and_scores_as_the_models_folde
     assert manifest["format_version"] == BUNDLE_FORMAT == 1 and manifest["variant"] == "sparse"
     assert manifest["files"] == ["sparse", "xgb/tabular.json"] and manifest["encoders"] == {}
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "sparse", "xgb"]  # no booster, no encoder
-    assert manifest["inference"]["dataset"] == PARAMS.catalog.dataset.model_dump()
+    assert (
+        manifest["inference"]["dataset"] == PARAMS.catalog.dataset.model_dump()
+        and manifest["inference"]["runtime"] == PARAMS.inference.runtime
+    )
     assert {"torch", "scikit-learn", "prodcat"} <= set(manifest["libraries"])
     assert sum(manifest["reference"]["labels"].values()) == pytest.approx(1.0, abs=1e-4)
 
@@ -294,3 +300,33 @@ def test_the_review_queue_holds_the_low_confidence_predictions_in_the_review_for
     assert set(review["issue"]) == {"low_confidence"} and set(review["split"]) == {"new"} and set(review["given_label"]) == {""}
     texts = new_products.set_index("Uniq Id")["Product Name"]
     assert all(text.startswith(texts[identifier]) for identifier, text in zip(review["id"], review["text"], strict=True))
+
+
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
+def test_the_manifest_records_the_encoder_runtime_and_loading_runs_it(
+    trained, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> None:
+    models, _, train = trained
+    params = PARAMS.model_copy(update={"inference": PARAMS.inference.model_copy(update={"runtime": runtime})})
+    manifest = write_bundle(tmp_path, "sparse", None, ["a", "b"], params, models, {}, {}, {})
+    assert manifest["inference"]["runtime"] == runtime
+    # An encoder entry as a `stock` bundle from a local base folder holds it, at fp32 so both runtimes agree to float error.
+    shutil.copytree(tiny_bert, tmp_path / "stock")
+    manifest["encoders"] = {"stock": {"folder": "stock"}}
+    manifest["inference"] = {**manifest["inference"], "embed_precision": "fp32", "max_seq_length": 32}
+    converted = []
+    monkeypatch.setattr(bundle_module, "openvino_scoring_encoder", spy(bundle_module.openvino_scoring_encoder, converted))
+    vectors = build_encoders(tmp_path, manifest)["stock"](train["text"].tolist()[:20])
+    reference = encode_texts(load_encoder(str(tiny_bert), 32), train["text"].tolist()[:20], 64, "fp32")
+    assert np.abs(vectors - reference).max() < 1e-5 and len(converted) == (runtime == "openvino")
+    del manifest["inference"]["runtime"]  # a bundle written before the key: torch
+    build_encoders(tmp_path, manifest)
+    assert len(converted) == (runtime == "openvino")
+
+
+def spy(function, calls: list):
+    def recorded(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return recorded
