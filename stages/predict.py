@@ -76,14 +76,16 @@ def main(argv: list[str] | None = None) -> None:
         if progress.note:
             print(f"predict: {progress.note}", flush=True)
         try:
+            resumed_rows = progress.rows
             report, seconds = score_file(args, bundle, progress, cluster)
         except InputError:
             progress.discard()  # the input is unusable: nothing a rerun of this file could resume
             raise
         progress.discard()
+        earlier = f", {resumed_rows} of them scored by an earlier run" if resumed_rows else ""
         print(
             f"predict: {progress.rows} products with {bundle.manifest['variant']} in {seconds:.1f}s "
-            f"({progress.rows / seconds:.0f} products/s) -> {args.output}"
+            f"({(progress.rows - resumed_rows) / seconds:.0f} products/s{earlier}) -> {args.output}"
         )
         for warning in report["warnings"]:
             print(f"predict: warning: {warning}")
