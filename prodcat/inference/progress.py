@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prodcat.core.io import atomic_file, read_json, write_json
@@ -85,14 +86,14 @@ class BatchProgress:
             return cls.fresh(folder, key, "starting over (--restart): earlier progress removed" if restart and folder.exists() else "")
         try:
             record = read_json(folder / RECORD)
-            recorded_key, parts, monitor = record["key"], record["parts"], record["monitor"]
-        except (ValueError, KeyError, TypeError):
+            parts, monitor = record["parts"], record["monitor"]
+            changed = [name for name in key if record["key"].get(name) != key[name]]
+        except (ValueError, KeyError, TypeError, AttributeError):
             return cls.fresh(folder, key, f"starting over: {folder / RECORD} is unreadable")
-        if changed := [name for name in key if recorded_key.get(name) != key[name]]:
+        if changed:
             return cls.fresh(folder, key, f"starting over: the progress in {folder} is of another run ({', '.join(changed)} differ)")
         for index, rows in enumerate(parts):
-            part = folder / part_name(index)
-            if not part.is_file() or pq.read_metadata(part).num_rows != rows:
+            if part_rows(part := folder / part_name(index)) != rows:
                 return cls.fresh(folder, key, f"starting over: {part} is missing or not the {rows} rows recorded")
         progress = cls(folder, key, parts, monitor)
         progress.note = f"resuming after chunk {len(parts)} ({progress.rows} products committed in {folder})"
@@ -131,3 +132,11 @@ class BatchProgress:
 
 def part_name(index: int) -> str:
     return f"part-{index:06d}.parquet"
+
+
+def part_rows(path: Path) -> int | None:
+    """The rows a committed part holds, from its Parquet footer; None when it is missing or unreadable."""
+    try:
+        return pq.read_metadata(path).num_rows
+    except (OSError, pa.ArrowException):
+        return None

@@ -95,7 +95,7 @@ def interrupted(bundle: Path, catalog: Path, output: Path, chunks: int, monkeypa
     assert committed_chunks(output) == chunks and not output.exists()
 
 
-@pytest.mark.parametrize("change", ["bundle", "input", "chunk rows", "top k", "--restart", "a part lost"])
+@pytest.mark.parametrize("change", ["bundle", "input", "chunk rows", "top k", "--restart", "a part lost", "a part cut short"])
 def test_progress_of_another_run_is_not_resumed(
     trained, catalog: Path, tmp_path: Path, scored_rows: list[int], monkeypatch: pytest.MonkeyPatch, capsys, change: str
 ) -> None:
@@ -118,9 +118,13 @@ def test_progress_of_another_run_is_not_resumed(
         flags, expected = ["--top-k", "2"], "(top_k differ)"
     elif change == "--restart":
         flags, expected = ["--restart"], "starting over (--restart): earlier progress removed"
-    else:
+    elif change == "a part lost":
         (progress_path(output) / "part-000001.parquet").unlink()
         expected = "part-000001.parquet is missing or not the 100 rows recorded"
+    else:
+        part = progress_path(output) / "part-000000.parquet"
+        part.write_bytes(part.read_bytes()[:200])
+        expected = "part-000000.parquet is missing or not the 100 rows recorded"
     scored_rows.clear()
     capsys.readouterr()
     predict_stage.main(["--bundle", str(bundle), "--input", str(small), "--output", str(output), "--chunk-rows", str(CHUNK_ROWS), *flags])
