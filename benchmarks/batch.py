@@ -15,7 +15,6 @@ Needs a bundle (`dvc repro`). Figures vary with the machine and its load.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from devtools.processes import kill_when
 from prodcat.core.io import read_json
 from prodcat.data.synth import generate_catalog
 from prodcat.inference.batch import report_path
+from prodcat.inference.bundle import file_sha256
 from prodcat.inference.progress import committed_chunks
 
 GENERATE_BLOCK = 10000  # catalog rows generated and written at a time
@@ -73,10 +73,6 @@ def measured(command: list[str]) -> tuple[float, int]:
     return seconds, peak
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def kill_and_resume(args: argparse.Namespace, catalog: Path, whole: Path, seconds: float) -> None:
     """Run again into another output, SIGKILL it once `args.kill_at` of the rows are committed, resume it, compare with `whole`."""
     output = whole.with_name(f"resumed{whole.suffix}")
@@ -86,7 +82,7 @@ def kill_and_resume(args: argparse.Namespace, catalog: Path, whole: Path, second
     killed = kill_when(command, lambda: committed_chunks(output) >= kill_chunks, Path.cwd(), timeout=float("inf"))
     committed = committed_chunks(output)
     resumed, peak = measured(command)
-    equal = sha256(output) == sha256(whole) and read_json(report_path(output)) == read_json(report_path(whole))
+    equal = file_sha256(output) == file_sha256(whole) and read_json(report_path(output)) == read_json(report_path(whole))
     print(
         f"bench-batch: killed after {killed:.1f}s with {committed} of {chunks} chunks committed; resumed in {resumed:.1f}s "
         f"({(args.rows - committed * args.chunk_rows) / resumed:.0f} products/s over the rest), peak RSS {peak / 2**20:.0f} MiB"

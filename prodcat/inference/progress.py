@@ -17,7 +17,6 @@ only once every chunk is in (`frames`), and the folder is removed after success 
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prodcat.core.io import atomic_file, read_json, write_json
+from prodcat.inference.bundle import file_sha256
 
 PROGRESS_SUFFIX = ".progress"
 RECORD = "progress.json"
 PROGRESS_FORMAT = 1  # raise when the record or the monitor counts change meaning: older progress then starts over
-HASH_BLOCK = 1 << 20
 
 
 def progress_path(output: str | Path) -> Path:
@@ -46,15 +45,6 @@ def committed_chunks(output: str | Path) -> int:
     return len(read_json(record)["parts"]) if record.is_file() else 0
 
 
-def file_sha256(path: str | Path) -> str:
-    """The input's identity: its content, not its name or modification time (a copied or re-saved identical file still resumes)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_key(bundle_fingerprint: str, source: str | Path, chunk_rows: int, top_k: int) -> dict:
     """What decides every committed chunk's content: a run resumes only from progress recorded under an equal key.
 
@@ -63,7 +53,7 @@ def run_key(bundle_fingerprint: str, source: str | Path, chunk_rows: int, top_k:
     return {
         "format": PROGRESS_FORMAT,
         "bundle_fingerprint": bundle_fingerprint,
-        "input_sha256": file_sha256(source),
+        "input_sha256": file_sha256(Path(source)),  # the content: a renamed or re-saved identical file still resumes
         "chunk_rows": chunk_rows,
         "top_k": top_k,
     }
