@@ -8,9 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,3 +109,26 @@ def kill_after_first_checkpoint(
     if process.wait() != -signal.SIGKILL:
         raise AssertionError(f"the run ended by itself (status {process.returncode}) before it was killed")
     return sorted(path.name for path in checkpoints.glob("checkpoint-*"))
+
+
+def kill_when(command: list[str], ready: Callable[[], bool], cwd: Path, timeout: float = 300) -> float:
+    """Start `command`, SIGKILL it as soon as `ready()` holds (polled every 20 ms); the seconds it ran.
+
+    Fails, with the command's output, if it ends by itself first (it was never killed mid-way) or `ready` stays false.
+    """
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=cwd, env=tool_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                log.seek(0)
+                raise AssertionError(
+                    f"{' '.join(command)} was not killed mid-way (status {process.returncode}):\n{log.read()[-4000:].decode()}"
+                )
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    return time.perf_counter() - started

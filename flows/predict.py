@@ -27,7 +27,10 @@ def cluster_flags(cluster: ClusterParams) -> list[str]:
 
 @task(cache_policy=NO_CACHE)
 def score(workspace: Path, catalog: str, output: str, bundle: str, cluster: ClusterParams) -> None:
-    """Run the prediction CLI; it scores in chunks and writes the predictions and their report whole or not at all."""
+    """Run the prediction CLI; it scores in chunks and writes the predictions and their report whole or not at all.
+
+    A retry (a transient failure, a timeout) runs the same command, which resumes from the last chunk committed.
+    """
     summary = run_stage_cli(workspace, "predict", ["--bundle", bundle, "--input", catalog, "--output", output, *cluster_flags(cluster)])
     get_run_logger().info(summary.strip())
 

@@ -44,10 +44,27 @@ def report_page_path(output: str | Path) -> Path:
     return Path(f"{output}{REPORT_PAGE_SUFFIX}")
 
 
-def read_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The catalog in chunks of `chunk_rows` rows, read as preprocess reads it (strings, blanks missing)."""
+def check_output(path: str | Path) -> None:
+    """Refuse an output format the predictions cannot be written in, before anything is scored."""
+    if Path(path).suffix not in OUTPUT_FORMATS:
+        raise InputError(f"predictions go to a .parquet or .csv file, not {path}")
+
+
+def check_chunk_rows(chunk_rows: int) -> None:
     if chunk_rows < 1:
         raise InputError(f"chunk rows must be positive, got {chunk_rows}")
+
+
+def check_run(source: str | Path, output: str | Path, chunk_rows: int) -> None:
+    """What is refused before any progress is opened or anything scored: the output format, the chunk size, the file's header."""
+    check_output(output)
+    check_chunk_rows(chunk_rows)
+    check_header(source)
+
+
+def read_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The catalog in chunks of `chunk_rows` rows, read as preprocess reads it (strings, blanks missing)."""
+    check_chunk_rows(chunk_rows)
     check_header(path)
     try:
         with pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", chunksize=chunk_rows) as reader:
@@ -106,8 +123,7 @@ class PredictionsFile:
     """Predictions appended chunk by chunk to one Parquet file (one row group per chunk) or CSV file."""
 
     def __init__(self, path: Path) -> None:
-        if Path(path).suffix not in OUTPUT_FORMATS:
-            raise InputError(f"predictions go to a .parquet or .csv file, not {path}")
+        check_output(path)
         self.path = Path(path)
         self.rows = 0
         self._parquet: pq.ParquetWriter | None = None

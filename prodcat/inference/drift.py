@@ -25,6 +25,10 @@ from prodcat.inference.predictor import label_levels
 
 EMPTY_SHARE = 1e-4  # stands in for an empty bin's share, so PSI stays finite
 EXAMPLES = 5  # unseen categorical values listed per column
+# BatchMonitor's counts by kind (`counts`, `restore`): totals, counters by key, histograms over the profile's bins.
+TOTALS = ("rows", "failed_rows", "price_missing", "low_confidence")
+TALLIES = ("check_failures", "filled", "unseen", "predicted")
+HISTOGRAMS = ("text_counts", "price_counts")
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
@@ -147,6 +151,27 @@ class BatchMonitor:
             self.price_missing += int(np.isnan(values).sum())
         self.predicted.update(predictions["predicted"].tolist())
         self.low_confidence += int((predictions["top1_probability"] < self.thresholds.low_confidence).sum())
+
+    def counts(self) -> dict:
+        """What the batch added so far, as JSON: a resumed run restores it (`restore`) and reports as if never stopped."""
+        return {
+            **{name: getattr(self, name) for name in TOTALS},
+            **{name: dict(getattr(self, name)) for name in TALLIES},
+            **{name: None if getattr(self, name) is None else getattr(self, name).tolist() for name in HISTOGRAMS},
+            "check_tolerance": dict(self.check_tolerance),
+            "unseen_examples": {column: list(values) for column, values in self.unseen_examples.items()},
+        }
+
+    def restore(self, counts: dict) -> None:
+        """Continue from `counts()` of an earlier run over the same chunks."""
+        for name in TOTALS:
+            setattr(self, name, int(counts[name]))
+        for name in TALLIES:
+            setattr(self, name, Counter(counts[name]))
+        for name in HISTOGRAMS:
+            setattr(self, name, None if counts[name] is None else np.asarray(counts[name], dtype=np.int64))
+        self.check_tolerance = dict(counts["check_tolerance"])
+        self.unseen_examples = {column: list(values) for column, values in counts["unseen_examples"].items()}
 
     def report(self) -> dict:
         """The report as JSON-ready data; `warnings` says in words what crossed a threshold."""

@@ -35,6 +35,7 @@ from prodcat.heads.xgboost import Design, TabularEncoding, design_matrix, predic
 from prodcat.inference.batch import score_chunks
 from prodcat.inference.bundle import load_bundle, write_bundle
 from prodcat.inference.drift import reference_profile
+from prodcat.inference.progress import BatchProgress
 from stages import embed as embed_stage
 from stages import predict as predict_stage
 
@@ -167,6 +168,33 @@ def test_sharded_batch_prediction_equals_in_process_and_loads_the_bundle_once_pe
     assert sharded_monitor.report() == local_monitor.report()
     key = f"bundle:{stock_bundle.resolve()}:{bundle.manifest['fingerprint']}"
     assert sorted(counts.get(key, 0) for counts in loads_per_worker(client).values()) == [1, 1]
+
+
+def test_a_run_stopped_in_process_resumes_on_the_cluster_and_equals_an_uninterrupted_run(
+    client: Client, stock_bundle: Path, catalog: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    catalog.drop(columns=["Category"]).to_csv(tmp_path / "new.csv", index=False)
+    flags = ["--bundle", str(stock_bundle), "--input", str(tmp_path / "new.csv"), "--chunk-rows", "90"]  # 5 chunks
+    predict_stage.main([*flags, "--output", str(tmp_path / "whole.parquet")])
+    commit = BatchProgress.commit
+
+    def dying(self: BatchProgress, predictions: pd.DataFrame, monitor: dict) -> None:
+        commit(self, predictions, monitor)
+        if self.chunks == 2:
+            raise RuntimeError("the machine went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BatchProgress, "commit", dying)
+        with pytest.raises(RuntimeError):
+            predict_stage.main([*flags, "--output", str(tmp_path / "resumed.parquet")])
+    capsys.readouterr()
+    predict_stage.main([*flags, "--output", str(tmp_path / "resumed.parquet"), "--scheduler", client.scheduler.address])
+    assert "predict: resuming after chunk 2 (180 products committed in" in capsys.readouterr().out
+    whole, resumed = pd.read_parquet(tmp_path / "whole.parquet"), pd.read_parquet(tmp_path / "resumed.parquet")
+    assert resumed["id"].tolist() == catalog["Uniq Id"].tolist() and resumed["predicted"].tolist() == whole["predicted"].tolist()
+    assert np.allclose(resumed["top1_probability"], whole["top1_probability"], atol=2e-4)
+    assert (tmp_path / "resumed.parquet.report.json").read_text() == (tmp_path / "whole.parquet.report.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if "progress" in p.name) == []
 
 
 def test_predict_refuses_bad_cluster_flags_by_name_and_writes_nothing(

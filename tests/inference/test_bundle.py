@@ -16,53 +16,20 @@ import pytest
 
 from devtools.scratch_repo import ROOT, write_params
 from prodcat.core.io import write_json
-from prodcat.core.params import SparseParams, load_params
-from prodcat.data.catalog import make_examples
+from prodcat.core.params import load_params
 from prodcat.data.review import REVIEW_COLUMNS
-from prodcat.data.splits import label_ids, label_names
 from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.load import load_encoder
-from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
-from prodcat.heads.xgboost import TabularEncoding
+from prodcat.heads.linear import SparseModel, load_temperature, probabilities
 from prodcat.inference import bundle as bundle_module
 from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, model_files, write_bundle
-from prodcat.inference.drift import batch_report, reference_profile
+from prodcat.inference.drift import batch_report
 from prodcat.reports.batch_page import render_report_page
 from stages import bundle as bundle_stage
 from stages import cascade as cascade_stage
 from stages import predict as predict_stage
 
 PARAMS = load_params(ROOT / "params.yaml")
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path) -> tuple[Path, Path, pd.DataFrame]:
-    """(models folder, bundle folder, the training examples) of a `sparse` champion fitted on the small catalog."""
-    folder = tmp_path_factory.mktemp("sparse-model")
-    raw = pd.read_csv(small_catalog, dtype=str, keep_default_na=False, na_values=[""])
-    train = make_examples(raw, PARAMS.catalog).frame
-    labels = label_names(train["label"])
-    models = folder / "models"
-    fit_sparse(train["text"].tolist(), label_ids(train["label"], labels), len(labels), SparseParams(min_df=1), temperature=2.0).save(
-        models / "sparse"
-    )
-    write_json(models / "xgb" / "tabular.json", TabularEncoding.fit(train, PARAMS.catalog.categorical_columns).to_json())
-    write_json(models / "champion.json", {"champion": "sparse", "fusion_weights": None})
-    write_json(folder / "labels.json", labels)
-    bundle = folder / "bundle"
-    bundle.mkdir()
-    write_bundle(
-        bundle,
-        "sparse",
-        None,
-        labels,
-        PARAMS,
-        models,
-        {"sha256": "0" * 64, "rows": len(train)},
-        {"validation": {"accuracy": 0.9}, "test": {"accuracy": 0.8}},
-        reference_profile(train, train["label"], PARAMS.bundle.bins),
-    )
-    return models, bundle, train
 
 
 @pytest.fixture()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import MISSING, fields
+
 import pandas as pd
 
 from prodcat.core.params import MonitorParams
-from prodcat.inference.drift import batch_report, level_shares, reference_profile, report_markdown
+from prodcat.inference.drift import BatchMonitor, InputChecks, batch_report, level_shares, reference_profile, report_markdown
 
 
 def report_of(train_labels: list[str], predicted: list[str]) -> dict:
@@ -38,3 +41,34 @@ def test_flat_labels_have_one_level_the_labels_and_no_second_warning() -> None:
     assert report["predicted_levels"] == [{"level": 0, **report["predicted_labels"]}]
     assert report["warnings"] == ["predicted_labels PSI 4.60 > 0.25"]
     assert not any("predicted level" in line for line in report_markdown(report, "out.report.json").splitlines())
+
+
+def test_a_monitor_restored_from_its_counts_reports_as_one_that_never_stopped() -> None:
+    train = ["A | x"] * 4 + ["A | y"] + ["B | x"] * 5
+    features = pd.DataFrame(
+        {
+            "text": [f"product {'long ' * i}" for i in range(10)],
+            "price": [10.0, None, 3.0, 50.0] * 2 + [None, 7.0],
+            "seller": list("YNZYQNYYNW"),
+        }
+    )
+    predictions = pd.DataFrame({"predicted": ["A | y"] * 6 + ["B | x"] * 4, "top1_probability": [0.3, 0.9] * 5})
+    checks = [InputChecks({"id_not_null[id]": 1}, 1, {"id_not_null[id]": 0.0}), InputChecks({"price_format": 2}, 2, {"price_format": 0.1})]
+
+    def monitor() -> BatchMonitor:
+        profile = reference_profile(features, pd.Series(train), bins=4)
+        return BatchMonitor(profile, {"seller": ["Y", "N"]}, MonitorParams(), "fake", "f")
+
+    uninterrupted, first = monitor(), monitor()
+    for part, check in zip((slice(0, 6), slice(6, 10)), checks, strict=True):
+        uninterrupted.add(features[part], predictions[part], check)
+    first.add(features[:6], predictions[:6], checks[0])
+    counts = json.loads(json.dumps(first.counts()))  # as a progress record stores them
+    resumed = monitor()
+    resumed.restore(counts)
+    resumed.add(features[6:], predictions[6:], checks[1])
+    assert resumed.report() == uninterrupted.report()
+    assert resumed.counts() == uninterrupted.counts()
+    assert counts["unseen_examples"] == {"seller": ["Z", "Q"]} and counts["check_failures"] == {"id_not_null[id]": 1}
+    # Every counting field (those with a default) travels: a new counter missing from counts() would be lost on resume.
+    assert set(counts) == {f.name for f in fields(BatchMonitor) if f.default is not MISSING or f.default_factory is not MISSING}
