@@ -20,12 +20,12 @@ import pandas as pd
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, read_json, write_json
 from prodcat.core.params import load_params
-from prodcat.core.variants import encoders_needed, refittable_variants
+from prodcat.core.variants import encoders_needed
 from prodcat.data.splits import read_split
 from prodcat.encoders.matrices import load_matrix
 from prodcat.heads.base import existing
 from prodcat.heads.fusion import scored_variants
-from prodcat.heads.refit import REFIT_FILE, refit
+from prodcat.heads.refit import REFIT_FILE, refit, refittable_variants
 from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE, TabularEncoding
 
 log = logging.getLogger(__name__)

@@ -93,8 +93,3 @@ def xgboost_variants(names: list[str]) -> list[str]:
 
 def offset_variants(names: list[str]) -> list[str]:
     return [name for name in names if variant(name).head == "offset"]
-
-
-def refittable_variants(names: list[str]) -> list[str]:
-    """The variants whose heads are fitted outside fine-tuning (sparse, boosters, offset heads): what the refit stage fits again."""
-    return [name for name in names if variant(name).head in ("linear", "xgboost", "offset")]

@@ -31,6 +31,11 @@ REFIT_FOLDER = "refit"  # the refit stage's folder below models/
 REFIT_FILE = "refit.json"
 
 
+def refittable_variants(names: list[str]) -> list[str]:
+    """The variants among `names` whose heads are fitted outside fine-tuning (sparse model, boosters, offset heads)."""
+    return [name for name in names if variant(name).head in ("linear", "xgboost", "offset")]
+
+
 @dataclass(frozen=True)
 class Refit:
     """The champion's refitted parts: the sparse model (when one of them reads its scores) and the heads."""
