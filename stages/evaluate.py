@@ -54,12 +54,13 @@ def main(argv: list[str] | None = None) -> None:
             write_json(args.report, summary)
             write_json(args.per_class, {variant: per_class[variant] for variant in params.variants})
             champion = choice["champion"]
-            report = {"name": champion, "validation": read_json(args.validation)[champion], "test": summary[champion]}
-            if refit := refit_record(Path(args.models), champion)["variants"]:
+            refit = refit_record(Path(args.models), champion)["variants"]
+            report = {"name": champion, "validation": read_json(args.validation)[champion], "test": summary[champion], "refit": refit}
+            if refit:
                 scored = scored_variants(champion, choice["fusion_weights"])
                 refit_heads, refit_blocks = refitted(Path(args.models), scored, choice, heads, blocks, test["text"].tolist())
                 predicted = variant_probabilities(scored, refit_blocks, refit_heads)[champion].argmax(axis=1)
-                report |= {"refit": refit, "test_refit": {**summary_metrics(truth, predicted), **path_metrics(truth, predicted, names)}}
+                report |= {"test_refit": {**summary_metrics(truth, predicted), **path_metrics(truth, predicted, names)}}
                 log.info("%s refitted on train + validation: test accuracy %.4f", champion, report["test_refit"]["accuracy"])
             write_json(args.champion_report, report)
 
