@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         correct = {name: predicted[name] == truth for name in params.variants}
         champion = choose_champion(correct, params.champion.preference, params.champion.noise_z)
-        passed_over = {name: beaten for name, beaten in beaten_by(correct, params.champion.noise_z).items()
-                       if params.champion.preference.index(name) < params.champion.preference.index(champion)}  # fmt: skip
+        beaten, preferred = beaten_by(correct, params.champion.noise_z), params.champion.preference
+        passed_over = {name: beaten[name] for name in preferred[: preferred.index(champion)] if name in beaten}
         if fusion_weights is not None:
             heads.by_variant["fusion"] = FusionHead(fusion_weights)
         backend, reason = scoring_backend(
