@@ -1,5 +1,9 @@
 """Stage champion: score every variant on the validation split, fit the fusion weights, pick the champion.
 
+The rule is fixed in advance (`champion.preference`, `champion.noise_z`): the most preferred variant
+that no other variant beats on validation by more than the noise of a paired comparison, so a tie or
+a one-row difference never decides by accident.
+
 Reads nothing of the test split: the choice is made before any test score exists (dvc.yaml lists
 this stage's inputs; `evaluate` reports the test scores afterwards).
 
@@ -26,7 +30,7 @@ from prodcat.heads.base import FeatureBlocks
 from prodcat.heads.blocks import stored_blocks
 from prodcat.heads.fusion import FusionHead, cross_fitted_fusion
 from prodcat.heads.metrics import path_metrics, summary_metrics
-from prodcat.heads.scoring import TrainedHeads, choose_champion, variant_probabilities
+from prodcat.heads.scoring import TrainedHeads, beaten_by, choose_champion, variant_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
         scores = {
             name: {**summary_metrics(truth, predicted[name]), **path_metrics(truth, predicted[name], names)} for name in params.variants
         }
-        champion = choose_champion(scores)
+        correct = {name: predicted[name] == truth for name in params.variants}
+        champion = choose_champion(correct, params.champion.preference, params.champion.noise_z)
+        beaten, preferred = beaten_by(correct, params.champion.noise_z), params.champion.preference
+        passed_over = {name: beaten[name] for name in preferred[: preferred.index(champion)] if name in beaten}
         if fusion_weights is not None:
             heads.by_variant["fusion"] = FusionHead(fusion_weights)
         backend, reason = scoring_backend(
@@ -89,8 +96,11 @@ def main(argv: list[str] | None = None) -> None:
                 "  <- champion" if name == champion else "",
             )
         write_json(args.report, scores)
-        write_json(args.output, {"champion": champion, "rule": "best validation accuracy, then macro-F1", "fusion_weights": fusion_weights,
-                                 "embed_backend": backend, "embed_backend_reason": reason})  # fmt: skip
+        rule = (
+            f"the first of champion.preference that no variant beats on validation by more than {params.champion.noise_z} standard errors"
+        )
+        write_json(args.output, {"champion": champion, "rule": rule, "fusion_weights": fusion_weights,
+                                 "embed_backend": backend, "embed_backend_reason": reason, "passed_over": passed_over})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -214,10 +214,29 @@ class AuditParams(_Section):
 
 
 class ChampionParams(_Section):
-    """The fusion's members (calibrated probabilities averaged, weights chosen on validation) and the int8 gate."""
+    """The fusion's members (calibrated probabilities averaged, weights chosen on validation), the choice rule and the int8 gate.
+
+    The rule (README, "Variants and the champion"): the first variant of `preference` that no other
+    variant beats on validation by more than `noise_z` standard errors of the paired difference.
+    """
 
     fusion_members: list[VariantName] = Field(["softmax", "hybrid", "sparse"], min_length=2)
+    preference: list[VariantName] = ["fusion", "hybrid_linear", "hybrid", "sparse", "softmax", "finetuned", "adapted", "stock"]
+    noise_z: float = Field(2.0, ge=0)  # how many standard errors of the paired validation difference count as a real win
     int8_max_accuracy_drop: float = Field(0.002, ge=0, lt=1)  # champion validation accuracy int8 may lose
+
+    @field_validator("preference")
+    @classmethod
+    def _no_repeats(cls, preference: list[str]) -> list[str]:
+        if len(set(preference)) != len(preference):
+            raise ValueError(f"each variant at most once, got {preference}")
+        return preference
+
+
+class RefitParams(_Section):
+    """The refit stage: the champion's parts that need no fine-tuning fitted again on train + validation once it is chosen."""
+
+    enabled: bool = True
 
 
 class CascadeParams(_Section):
@@ -309,6 +328,7 @@ class Params(_Section):
     train_xgb: TrainXgbParams = TrainXgbParams()
     champion: ChampionParams = ChampionParams()
     cascade: CascadeParams = CascadeParams()
+    refit: RefitParams = RefitParams()
     bundle: MonitorParams = MonitorParams()
     orchestration: OrchestrationParams = OrchestrationParams()
     cluster: ClusterParams = ClusterParams()
@@ -344,6 +364,8 @@ class Params(_Section):
             raise ValueError(f"variant softmax needs finetune.objective softmax_head, not {self.finetune.objective}")
         if "adapted" in self.variants and self.adapt.method == "none":
             raise ValueError("variant adapted needs adapt.method tsdae or mlm, not none")
+        if unranked := [name for name in self.variants if name not in self.champion.preference]:
+            raise ValueError(f"champion.preference must rank every variant; missing {unranked}")
         if "fusion" in self.variants:
             if "fusion" in self.champion.fusion_members:
                 raise ValueError("champion.fusion_members cannot include fusion itself")

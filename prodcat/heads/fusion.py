@@ -45,6 +45,11 @@ class FusionHead(Head):
         return fuse(scored, self.weights)
 
 
+def scored_variants(name: str, fusion_weights: dict[str, float] | None) -> list[str]:
+    """What scoring `name` runs: the fusion's members with a weight, then the fusion; any other variant alone."""
+    return [*(member for member, weight in fusion_weights.items() if weight > 0), name] if name == "fusion" else [name]
+
+
 def fuse(probabilities: Mapping[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
     return sum(weight * probabilities[name] for name, weight in weights.items() if weight > 0)
 

@@ -1,4 +1,4 @@
-"""Class probabilities of every variant from its feature blocks, through its head, and the champion rule.
+"""Class probabilities of every variant from its feature blocks, through its head, the champion rule, and the refitted champion.
 
 The same functions score the stored validation and test features (stages champion and evaluate)
 and freshly computed features of new products (prediction), so a variant means one thing everywhere.
@@ -6,16 +6,20 @@ and freshly computed features of new products (prediction), so a variant means o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from prodcat.core.errors import InputError
 from prodcat.core.io import read_json
 from prodcat.core.variants import variant
 from prodcat.heads.base import FeatureBlocks, Head, existing
+from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
+from prodcat.heads.refit import REFIT_FILE, REFIT_FOLDER
 from prodcat.heads.registry import head_class
 from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE, TabularEncoding
 
@@ -42,6 +46,55 @@ def variant_probabilities(names: list[str], blocks: FeatureBlocks, heads: Traine
     return probabilities
 
 
-def choose_champion(scores: dict[str, dict[str, float]]) -> str:
-    """The variant with the best validation accuracy, then macro-F1; a tie goes to the one listed first."""
-    return max(scores, key=lambda name: (scores[name]["accuracy"], scores[name]["macro_f1"]))
+def clearly_beats(correct: np.ndarray, other_correct: np.ndarray, noise_z: float) -> bool:
+    """Whether the first variant's wins over the second on the same rows exceed its losses by more than `noise_z` standard errors.
+
+    A paired comparison (McNemar's): only rows where exactly one of the two is right count, and the
+    difference of wins and losses has standard error sqrt(wins + losses) under "equally good".
+    """
+    wins, losses = int((correct & ~other_correct).sum()), int((~correct & other_correct).sum())
+    return wins - losses > noise_z * math.sqrt(wins + losses)
+
+
+def choose_champion(correct: Mapping[str, np.ndarray], preference: list[str], noise_z: float) -> str:
+    """The first variant in `preference` that no other variant clearly beats on validation (`correct`: per variant, rows it got right).
+
+    A tie or a difference within the noise keeps the preferred variant, so rounding that moves a row
+    or two does not change the choice; a clear win is taken. The most accurate variant is never
+    clearly beaten, so there always is one.
+    """
+    return next(
+        name
+        for name in sorted(correct, key=preference.index)
+        if not any(clearly_beats(correct[other], correct[name], noise_z) for other in correct if other != name)
+    )
+
+
+def beaten_by(correct: Mapping[str, np.ndarray], noise_z: float) -> dict[str, list[str]]:
+    """Per variant, the variants that clearly beat it on validation: why the rule passed over a preferred one."""
+    return {
+        name: [other for other in correct if other != name and clearly_beats(correct[other], correct[name], noise_z)] for name in correct
+    }
+
+
+def refit_record(models: Path, champion: str) -> dict:
+    """refit.json of `models/refit`, checked to be the refit of `champion` (a stale one is refused, never mixed in)."""
+    record = read_json(existing(models / REFIT_FOLDER / REFIT_FILE))
+    if record["champion"] != champion:
+        raise InputError(f"{models / REFIT_FOLDER} refitted {record['champion']}, not the champion {champion}: run `dvc repro refit`")
+    return record
+
+
+def refitted(
+    models: Path, scored: list[str], choice: Mapping[str, Any], heads: TrainedHeads, blocks: FeatureBlocks, texts: list[str]
+) -> tuple[TrainedHeads, FeatureBlocks]:
+    """The heads and feature blocks that score `scored` with the refitted parts in place of the train-fitted ones.
+
+    `blocks` are the rows' stored blocks; their sparse scores are recomputed from `texts` by the refitted sparse model.
+    """
+    names = refit_record(models, choice["champion"])["variants"]
+    folder = models / REFIT_FOLDER
+    swapped: dict[str, Head] = {name: head_class(variant(name)).load(folder, variant(name), choice) for name in names}
+    if (folder / SPARSE_FOLDER).is_dir():
+        blocks = replace(blocks, sparse_scores=SparseModel.load(folder / SPARSE_FOLDER).scores(texts))
+    return TrainedHeads(heads.encoding, {**{name: heads.by_variant[name] for name in scored}, **swapped}), blocks

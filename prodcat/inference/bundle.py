@@ -35,7 +35,9 @@ from prodcat.data.catalog import feature_frame
 from prodcat.encoders.int8 import EXPORT_INFO, scoring_encoder
 from prodcat.encoders.load import PACKAGED_MODELS
 from prodcat.encoders.openvino_runtime import openvino_scoring_encoder
+from prodcat.heads.fusion import scored_variants
 from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
+from prodcat.heads.refit import REFIT_FOLDER
 from prodcat.heads.registry import head_class
 from prodcat.heads.scoring import TrainedHeads
 from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
@@ -63,11 +65,6 @@ LIBRARIES = (
 
 class BundleError(InputError):
     """The bundle folder is missing, incomplete, or written by a newer prodcat."""
-
-
-def scored_variants(name: str, fusion_weights: dict[str, float] | None) -> list[str]:
-    """What scoring `name` runs: the fusion's members with a weight, then the fusion; any other variant alone."""
-    return [*(member for member, weight in fusion_weights.items() if weight > 0), name] if name == "fusion" else [name]
 
 
 def model_files(scored: list[str], cascade: bool = False) -> list[str]:
@@ -128,17 +125,20 @@ def write_bundle(
     embed_backend: str = "torch",
     embed_backend_reason: str | None = None,
     cascade_threshold: float | None = None,
+    refit: list[str] | None = None,
 ) -> dict:
     """Copy what variant `name` needs from `models` into the (empty) folder `target` and write its manifest; returns the manifest.
 
     With `embed_backend` onnx_int8 (adopted by the champion stage's accuracy gate), each encoder's int8
     export under models/onnx_int8/ is packed too and scores; the torch encoder stays as the reference.
     With `cascade_threshold` (the cascade stage's), the sparse model answers the rows it is that sure of.
+    With `refit` (the variants the refit stage refitted), a file of models/refit replaces its train fit.
     """
     scored = scored_variants(name, fusion_weights)
     files = model_files(scored, cascade=cascade_threshold is not None)
     for relative in files:
-        source, copy = models / relative, target / relative
+        refitted = models / REFIT_FOLDER / relative
+        source, copy = refitted if refit and refitted.exists() else models / relative, target / relative
         if not source.exists():
             raise InputError(f"{source} is missing: run `dvc repro` first")
         copy.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +186,7 @@ def write_bundle(
         **scoring,
         "description": variant(name).description,
         "embed_backend_reason": embed_backend_reason,
+        "refit": refit or [],
         "input_checks": params.quality.model_dump(mode="json"),
         "monitor": params.bundle.model_dump(mode="json"),
         "training_data": training_data,

@@ -16,11 +16,12 @@ import pytest
 
 from devtools.scratch_repo import ROOT, write_params
 from prodcat.core.io import write_json
-from prodcat.core.params import load_params
+from prodcat.core.params import SparseParams, load_params
 from prodcat.data.review import REVIEW_COLUMNS
+from prodcat.data.splits import label_ids, label_names
 from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.load import load_encoder
-from prodcat.heads.linear import SparseModel, load_temperature, probabilities
+from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
 from prodcat.inference import bundle as bundle_module
 from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, model_files, write_bundle
 from prodcat.inference.drift import batch_report
@@ -57,6 +58,26 @@ def test_the_bundle_holds_what_the_champion_needs_and_scores_as_the_models_folde
     expected = probabilities(sparse.scores(features["text"].tolist()), load_temperature(models / "sparse"))
     assert np.array_equal(bundle.predictor.probabilities(features), expected)
     assert bundle.score(new_products)["predicted"].tolist() == np.asarray(bundle.predictor.labels)[expected.argmax(axis=1)].tolist()
+
+
+def test_a_refitted_champion_is_bundled_from_the_refit_folder(trained, tmp_path: Path) -> None:
+    """With the refit's variants given, the refit stage's files (models/refit) replace the train fits; the rest come from models/."""
+    models, _, train = trained
+    labels = label_names(train["label"])
+    refit = models / "refit"
+    fit_sparse(train["text"].tolist()[::2], label_ids(train["label"], labels)[::2], len(labels), SparseParams(min_df=1), 3.0).save(
+        refit / "sparse"
+    )
+    for name, refitted in [("refitted", ["sparse"]), ("train-fitted", None)]:
+        target = tmp_path / name
+        target.mkdir()
+        scores = {"validation": {"accuracy": 0.9}, "test": {"accuracy": 0.8}}
+        manifest = write_bundle(target, "sparse", None, labels, PARAMS, models, {"rows": len(train)}, scores, {}, refit=refitted)
+        source = refit if refitted else models
+        assert (target / "sparse/linear.npz").read_bytes() == (source / "sparse/linear.npz").read_bytes()
+        assert (target / "xgb/tabular.json").read_bytes() == (models / "xgb/tabular.json").read_bytes()
+        assert manifest["refit"] == (refitted or [])
+    shutil.rmtree(refit)
 
 
 def test_a_bundle_it_cannot_read_is_refused_by_name(trained, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def test_package_data_a_module_reads_is_part_of_its_closure() -> None:
     assert "stages/__init__.py" not in closure  # a docstring-only package init cannot change an output
 
 
-@pytest.mark.parametrize("stage", ["adapt", "finetune", "embed", "train_sparse", "train_xgb", "champion", "evaluate"])
+@pytest.mark.parametrize("stage", ["adapt", "finetune", "embed", "train_sparse", "train_xgb", "champion", "refit", "evaluate"])
 def test_stages_that_read_splits_do_not_depend_on_catalog_parsing(stage: str) -> None:
     """Editing the price parser reruns validate and preprocess, not fine-tuning: reading a split is `splits.py` alone."""
     closure = {path.relative_to(ROOT).as_posix() for path in import_closure(ROOT, f"stages.{stage}")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
         "audit",
         "train_xgb",
         "champion",
+        "refit",
         "cascade",
         "evaluate",
         "bundle",
@@ -83,13 +85,21 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
         assert support.sum() == len(test)
         assert scores["hierarchical_f1"] == scores["accuracy"]  # top-level labels: a path of one level
 
-    # The champion: the best validation accuracy (then macro-F1), with its test score beside it.
+    # The champion: the first of champion.preference that no variant clearly beats on validation, with its test scores beside it.
     validation_scores = json.loads((project / "metrics/validation.json").read_text())
     champion = json.loads((project / "metrics/champion.json").read_text())
-    best = max(validation_scores.values(), key=lambda s: (s["accuracy"], s["macro_f1"]))
-    assert validation_scores[champion["name"]] == best == champion["validation"]
+    choice = json.loads((project / "models/champion.json").read_text())
+    preference = [name for name in yaml.safe_load((project / "params.yaml").read_text())["champion"]["preference"] if name in VARIANTS]
+    assert list(choice["passed_over"]) == preference[: preference.index(champion["name"])]
+    for passed, beaten_by in choice["passed_over"].items():
+        assert beaten_by and all(validation_scores[other]["accuracy"] > validation_scores[passed]["accuracy"] for other in beaten_by)
+    assert validation_scores[champion["name"]] == champion["validation"] and choice["champion"] == champion["name"]
     assert champion["test"] == metrics[champion["name"]]
-    assert json.loads((project / "models/champion.json").read_text())["champion"] == champion["name"]
+    # Refitted on train + validation: what the champion reads that needs no fine-tuning (the fusion: its members with a weight).
+    weighted = [name for name, weight in (choice["fusion_weights"] or {}).items() if weight > 0] if champion["name"] == "fusion" else []
+    refit = json.loads((project / "models/refit/refit.json").read_text())
+    assert refit["variants"] == champion["refit"] == [name for name in weighted or [champion["name"]] if name != "softmax"]
+    assert refit["rows"] == {"train": len(train), "validation": len(validation)}
 
     # The choice never reads the test split: with test.parquet gone, the stage chooses the same, with the same scores.
     stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["champion"]
@@ -104,24 +114,34 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert (project / "again-validation.json").read_text() == (project / "metrics/validation.json").read_text()
     (project / "again.json").unlink()
     (project / "again-validation.json").unlink()
+    # Nor does the refit: without test.parquet it fits the same (the boosters' files are byte-equal).
+    stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["refit"]
+    assert not any("test" in dep or dep == "data/processed" for dep in stage["deps"])
+    (project / "data/processed/test.parquet").rename(project / "test.parquet.aside")
+    run(stage["cmd"].replace("--output models/refit", "--output again-refit").split(), project)
+    (project / "test.parquet.aside").rename(project / "data/processed/test.parquet")
+    for path in (project / "models/refit").rglob("*"):
+        assert (
+            not path.is_file() or path.read_bytes() == (project / "again-refit" / path.relative_to(project / "models/refit")).read_bytes()
+        )
+    shutil.rmtree(project / "again-refit")
 
     shown = run(["dvc", "metrics", "show", "metrics/evaluate.json"], project).stdout
     for column in ["stock.accuracy", "finetuned.accuracy", "hybrid.macro_f1"]:
         assert column in shown
 
-    # The bundle: the champion and only what it needs; on the test split it scores what evaluate reported.
+    # The bundle: the champion (refitted) and only what it needs; on the test split it scores what evaluate reported for it.
     from prodcat.inference.bundle import load_bundle
 
     manifest = json.loads((project / "models/bundle/manifest.json").read_text())
-    assert manifest["variant"] == champion["name"] and manifest["scores"] == {
-        "validation": champion["validation"],
-        "test": champion["test"],
-    }
+    bundled = champion["test_refit"] if champion["refit"] else champion["test"]
+    assert manifest["variant"] == champion["name"] and manifest["scores"] == {"validation": champion["validation"], "test": bundled}
+    assert manifest["refit"] == champion["refit"]
     assert manifest["labels"] == labels and manifest["training_data"]["rows"] == len(train)
     bundle = load_bundle(project / "models/bundle")
     alone = replace(bundle.predictor, cascade_threshold=None)
     predicted = np.asarray(labels)[alone.probabilities(test).argmax(axis=1)]
-    assert round(float((predicted == test["label"].to_numpy()).mean()), 4) == champion["test"]["accuracy"]
+    assert round(float((predicted == test["label"].to_numpy()).mean()), 4) == bundled["accuracy"]
     # The cascade stage's threshold is the bundle's; where the sparse model is that sure it answers, elsewhere the champion.
     cascade = json.loads((project / "models/cascade.json").read_text())
     assert json.loads((project / "metrics/cascade.json").read_text())["threshold"] == cascade["threshold"]
