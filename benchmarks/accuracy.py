@@ -5,6 +5,7 @@
     python -m benchmarks.accuracy --only Amazon --set finetune.epochs=1 --set adapt.max_texts=200 --adapt mlm   (a quick check)
     python -m benchmarks.accuracy --keep .bench/accuracy                               (keep each catalog's repo)
     python -m benchmarks.accuracy --keep .bench/accuracy --from-stage train_sparse    (rerun from a stage on new code)
+    python -m benchmarks.accuracy --keep .bench/accuracy --render                      (the page again, from the kept results)
 
 `--adapt tsdae|mlm` runs the adapt stage (adapt.method) and scores the `adapted` variant too, so each
 table shows what adaptation alone (stock -> adapted) and adaptation + fine-tuning (finetuned) give;
@@ -45,6 +46,7 @@ from prodcat.heads.metrics import path_metrics, summary_metrics
 
 SHARED = ROOT.parent / "shared" / "data"
 STAGES = list(stage_names())
+RESULT_FILE = "result.json"  # with --keep: one benchmark's figures beside its repo, what --render reads
 BASELINE = "baseline"  # the sparse model refitted on train + validation: what a practitioner fits first
 
 
@@ -174,6 +176,13 @@ def run_benchmark(benchmark: Benchmark, folder: Path, from_stage: str | None = N
         print(f"  {benchmark.name}: {printed}", flush=True)
     finally:
         os.chdir(cwd)
+    result = collect(benchmark, repo, reused, seconds, printed.replace(str(repo) + "/", ""))
+    (folder / RESULT_FILE).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return result
+
+
+def collect(benchmark: Benchmark, repo: Path, reused: list[str], seconds: dict[str, float], predict: str) -> dict:
+    """Everything the page shows for one benchmark, read from its repo after the run (JSON-ready, kept as result.json)."""
     metrics = json.loads((repo / "metrics/evaluate.json").read_text())
     champion = json.loads((repo / "models/champion.json").read_text())
     test, _, _ = read_split(repo / "data/processed", "test")
@@ -184,6 +193,8 @@ def run_benchmark(benchmark: Benchmark, folder: Path, from_stage: str | None = N
     return {
         "metrics": metrics,
         "champion": champion,
+        "champion_report": json.loads((repo / "metrics/champion.json").read_text()),
+        "cascade": json.loads((repo / "metrics/cascade.json").read_text()),
         "baseline": label_scores(truth, predicted[BASELINE], names),
         "intervals": intervals(truth, predicted, groups, champion["champion"]),
         "grouped": groups is not None,
@@ -194,9 +205,27 @@ def run_benchmark(benchmark: Benchmark, folder: Path, from_stage: str | None = N
         "adapt": json.loads((repo / "metrics/adapt.json").read_text()),
         "sparse_classifier": load_params(repo / "params.yaml").train_sparse.classifier,
         "seconds": seconds,
-        "predict": printed.replace(str(repo) + "/", ""),
+        "predict": predict,
         "params": {section: values for section, values in benchmark.overrides.items()},
     }
+
+
+def refit_and_cascade_sentence(result: dict) -> str:
+    """What the refit and the cascade did to the champion, from the run's metrics/champion.json and metrics/cascade.json."""
+    report, cascade = result["champion_report"], result["cascade"]
+    refit = report.get("refit") or []
+    text = (
+        f" Refitted on train + validation (`refit`: {', '.join(refit)}): test accuracy {report['test_refit']['accuracy']:.4f}."
+        if refit
+        else " No refit."
+    )
+    if cascade.get("threshold") is not None:
+        text += (
+            f" Cascade: the sparse model answers validation rows whose top probability is at least {cascade['threshold']:.3f} "
+            f"({cascade['sparse_share']:.1%} of them); validation accuracy {cascade['accuracy_cascade']:.4f} against "
+            f"{cascade['accuracy_champion']:.4f} for the champion alone."
+        )
+    return text
 
 
 def adapt_sentence(adapt: dict) -> str:
@@ -289,7 +318,8 @@ def markdown(results: dict[str, dict], command: str, benchmarks: list[Benchmark]
             f"Champion (chosen on validation): **{champion}**, test accuracy "
             f"{result['metrics'][champion]['accuracy']:.4f}, {best - result['metrics'][champion]['accuracy']:.4f} below the best variant on test. "
             f"Champion minus baseline on test: {difference:+.4f} {interval_text(low, high, signed=True)} (paired bootstrap over {unit})."
-            + (f" Fusion weights (chosen on validation): {json.dumps(weights)}." if weights else ""),
+            + (f" Fusion weights (chosen on validation): {json.dumps(weights)}." if weights else "")
+            + refit_and_cascade_sentence(result),
             "",
             *level_table(result),
         ]
@@ -314,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--adapt", choices=["none", "tsdae", "mlm"], default="none", help="adapt.method, with the adapted variant scored")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="a params override (repeatable)")
     parser.add_argument("--keep", metavar="DIR", help="run in DIR/<benchmark> and keep the repos (default: a temporary folder)")
+    parser.add_argument("--render", action="store_true", help="with --keep: write the page from the kept results, running nothing")
     parser.add_argument(
         "--from-stage",
         choices=STAGES,
@@ -324,14 +355,17 @@ def main(argv: list[str] | None = None) -> None:
     missing = [str(b.catalog) for b in benchmarks if not b.catalog.is_file()]
     if missing or not benchmarks:
         raise SystemExit(f"missing benchmark data: {', '.join(missing)}" if missing else f"no benchmark name contains {args.only!r}")
-    if args.from_stage and not args.keep:
-        raise SystemExit("--from-stage reuses the repos of an earlier --keep run: give --keep DIR")
+    if (args.from_stage or args.render) and not args.keep:
+        raise SystemExit("--from-stage and --render reuse the repos of an earlier --keep run: give --keep DIR")
     with contextlib.ExitStack() as stack:
         scratch = Path(args.keep) if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prodcat-bench-")))
-        results = {b.name: run_benchmark(b, scratch / b.profile, args.from_stage) for b in benchmarks}
+        if args.render:
+            results = {b.name: json.loads((scratch / b.profile / RESULT_FILE).read_text()) for b in benchmarks}
+        else:
+            results = {b.name: run_benchmark(b, scratch / b.profile, args.from_stage) for b in benchmarks}
     command = (
         " ".join(["python -m benchmarks.accuracy", *(argv if argv is not None else sys.argv[1:])])
-        if args.only or args.set or args.adapt != "none" or args.from_stage
+        if args.only or args.set or args.adapt != "none" or args.from_stage or args.render
         else "make bench-accuracy"
     )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
