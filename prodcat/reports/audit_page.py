@@ -10,12 +10,13 @@ import pandas as pd
 from jinja2 import Environment
 from markupsafe import Markup
 
-from prodcat.reports.vega_offline import inline_vega_scripts, script_json
+from prodcat.reports.vega_offline import CHARTS_SCRIPT, inline_vega_scripts, script_json
 
 _VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 TOP_PAIRS = 15  # label-error pairs (given -> suggested) charted
 
-_PAGE = Environment(autoescape=True).from_string("""<!DOCTYPE html>
+_PAGE = Environment(autoescape=True).from_string(
+    """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -43,17 +44,9 @@ td.text { max-width: 40rem; }
 <table><tr>{% for column in columns %}<th>{{ column }}</th>{% endfor %}</tr>
 {% for row in rows %}<tr>{% for column in columns %}<td{% if column == "text" %} class="text"{% endif %}>{{ row[column] }}</td>{% endfor %}</tr>
 {% endfor %}</table>
-<script>
-const charts = {{ charts_json }};
-for (const [id, spec] of Object.entries(charts)) {
-  vegaEmbed("#" + id, spec, {actions: false}).catch((error) => {
-    document.getElementById(id).textContent = "chart not drawn: " + error;
-  });
-}
-</script>
-</body>
-</html>
-""")
+"""
+    + CHARTS_SCRIPT
+)
 
 
 def _percent(share: float | None) -> str:

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_file, read_json
-from prodcat.reports.vega_offline import inline_vega_scripts, script_json
+from prodcat.reports.vega_offline import CHARTS_SCRIPT, inline_vega_scripts, script_json
 
 SAMPLES = ("reference", "batch")
 REQUIRED_KEYS = (
@@ -39,7 +39,8 @@ REQUIRED_KEYS = (
 _VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 _COLOURS = {"domain": list(SAMPLES), "range": ["#9aa5b1", "#d9480f"]}
 
-_PAGE = Environment(autoescape=True).from_string("""<!DOCTYPE html>
+_PAGE = Environment(autoescape=True).from_string(
+    """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -96,17 +97,9 @@ th, td { text-align: left; padding: 0.25rem 0.75rem; border-bottom: 1px solid #d
 <div class="charts">
 {% for chart_id in charts %}<div id="{{ chart_id }}"></div>{% endfor %}
 </div>
-<script>
-const charts = {{ charts_json }};
-for (const [id, spec] of Object.entries(charts)) {
-  vegaEmbed("#" + id, spec, {actions: false}).catch((error) => {
-    document.getElementById(id).textContent = "chart not drawn: " + error;
-  });
-}
-</script>
-</body>
-</html>
-""")
+"""
+    + CHARTS_SCRIPT
+)
 
 
 def _percent(share: float) -> str:

@@ -50,6 +50,21 @@ table { border-spacing: 15px; }
 """)
 
 
+# The end of every inline-chart page (the batch report, the audit page): draw each `charts_json` spec
+# into the div of its id, or say in that div why it was not drawn. A Jinja template tail.
+CHARTS_SCRIPT = """<script>
+const charts = {{ charts_json }};
+for (const [id, spec] of Object.entries(charts)) {
+  vegaEmbed("#" + id, spec, {actions: false}).catch((error) => {
+    document.getElementById(id).textContent = "chart not drawn: " + error;
+  });
+}
+</script>
+</body>
+</html>
+"""
+
+
 def script_json(payload: object) -> Markup:
     """JSON safe inside a <script> element: no '</script>' or '<!--' can come from the data."""
     text = json.dumps(payload, ensure_ascii=False)
