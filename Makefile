@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run flow test test-fast lint format plots data serve figures bench-speed bench-accuracy bench-batch bench-serve bench-gpu bench-scale
+.PHONY: install run flow test test-fast lint format docs plots data serve figures bench-speed bench-accuracy bench-batch bench-serve bench-gpu bench-scale
 .DEFAULT_GOAL := run
 
 # Re-installs when pyproject.toml changes. torch is pinned in pyproject.toml so that pip takes the
@@ -54,6 +54,11 @@ test-fast: install
 lint: install
 	ruff check .
 	ruff format --check .
+
+## The documentation site from docs/ into site/ (MkDocs Material, offline); strict: a broken link or a page
+## missing from the nav fails, and CI runs it. The params and CLI reference pages are generated from the code.
+docs: install
+	mkdocs build --strict --site-dir site
 
 ## Apply the formatter and the safe lint fixes.
 format: install

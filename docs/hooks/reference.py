@@ -22,7 +22,6 @@ import typing
 from typing import Any
 
 import annotated_types
-import click
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -103,7 +102,9 @@ def default_text(field: FieldInfo) -> str:
 
 
 def cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for a table cell: one line, pipes escaped outside code spans (Python-Markdown keeps those inside)."""
+    parts = text.replace("\n", " ").split("`")
+    return "`".join(part if inside else part.replace("|", "\\|") for part, inside in zip(parts, [False, True] * len(parts)))
 
 
 def section_markdown(name: str, model: type[BaseModel], derived_seeds: tuple[str, ...] = ()) -> str:
@@ -147,45 +148,57 @@ def params_markdown(root: type[BaseModel], derived_seeds: tuple[str, ...] = ()) 
 
 
 # --- the prodcat command -----------------------------------------------------------------------------
+# Typer builds click-style commands (its own copy of click since typer 0.20), so these read them by duck typing.
 
 
-def option_names(param: click.Parameter) -> str:
-    if isinstance(param, click.Argument):
-        return f"`{param.human_readable_name}`"
+def is_argument(param: Any) -> bool:
+    return getattr(param, "param_type_name", "") == "argument"
+
+
+def option_names(param: Any) -> str:
+    if is_argument(param):
+        return f"`{(param.name or '').upper()}`"
     names = ", ".join(f"`{opt}`" for opt in param.opts)
     if param.secondary_opts:
         names += " / " + ", ".join(f"`{opt}`" for opt in param.secondary_opts)
     return names
 
 
-def param_default(param: click.Parameter) -> str:
+def param_type(param: Any, ctx: Any) -> str:
+    click_type = getattr(param, "type", None)
+    if getattr(click_type, "name", None):
+        return click_type.name
+    display = getattr(param, "display_type", None)
+    return display(ctx).strip("<>") if callable(display) else ""
+
+
+def param_default(param: Any) -> str:
     if param.required:
         return "required"
     default = param.default
-    if default is None or callable(default) or default == ():
+    if default is None or callable(default) or default == () or default == []:
         return ""
-    if isinstance(param, click.Option) and param.is_flag and param.secondary_opts:
+    if getattr(param, "is_flag", False) and param.secondary_opts:
         return f"`{(param.opts if default else param.secondary_opts)[0]}`"
     return f"`{default}`"
 
 
-def command_markdown(command: click.Command, path: list[str], parent: click.Context | None) -> list[str]:
-    ctx = click.Context(command, info_name=path[-1], parent=parent)
+def command_markdown(command: Any, path: list[str], parent: Any = None) -> list[str]:
+    ctx = command.context_class(command, info_name=path[-1], parent=parent)
     lines = [f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`", ""]
     if command.help:
         lines += [inspect.cleandoc(command.help), ""]
     lines += ["```", ctx.get_usage().removeprefix("Usage: ").strip(), "```", ""]
-    params = [param for param in command.get_params(ctx) if not getattr(param, "hidden", False)]
+    params = [param for param in command.get_params(ctx) if not getattr(param, "hidden", False) and param.name != "help"]
     if params:
         lines += ["| option | type | default | what it does |", "|---|---|---|---|"]
         for param in params:
-            help_text = getattr(param, "help", None) or ""
-            row = [option_names(param), param.type.name, param_default(param), help_text]
+            row = [option_names(param), param_type(param, ctx), param_default(param), getattr(param, "help", None) or ""]
             lines.append("| " + " | ".join(cell(str(part)) for part in row) + " |")
         lines.append("")
     if command.epilog:
         lines += [inspect.cleandoc(command.epilog), ""]
-    if isinstance(command, click.Group):
+    if hasattr(command, "list_commands"):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
             if sub is not None and not sub.hidden:
@@ -193,17 +206,17 @@ def command_markdown(command: click.Command, path: list[str], parent: click.Cont
     return lines
 
 
-def cli_markdown(command: click.Command, prog: str = "prodcat") -> str:
-    """The command reference: the root's help, then each subcommand (depth first) with usage and options."""
-    body = command_markdown(command, [prog], None)
-    return "# Command line\n\n" + GENERATED_NOTE + "\n".join(body[2:] if body else []) + "\n"
+def cli_markdown(command: Any, prog: str = "prodcat") -> str:
+    """The command reference: the root's help, usage and options, then each subcommand, depth first."""
+    body = command_markdown(command, [prog])
+    return "# Command line\n\n" + GENERATED_NOTE + "\n".join(body[2:]) + "\n"
 
 
-def load_cli(target: str = CLI_APP) -> click.Command:
-    """The click command behind `module:attribute` (a typer app or a click command)."""
+def load_cli(target: str = CLI_APP) -> Any:
+    """The click-style command behind `module:attribute`: a typer app, or a command already."""
     module_name, attribute = target.split(":")
     app = getattr(importlib.import_module(module_name), attribute)
-    if isinstance(app, click.Command):
+    if hasattr(app, "context_class"):
         return app
     import typer.main
 
