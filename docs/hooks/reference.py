@@ -136,9 +136,7 @@ def params_markdown(root: type[BaseModel], derived_seeds: tuple[str, ...] = ()) 
             row = [f"`{name}`", f"`{type_name(annotation)}`", default_text(field), bounds(field), field.description or ""]
             top_level.append("| " + " | ".join(cell(part) for part in row) + " |")
     intro = (
-        "# params.yaml\n\n"
-        + GENERATED_NOTE
-        + "Every setting of the pipeline lives in `params.yaml`, validated when a stage loads it "
+        "# params.yaml\n\n" + GENERATED_NOTE + "Every setting of the pipeline lives in `params.yaml`, validated when a stage loads it "
         "(`prodcat/core/params.py`): an unknown key, a wrong type or a value out of bounds stops the stage "
         "with the key's dotted path. Change keys for one run with `dvc exp run -S key=value`, or apply a "
         "catalog profile with `prodcat profile`.\n\n"
