@@ -104,7 +104,7 @@ def default_text(field: FieldInfo) -> str:
 def cell(text: str) -> str:
     """Text for a table cell: one line, pipes escaped outside code spans (Python-Markdown keeps those inside)."""
     parts = text.replace("\n", " ").split("`")
-    return "`".join(part if inside else part.replace("|", "\\|") for part, inside in zip(parts, [False, True] * len(parts)))
+    return "`".join(part if inside else part.replace("|", "\\|") for part, inside in zip(parts, [False, True] * len(parts), strict=False))
 
 
 def section_markdown(name: str, model: type[BaseModel], derived_seeds: tuple[str, ...] = ()) -> str:
@@ -223,8 +223,8 @@ def load_cli(target: str = CLI_APP) -> Any:
 
 def cli_page() -> str:
     try:
-        command = load_cli()
-    except Exception as error:  # noqa: BLE001 - any import failure is reported, and fails the strict build
+        command = load_cli(CLI_APP)
+    except Exception as error:  # any import failure is reported, and fails the strict build
         log.error("the CLI reference could not import %s: %s: %s", CLI_APP, type(error).__name__, error)
         return f"# Command line\n\n!!! failure\n    `{CLI_APP}` did not import: `{type(error).__name__}: {error}`.\n"
     return cli_markdown(command)
@@ -233,7 +233,8 @@ def cli_page() -> str:
 # --- MkDocs events -----------------------------------------------------------------------------------
 
 
-def on_files(files, config):  # noqa: ANN001, ANN201 - the MkDocs hook signature
+def on_files(files: Any, config: Any) -> Any:
+    """Add the generated reference pages to the site's files, before the nav is built from them."""
     from mkdocs.structure.files import File
 
     from prodcat.core.params import SEEDED, Params

@@ -7,6 +7,7 @@ import logging
 import re
 from pathlib import Path
 from types import ModuleType
+from typing import Annotated
 
 import pytest
 import typer
@@ -72,14 +73,14 @@ def small_app() -> typer.Typer:
 
     @app.command()
     def predict(
-        input: Path = typer.Option(..., "--input", help="the CSV to score"),
-        chunk_rows: int = typer.Option(20000, help="rows per chunk"),
-        restart: bool = typer.Option(False, help="start over"),
+        input: Annotated[Path, typer.Option("--input", help="the CSV to score")],
+        chunk_rows: Annotated[int, typer.Option(help="rows per chunk")] = 20000,
+        restart: Annotated[bool, typer.Option(help="start over")] = False,
     ) -> None:
         """Score a CSV in chunks."""
 
     @app.command("demo-catalog")
-    def demo_catalog(rows: int = typer.Argument(2400, help="how many rows")) -> None:
+    def demo_catalog(rows: Annotated[int, typer.Argument(help="how many rows")] = 2400) -> None:
         """Write the synthetic catalog."""
 
     return app
