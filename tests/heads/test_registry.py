@@ -13,10 +13,11 @@ import pytest
 
 from prodcat.core.io import write_json
 from prodcat.core.variants import VARIANTS, Variant
-from prodcat.heads.base import FeatureBlocks, Head, existing
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Head, existing
 from prodcat.heads.registry import HEADS, head_class
 from prodcat.heads.scoring import TrainedHeads, variant_probabilities
-from prodcat.heads.xgboost import TabularEncoding
 from prodcat.inference.bundle import model_files
 
 

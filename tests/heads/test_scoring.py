@@ -14,12 +14,15 @@ from prodcat.core.errors import InputError
 from prodcat.core.io import write_json
 from prodcat.core.params import TrainXgbParams
 from prodcat.core.variants import variant
-from prodcat.heads.base import FeatureBlocks
-from prodcat.heads.linear import SparseModel
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Fitting, TrainingRows
+from prodcat.heads.champion_rule import beaten_by, choose_champion, clearly_beats
 from prodcat.heads.registry import head_class
-from prodcat.heads.scoring import TrainedHeads, beaten_by, choose_champion, clearly_beats, variant_probabilities
+from prodcat.heads.scoring import TrainedHeads, variant_probabilities
 from prodcat.heads.softmax_weights import save_head
-from prodcat.heads.xgboost import TabularEncoding, XGBoostHead
+from prodcat.heads.sparse import SparseModel
+from prodcat.heads.xgboost import XGBoostHead
 
 LABELS = np.repeat([0, 1, 2], 30)
 SOFTMAX_HEAD = {"weight": torch.eye(3, 4), "bias": torch.zeros(3), "log_scale": torch.tensor(0.0)}  # reads class k off dimension k
@@ -46,7 +49,8 @@ def models(tmp_path: Path, blocks: FeatureBlocks) -> Path:
     encoding = TabularEncoding.fit(pd.DataFrame(index=range(90)), [])
     (models / "xgb").mkdir(parents=True)
     write_json(models / "xgb/tabular.json", encoding.to_json())
-    XGBoostHead.fit(variant("finetuned"), blocks, LABELS, 3, encoding, TrainXgbParams(num_boost_round=5), threads=1).save(models / "xgb")
+    fitting = Fitting(encoding, TrainXgbParams(num_boost_round=5))
+    XGBoostHead.fit(variant("finetuned"), TrainingRows(blocks, LABELS, 3), fitting).save(models / "xgb")
     (models / "finetuned").mkdir()
     save_head(SOFTMAX_HEAD, models / "finetuned")
     SparseModel([], np.zeros((3, 1), np.float32), np.zeros(3, np.float32), temperature=2.0).save(models / "sparse")

@@ -11,8 +11,10 @@ import pandas as pd
 from prodcat.core.io import write_json
 from prodcat.core.params import TrainXgbParams
 from prodcat.core.variants import variant
-from prodcat.heads.base import FeatureBlocks
-from prodcat.heads.xgboost import TabularEncoding, XGBoostHead, design_matrix, predict_proba, text_features, train_booster
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Fitting, TrainingRows
+from prodcat.heads.xgboost import XGBoostHead, design_matrix, predict_proba, text_features, train_booster
 
 TRAIN = pd.DataFrame({"price": [1.0, 0.0, np.nan, 9.5], "model": ["m2", "m1", None, "m1"], "seller": ["Y", "N", "Y", "Y"]})
 
@@ -74,7 +76,7 @@ def test_the_xgboost_head_scores_the_same_after_saving_and_loading(tmp_path: Pat
     frame = pd.DataFrame({"price": rng.random(90), "model": rng.choice(["a", "b"], 90)})
     encoding = TabularEncoding.fit(frame, ["model"])
     blocks = FeatureBlocks({"stock": rng.normal(size=(90, 4)).astype(np.float32) + labels[:, None] * 3}, None, encoding.transform(frame))
-    head = XGBoostHead.fit(variant("stock"), blocks, labels, 3, encoding, TrainXgbParams(num_boost_round=10), threads=1)
+    head = XGBoostHead.fit(variant("stock"), TrainingRows(blocks, labels, 3), Fitting(encoding, TrainXgbParams(num_boost_round=10)))
     (tmp_path / "xgb").mkdir()
     write_json(tmp_path / "xgb/tabular.json", encoding.to_json())
     head.save(tmp_path / "xgb")
