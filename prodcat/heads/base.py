@@ -41,7 +41,7 @@ class Fitting:
     """What the stage that fits a head lends it: the categorical codes of the tabular block, the params, its compute."""
 
     encoding: TabularEncoding
-    train_xgb: TrainXgbParams = field(default_factory=TrainXgbParams)
+    train_xgb: TrainXgbParams
     threads: int = 1
     client: Client | None = None  # a Dask cluster to boost on, in shards of `shard_rows` rows
     shard_rows: int = 0

@@ -72,7 +72,7 @@ def test_a_new_head_is_one_class_and_one_registry_line(tmp_path: Path, monkeypat
     # train_xgb and refit fit the heads the registry names for them, through it: the new head among them.
     assert variants_fitted_in("train_xgb", ["softmax", "prior", "stock", "sparse"]) == ["prior", "stock"]
     assert refitted_variants(["softmax", "prior", "fusion"]) == ["prior"]
-    fit_heads(["prior"], train, Fitting(encoding))["prior"].save(tmp_path / "xgb")
+    fit_heads(["prior"], train, Fitting(encoding, TrainXgbParams()))["prior"].save(tmp_path / "xgb")
 
     heads = TrainedHeads.load(tmp_path, ["prior", "fusion"], {"fusion_weights": {"prior": 1.0}})
     blocks = FeatureBlocks({}, None, encoding.transform(pd.DataFrame(index=range(2))))
