@@ -41,8 +41,8 @@ from prodcat.core.variants import VARIANTS
 from prodcat.data.profiles import apply_profile, profile_path
 from prodcat.data.splits import read_split
 from prodcat.heads.intervals import accuracy_interval, paired_difference_interval
-from prodcat.heads.linear import fit_sparse
 from prodcat.heads.metrics import path_metrics, summary_metrics
+from prodcat.heads.sparse import fit_sparse
 
 SHARED = ROOT.parent / "shared" / "data"
 STAGES = list(stage_names())

@@ -30,7 +30,7 @@ from prodcat.core.params import CatalogParams, load_params
 from prodcat.data.audit import audit, label_errors
 from prodcat.data.catalog import make_examples, read_catalog
 from prodcat.data.splits import label_ids, label_names, split_examples
-from prodcat.heads.linear import fit_sparse, fit_temperature, out_of_fold_scores, probabilities
+from prodcat.heads.sparse import fit_sparse, fit_temperature, out_of_fold_scores, probabilities
 
 SHARED = Path("../shared/data")
 

@@ -51,9 +51,9 @@ from prodcat.encoders.int8 import Int8Encoder, export_int8, row_cosines
 from prodcat.encoders.load import load_encoder, resolve_precision
 from prodcat.encoders.matrices import load_matrix
 from prodcat.encoders.openvino_runtime import OpenVinoEncoder
-from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
 from prodcat.heads.offset import offset_logits, train_weights
 from prodcat.heads.scoring import TrainedHeads
+from prodcat.heads.sparse import SPARSE_FOLDER, SparseModel
 from prodcat.heads.xgboost import design_matrix, predict_proba, train_booster
 from prodcat.inference.bundle import MANIFEST_FILE, load_bundle
 from prodcat.inference.predictor import Predictor

@@ -39,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from prodcat.core.params import SparseParams, TrainXgbParams
 from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
-from prodcat.heads.linear import fit_sparse, fit_temperature, out_of_fold_scores
+from prodcat.heads.sparse import fit_sparse, fit_temperature, out_of_fold_scores
 from prodcat.heads.xgboost import booster_params
 
 ENCODER = "all-MiniLM-L6-v2"

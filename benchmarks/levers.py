@@ -28,8 +28,8 @@ import torch
 from prodcat.core.io import read_json
 from prodcat.core.params import load_params
 from prodcat.data.splits import read_split
-from prodcat.heads.linear import SPARSE_FOLDER, LinearHead, SparseModel
 from prodcat.heads.scoring import TrainedHeads
+from prodcat.heads.sparse import SPARSE_FOLDER, LinearHead, SparseModel
 from prodcat.inference.bundle import build_encoders, load_bundle
 from prodcat.inference.cascade import cascade_threshold
 from prodcat.inference.predictor import Predictor, prediction_frame

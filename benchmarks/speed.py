@@ -42,7 +42,8 @@ from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths, training_flops
 from prodcat.encoders.int8 import Int8Encoder, export_int8, row_cosines
 from prodcat.encoders.load import load_encoder, resolve_precision
-from prodcat.heads.xgboost import TabularEncoding, design_matrix, predict_proba, train_booster
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.xgboost import design_matrix, predict_proba, train_booster
 from prodcat.training.finetune import finetune_encoder
 from prodcat.training.losses import build_loss
 from prodcat.training.trainer import LabelledTexts

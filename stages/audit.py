@@ -17,7 +17,7 @@ from prodcat.core.params import load_params
 from prodcat.data.audit import audit, issue_shares
 from prodcat.data.splits import SPLITS, read_split
 from prodcat.encoders.matrices import load_matrix
-from prodcat.heads.linear import load_temperature, probabilities
+from prodcat.heads.sparse import load_temperature, probabilities
 from prodcat.reports.audit_page import render_audit_page
 
 log = logging.getLogger(__name__)

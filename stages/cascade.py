@@ -16,7 +16,7 @@ from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import read_json, write_json
 from prodcat.core.params import load_params
 from prodcat.data.splits import read_split
-from prodcat.heads.blocks import stored_blocks
+from prodcat.features.blocks import stored_blocks
 from prodcat.heads.fusion import scored_variants
 from prodcat.heads.scoring import TrainedHeads, variant_probabilities
 from prodcat.inference.cascade import CASCADE_MODEL, cascade_threshold

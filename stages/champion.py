@@ -26,11 +26,11 @@ from prodcat.core.params import Backend, load_params
 from prodcat.data.splits import read_split
 from prodcat.encoders.int8 import TORCH_REFERENCE, adopt_int8
 from prodcat.encoders.matrices import load_matrix
-from prodcat.heads.base import FeatureBlocks
-from prodcat.heads.blocks import stored_blocks
+from prodcat.features.blocks import FeatureBlocks, stored_blocks
+from prodcat.heads.champion_rule import beaten_by, choose_champion
 from prodcat.heads.fusion import FusionHead, cross_fitted_fusion
 from prodcat.heads.metrics import path_metrics, summary_metrics
-from prodcat.heads.scoring import TrainedHeads, beaten_by, choose_champion, variant_probabilities
+from prodcat.heads.scoring import TrainedHeads, variant_probabilities
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, read_json, write_json
 from prodcat.core.params import load_params
 from prodcat.data.splits import read_split
-from prodcat.heads.blocks import stored_blocks
+from prodcat.features.blocks import stored_blocks
 from prodcat.heads.fusion import scored_variants
 from prodcat.heads.metrics import confusion_rows, path_metrics, per_class_metrics, summary_metrics
 from prodcat.heads.scoring import TrainedHeads, refit_record, refitted, variant_probabilities

@@ -23,10 +23,12 @@ from prodcat.core.params import load_params
 from prodcat.core.variants import encoders_needed
 from prodcat.data.splits import read_split
 from prodcat.encoders.matrices import load_matrix
-from prodcat.heads.base import existing
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Fitting, existing
 from prodcat.heads.fusion import scored_variants
-from prodcat.heads.refit import REFIT_FILE, refit, refittable_variants
-from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE, TabularEncoding
+from prodcat.heads.refit import REFIT_FILE, refit
+from prodcat.heads.registry import refitted_variants
+from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation")  # never test
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     with stage_errors("refit"):
         params = load_params(args.params)
         choice = read_json(args.champion)
-        names = refittable_variants(scored_variants(choice["champion"], choice["fusion_weights"])) if params.refit.enabled else []
+        names = refitted_variants(scored_variants(choice["champion"], choice["fusion_weights"])) if params.refit.enabled else []
         splits = [read_split(args.data, split) for split in SPLITS]
         frame = pd.concat([split[0] for split in splits], ignore_index=True)
         labels, num_classes = np.concatenate([split[2] for split in splits]), len(splits[0][1])
@@ -62,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
                 }
                 refit(
                     names, frame["text"].tolist(), labels, frame["group"].to_numpy() if "group" in frame else None, embeddings,
-                    encoding.transform(frame), encoding, num_classes, params.train_sparse, params.train_xgb, params.base.seed,
-                    threads=os.cpu_count() or 1,
+                    encoding.transform(frame), num_classes, params.train_sparse, params.base.seed,
+                    Fitting(encoding, params.train_xgb, threads=os.cpu_count() or 1),
                 ).save(Path(folder), Path(args.models))  # fmt: skip
                 log.info("%s refitted on %d train + validation rows (%.1fs)", ", ".join(names), len(frame), time.perf_counter() - started)
             else:

@@ -17,7 +17,7 @@ from prodcat.core.io import atomic_dir
 from prodcat.core.params import load_params
 from prodcat.data.splits import read_split
 from prodcat.encoders.matrices import save_matrix
-from prodcat.heads.linear import fit_sparse, fit_temperature, out_of_fold_scores
+from prodcat.heads.sparse import fit_sparse, fit_temperature, out_of_fold_scores
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""Stage train_xgb: one XGBoost classifier per XGBoost variant (stock, finetuned, hybrid) on its text features + price + categoricals,
-and the sparse-offset softmax head of each offset variant (hybrid_linear): the heads fitted on the stored train blocks.
+"""Stage train_xgb: the heads fitted on the stored train blocks, through the registry (those whose `fitted_in` is train_xgb):
+one XGBoost classifier per XGBoost variant (stock, finetuned, hybrid) on its text features + price + categoricals,
+and the sparse-offset softmax head of each offset variant (hybrid_linear).
 
 With a cluster configured (`cluster` params) each booster trains through `xgboost.dask` on it; the
 saved boosters are the same format either way.
@@ -15,11 +16,12 @@ from prodcat.cluster.workers import open_cluster
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
-from prodcat.core.variants import offset_variants, variant, xgboost_variants
 from prodcat.data.splits import read_split
-from prodcat.heads.blocks import stored_blocks
-from prodcat.heads.offset import OffsetHead
-from prodcat.heads.xgboost import TABULAR_FILE, TabularEncoding, XGBoostHead
+from prodcat.features.blocks import stored_blocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Fitting, TrainingRows
+from prodcat.heads.registry import fit_heads, variants_fitted_in
+from prodcat.heads.xgboost import TABULAR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +39,14 @@ def main(argv: list[str] | None = None) -> None:
         params = load_params(args.params)
         train, names, labels = read_split(args.data, "train")
         encoding = TabularEncoding.fit(train, params.catalog.categorical_columns)
-        variants, offsets = xgboost_variants(params.variants), offset_variants(params.variants)
-        blocks = stored_blocks(train, "train", variants + offsets, Path(args.embeddings), Path(args.sparse_scores), encoding)
+        variants = variants_fitted_in("train_xgb", params.variants)
+        blocks = stored_blocks(train, "train", variants, Path(args.embeddings), Path(args.sparse_scores), encoding)
         with atomic_dir(args.output) as folder, open_cluster(params.cluster) as client:
             write_json(Path(folder, TABULAR_FILE), encoding.to_json())
-            for name in variants:
-                head = XGBoostHead.fit(
-                    variant(name), blocks, labels, len(names), encoding, params.train_xgb, threads=os.cpu_count() or 1,
-                    client=client, shard_rows=params.cluster.shard_rows,
-                )  # fmt: skip
+            fitting = Fitting(encoding, params.train_xgb, os.cpu_count() or 1, client, params.cluster.shard_rows)
+            for name, head in fit_heads(variants, TrainingRows(blocks, labels, len(names)), fitting).items():
                 head.save(Path(folder))
-                log.info(
-                    "%s: %d rounds on %d rows x %d features",
-                    name,
-                    head.booster.num_boosted_rounds(),
-                    len(labels),
-                    head.booster.num_features(),
-                )
-            for name in offsets:
-                OffsetHead.fit(variant(name), blocks, labels, len(names), params.train_xgb.seed).save(Path(folder))
-                log.info("%s: sparse-offset softmax head on %d rows", name, len(labels))
+                log.info("%s: %s fitted on %d rows", name, type(head).__name__, len(labels))
 
 
 if __name__ == "__main__":

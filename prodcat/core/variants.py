@@ -85,11 +85,3 @@ def encoder_source(encoder: Encoder, base: str, finetuned: Path, adapted: Path) 
 
 def sparse_needed(names: list[str]) -> bool:
     return any(variant(name).sparse_scores for name in names)
-
-
-def xgboost_variants(names: list[str]) -> list[str]:
-    return [name for name in names if variant(name).head == "xgboost"]
-
-
-def offset_variants(names: list[str]) -> list[str]:
-    return [name for name in names if variant(name).head == "offset"]

@@ -1,1 +1,1 @@
-"""Heads that turn feature blocks into class probabilities (one `Head` type: XGBoost, linear, softmax, fusion) and their metrics."""
+"""Heads that turn feature blocks into class probabilities (one `Head` type: XGBoost, linear, softmax, offset, fusion), fitted through their registry, and their metrics."""

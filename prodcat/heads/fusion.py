@@ -18,7 +18,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from prodcat.core.errors import InputError
 from prodcat.core.variants import Variant
-from prodcat.heads.base import FeatureBlocks, Head
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.heads.base import Head
 
 FUSION_WEIGHT_STEP = 0.1
 
@@ -30,6 +31,8 @@ class FusionHead(Head):
     weights: dict[str, float]
 
     reads_other_variants = True
+    # Its weights are part of the champion's choice: cross-fitted on validation (`cross_fitted_fusion`), recorded in champion.json.
+    fitted_in = "champion"
 
     @classmethod
     def files(cls, spec: Variant) -> list[str]:

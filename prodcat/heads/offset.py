@@ -23,8 +23,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from prodcat.core.variants import Variant
-from prodcat.heads.base import FeatureBlocks, Head, existing
-from prodcat.heads.linear import fit_temperature
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.heads.base import FittedHead, Fitting, TrainingRows, existing
+from prodcat.heads.sparse import fit_temperature
 
 FOLDER = "xgb"  # train_xgb's folder below models/: it fits this head beside its boosters
 # The benchmark's settings (docs/BENCHMARKS_HEADS.md, softmax_offset).
@@ -79,7 +80,12 @@ def train_weights(
     weights = initial_weights(embedding, num_classes, fit_temperature(scores, labels))
     learned = [weights[name].requires_grad_() for name in ("weight", "bias", "scale")]
     optimizer = torch.optim.AdamW(learned, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    x, s, y = torch.from_numpy(embedding.astype(np.float32)), torch.from_numpy(scores.astype(np.float32)), torch.from_numpy(labels).long()
+    # torch.tensor copies: the labels may be a read-only view (pandas copy-on-write), which torch.from_numpy warns about.
+    x, s, y = (
+        torch.from_numpy(embedding.astype(np.float32)),
+        torch.from_numpy(scores.astype(np.float32)),
+        torch.tensor(labels, dtype=torch.long),
+    )
     fit_rows, held = (torch.from_numpy(rows) for rows in held_out_rows(len(labels), seed))
     generator = torch.Generator().manual_seed(seed)
     best = (accuracy(weights, x[held], s[held], y[held]), {name: value.detach().clone() for name, value in weights.items()})
@@ -96,18 +102,22 @@ def train_weights(
 
 
 @dataclass(frozen=True)
-class OffsetHead(Head):
+class OffsetHead(FittedHead):
     """The sparse-offset softmax head of a variant that reads an encoder's embedding and the sparse scores."""
 
     variant: Variant
     weights: dict[str, torch.Tensor]
 
+    fitted_in = "train_xgb"
+    refitted = True
+
     @classmethod
-    def fit(
-        cls, spec: Variant, blocks: FeatureBlocks, labels: np.ndarray, num_classes: int, seed: int, max_epochs: int = MAX_EPOCHS
-    ) -> OffsetHead:
-        """Train on the train rows' blocks alone (their out-of-fold sparse scores): the held-out tenth is drawn from them."""
-        return cls(spec, train_weights(blocks.embeddings[spec.encoder], blocks.sparse_scores, labels, num_classes, seed, max_epochs))
+    def fit(cls, spec: Variant, rows: TrainingRows, fitting: Fitting, max_epochs: int = MAX_EPOCHS) -> OffsetHead:
+        """Train on the rows' blocks alone (their out-of-fold sparse scores): the held-out tenth is drawn from them."""
+        blocks, seed = rows.blocks, fitting.train_xgb.seed
+        return cls(
+            spec, train_weights(blocks.embeddings[spec.encoder], blocks.sparse_scores, rows.labels, rows.num_classes, seed, max_epochs)
+        )
 
     def save(self, folder: Path) -> None:
         """The weights as `<variant>.safetensors` in the stage's folder (`models/xgb`)."""

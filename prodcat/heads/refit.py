@@ -20,20 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from prodcat.core.params import SparseParams, TrainXgbParams
-from prodcat.core.variants import offset_variants, sparse_needed, variant, xgboost_variants
-from prodcat.heads.base import FeatureBlocks, existing
-from prodcat.heads.linear import SPARSE_FOLDER, SparseModel, fit_sparse, fit_temperature, out_of_fold_scores
-from prodcat.heads.offset import OffsetHead
-from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE, TabularEncoding, XGBoostHead
+from prodcat.core.params import SparseParams
+from prodcat.core.variants import sparse_needed
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.heads.base import FittedHead, Fitting, TrainingRows, existing
+from prodcat.heads.registry import fit_heads
+from prodcat.heads.sparse import SPARSE_FOLDER, SparseModel, fit_sparse, fit_temperature, out_of_fold_scores
+from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
 
 REFIT_FOLDER = "refit"  # the refit stage's folder below models/
 REFIT_FILE = "refit.json"
-
-
-def refittable_variants(names: list[str]) -> list[str]:
-    """The variants among `names` whose heads are fitted outside fine-tuning (sparse model, boosters, offset heads)."""
-    return [name for name in names if variant(name).head in ("linear", "xgboost", "offset")]
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,7 @@ class Refit:
     """The champion's refitted parts: the sparse model (when one of them reads its scores) and the heads."""
 
     sparse: SparseModel | None
-    heads: dict[str, XGBoostHead | OffsetHead]
+    heads: dict[str, FittedHead]
 
     def save(self, folder: Path, models: Path) -> None:
         """Into `folder` in the models/ layout; the train categorical codes from `models` beside the boosters."""
@@ -60,25 +56,19 @@ def refit(
     groups: np.ndarray | None,
     embeddings: Mapping[str, np.ndarray],
     tabular: np.ndarray,
-    encoding: TabularEncoding,
     num_classes: int,
     sparse_params: SparseParams,
-    xgb_params: TrainXgbParams,
     seed: int,
-    threads: int,
+    fitting: Fitting,
 ) -> Refit:
-    """Fit `names` (refittable variants) on the given rows as train_sparse and train_xgb fit them on train.
+    """Fit `names` (refitted variants, prodcat.heads.registry.refitted_variants) on the given rows as train_sparse and train_xgb fit them on train.
 
-    The boosters read out-of-fold sparse scores of these rows, as in training; the sparse model and
-    its calibration come from all of them.
+    The heads read out-of-fold sparse scores of these rows, as in training; the sparse model and
+    its calibration come from all of them. The heads are fitted through the registry, like train_xgb's.
     """
     sparse, scores = None, None
     if sparse_needed(names):
         scores = out_of_fold_scores(texts, labels, groups, num_classes, sparse_params, seed)
         sparse = fit_sparse(texts, labels, num_classes, sparse_params, fit_temperature(scores, labels))
-    blocks = FeatureBlocks(dict(embeddings), scores, tabular)
-    heads: dict[str, XGBoostHead | OffsetHead] = {
-        name: XGBoostHead.fit(variant(name), blocks, labels, num_classes, encoding, xgb_params, threads) for name in xgboost_variants(names)
-    }
-    heads |= {name: OffsetHead.fit(variant(name), blocks, labels, num_classes, seed) for name in offset_variants(names)}
-    return Refit(sparse, heads)
+    rows = TrainingRows(FeatureBlocks(dict(embeddings), scores, tabular), labels, num_classes)
+    return Refit(sparse, fit_heads(names, rows, fitting))

@@ -1,4 +1,4 @@
-"""Class probabilities of every variant from its feature blocks, through its head, the champion rule, and the refitted champion.
+"""Class probabilities of every variant from its feature blocks, through its head, and of the refitted champion.
 
 The same functions score the stored validation and test features (stages champion and evaluate)
 and freshly computed features of new products (prediction), so a variant means one thing everywhere.
@@ -6,7 +6,6 @@ and freshly computed features of new products (prediction), so a variant means o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,11 +16,13 @@ import numpy as np
 from prodcat.core.errors import InputError
 from prodcat.core.io import read_json
 from prodcat.core.variants import variant
-from prodcat.heads.base import FeatureBlocks, Head, existing
-from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Head, existing
 from prodcat.heads.refit import REFIT_FILE, REFIT_FOLDER
 from prodcat.heads.registry import head_class
-from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE, TabularEncoding
+from prodcat.heads.sparse import SPARSE_FOLDER, SparseModel
+from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
 
 
 @dataclass
@@ -44,37 +45,6 @@ def variant_probabilities(names: list[str], blocks: FeatureBlocks, heads: Traine
     for name in sorted(names, key=lambda n: heads.by_variant[n].reads_other_variants):
         probabilities[name] = heads.by_variant[name].predict_proba(blocks, probabilities)
     return probabilities
-
-
-def clearly_beats(correct: np.ndarray, other_correct: np.ndarray, noise_z: float) -> bool:
-    """Whether the first variant's wins over the second on the same rows exceed its losses by more than `noise_z` standard errors.
-
-    A paired comparison (McNemar's): only rows where exactly one of the two is right count, and the
-    difference of wins and losses has standard error sqrt(wins + losses) under "equally good".
-    """
-    wins, losses = int((correct & ~other_correct).sum()), int((~correct & other_correct).sum())
-    return wins - losses > noise_z * math.sqrt(wins + losses)
-
-
-def choose_champion(correct: Mapping[str, np.ndarray], preference: list[str], noise_z: float) -> str:
-    """The first variant in `preference` that no other variant clearly beats on validation (`correct`: per variant, rows it got right).
-
-    A tie or a difference within the noise keeps the preferred variant, so rounding that moves a row
-    or two does not change the choice; a clear win is taken. The most accurate variant is never
-    clearly beaten, so there always is one.
-    """
-    return next(
-        name
-        for name in sorted(correct, key=preference.index)
-        if not any(clearly_beats(correct[other], correct[name], noise_z) for other in correct if other != name)
-    )
-
-
-def beaten_by(correct: Mapping[str, np.ndarray], noise_z: float) -> dict[str, list[str]]:
-    """Per variant, the variants that clearly beat it on validation: why the rule passed over a preferred one."""
-    return {
-        name: [other for other in correct if other != name and clearly_beats(correct[other], correct[name], noise_z)] for name in correct
-    }
 
 
 def refit_record(models: Path, champion: str) -> dict:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from prodcat.core.variants import Variant
-from prodcat.heads.base import FeatureBlocks, Head
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.heads.base import Head
 from prodcat.heads.softmax_weights import SOFTMAX_HEAD_FILE, head_probabilities, load_head
 
 
@@ -26,6 +27,9 @@ class SoftmaxHead(Head):
 
     encoder: str
     weights: dict[str, torch.Tensor]
+
+    # Trained with its encoder by fine-tuning (prodcat.training.finetune, objective softmax_head), not from feature blocks.
+    fitted_in = "finetune"
 
     @classmethod
     def files(cls, spec: Variant) -> list[str]:

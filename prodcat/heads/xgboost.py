@@ -1,8 +1,4 @@
-"""The head phase: XGBoost on text features plus price and categorical columns.
-
-Categorical values (model number, seller flag, ...) are coded from the train split's vocabulary,
-stored as JSON next to the model, and applied identically to any later frame: a value never seen
-in training becomes missing instead of crashing or shifting the codes.
+"""The head phase: XGBoost on text features plus price and categorical columns (coded by prodcat.features.tabular).
 
 On a Dask cluster the booster trains through `xgboost.dask` on row shards of the same design matrix
 and is the same kind of Booster (saved as UBJ), so nothing downstream knows where it was trained.
@@ -19,52 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import xgboost as xgb
 
 from prodcat.core.io import read_json
 from prodcat.core.params import TrainXgbParams
 from prodcat.core.variants import Variant
-from prodcat.heads.base import FeatureBlocks, Head, existing
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import FittedHead, Fitting, TrainingRows, existing
 
 if TYPE_CHECKING:
     from distributed import Client
 
 BOOSTERS = "xgb"  # the train_xgb stage's folder below models/
 TABULAR_FILE = "tabular.json"
-
-
-@dataclass(frozen=True)
-class TabularEncoding:
-    """How the non-text columns become numbers; fitted on train, saved as JSON."""
-
-    use_price: bool
-    categories: dict[str, list[str]]  # column -> known values; code = position
-
-    @classmethod
-    def fit(cls, train: pd.DataFrame, categorical_columns: list[str]) -> TabularEncoding:
-        use_price = "price" in train and bool(train["price"].notna().any())
-        categories = {column: sorted(train[column].dropna().astype(str).unique()) for column in categorical_columns}
-        return cls(use_price=use_price, categories=categories)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return (["price"] if self.use_price else []) + list(self.categories)
-
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """(rows, features) float32; NaN = missing (blank, unparseable or unseen)."""
-        columns = [frame["price"].to_numpy(dtype=np.float32)] if self.use_price else []
-        for column, known in self.categories.items():
-            codes = pd.Categorical(frame[column].astype("string"), categories=known).codes.astype(np.float32)
-            columns.append(np.where(codes < 0, np.nan, codes))
-        return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=np.float32)
-
-    def to_json(self) -> dict:
-        return {"use_price": self.use_price, "categories": self.categories}
-
-    @classmethod
-    def from_json(cls, payload: dict) -> TabularEncoding:
-        return cls(use_price=payload["use_price"], categories=payload["categories"])
 
 
 @dataclass(frozen=True)
@@ -132,35 +96,27 @@ def text_features(spec: Variant, blocks: FeatureBlocks) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class XGBoostHead(Head):
+class XGBoostHead(FittedHead):
     """A booster on the variant's text features plus the tabular columns, coded as in training."""
 
     variant: Variant
     booster: xgb.Booster
     encoding: TabularEncoding
 
+    fitted_in = "train_xgb"
+    refitted = True
+
     @classmethod
-    def fit(
-        cls,
-        spec: Variant,
-        blocks: FeatureBlocks,
-        labels: np.ndarray,
-        num_classes: int,
-        encoding: TabularEncoding,
-        params: TrainXgbParams,
-        threads: int,
-        client: Client | None = None,
-        shard_rows: int = 0,
-    ) -> XGBoostHead:
-        """Boost on the train rows' blocks: in this process with `threads`, or through `xgboost.dask` on `client` in shards of `shard_rows` rows."""
-        if client is None:
-            booster = train_booster(
-                design_matrix(text_features(spec, blocks), blocks.tabular, encoding, labels), num_classes, params, threads
-            )
+    def fit(cls, spec: Variant, rows: TrainingRows, fitting: Fitting) -> XGBoostHead:
+        """Boost on the rows' blocks: in this process with `fitting.threads`, or through `xgboost.dask` on `fitting.client` in shards."""
+        features, params = text_features(spec, rows.blocks), fitting.train_xgb
+        if fitting.client is None:
+            matrix = design_matrix(features, rows.blocks.tabular, fitting.encoding, rows.labels)
+            booster = train_booster(matrix, rows.num_classes, params, fitting.threads)
         else:
-            design = Design.of(text_features(spec, blocks), blocks.tabular, encoding)
-            booster = train_booster_on_cluster(client, design, labels, num_classes, params, shard_rows)
-        return cls(spec, booster, encoding)
+            design = Design.of(features, rows.blocks.tabular, fitting.encoding)
+            booster = train_booster_on_cluster(fitting.client, design, rows.labels, rows.num_classes, params, fitting.shard_rows)
+        return cls(spec, booster, fitting.encoding)
 
     def save(self, boosters: Path) -> None:
         """The booster as `<variant>.ubj` in the stage's folder (`models/xgb`); the stage writes the shared tabular.json."""

@@ -36,10 +36,10 @@ from prodcat.encoders.int8 import EXPORT_INFO, scoring_encoder
 from prodcat.encoders.load import PACKAGED_MODELS
 from prodcat.encoders.openvino_runtime import openvino_scoring_encoder
 from prodcat.heads.fusion import scored_variants
-from prodcat.heads.linear import SPARSE_FOLDER, SparseModel
 from prodcat.heads.refit import REFIT_FOLDER
 from prodcat.heads.registry import head_class
 from prodcat.heads.scoring import TrainedHeads
+from prodcat.heads.sparse import SPARSE_FOLDER, SparseModel
 from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
 from prodcat.inference.cascade import CASCADE_MODEL
 from prodcat.inference.drift import BatchMonitor

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from prodcat.data.labels import LABEL_SEPARATOR, label_at_level
-from prodcat.heads.base import FeatureBlocks
-from prodcat.heads.linear import SparseModel, probabilities
+from prodcat.features.blocks import FeatureBlocks
 from prodcat.heads.scoring import TrainedHeads, variant_probabilities
+from prodcat.heads.sparse import SparseModel, probabilities
 from prodcat.inference.cascade import cascade_probabilities
 
 

@@ -31,7 +31,8 @@ from prodcat.data.catalog import make_examples
 from prodcat.data.splits import label_ids, label_names
 from prodcat.encoders.encode import encode_texts, encoder_fingerprint
 from prodcat.encoders.load import load_encoder
-from prodcat.heads.xgboost import Design, TabularEncoding, design_matrix, predict_proba, train_booster, train_booster_on_cluster
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.xgboost import Design, design_matrix, predict_proba, train_booster, train_booster_on_cluster
 from prodcat.inference.batch import score_chunks
 from prodcat.inference.bundle import load_bundle, write_bundle
 from prodcat.inference.drift import reference_profile

@@ -10,7 +10,7 @@ from prodcat.data.catalog import make_examples
 from prodcat.data.review import REVIEW_COLUMNS
 from prodcat.data.splits import label_ids, label_names
 from prodcat.data.synth import generate_catalog
-from prodcat.heads.linear import fit_temperature, out_of_fold_scores, probabilities
+from prodcat.heads.sparse import fit_temperature, out_of_fold_scores, probabilities
 
 SWAPPED = {"Toys & Games": "Home & Kitchen", "Home & Kitchen": "Toys & Games"}  # the small catalog's two largest classes
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from prodcat.data.splits import label_ids, label_names, read_split
-from prodcat.heads.linear import LinearHead
+from prodcat.features.tabular import TabularEncoding
 from prodcat.heads.scoring import TrainedHeads
-from prodcat.heads.xgboost import TabularEncoding
+from prodcat.heads.sparse import LinearHead
 from prodcat.inference.predictor import Predictor, predict
 
 NAMES = ["Books", "Toys", "Zoo Supplies"]
@@ -56,7 +56,7 @@ def test_a_bundled_variant_loads_with_its_label_map_and_names_the_right_categori
     from devtools.scratch_repo import ROOT
     from prodcat.core.io import write_json
     from prodcat.core.params import SparseParams, load_params
-    from prodcat.heads.linear import fit_sparse
+    from prodcat.heads.sparse import fit_sparse
     from prodcat.inference.bundle import load_bundle, write_bundle
 
     texts = {"Books": "paperback novel book", "Toys": "plastic toy bricks", "Zoo Supplies": "zoo animal feed"}

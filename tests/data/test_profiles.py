@@ -13,7 +13,7 @@ from devtools.scratch_repo import ROOT, write_params
 from prodcat.core.errors import InputError
 from prodcat.core.params import load_params
 from prodcat.data.profiles import apply_profile, profile_path
-from prodcat.heads.xgboost import TabularEncoding
+from prodcat.features.tabular import TabularEncoding
 from stages import preprocess as preprocess_stage
 from stages import validate as validate_stage
 

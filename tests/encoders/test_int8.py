@@ -229,12 +229,12 @@ def test_a_bug_in_the_int8_path_fails_the_embed_stage(
 
 def test_champion_keeps_int8_for_prediction_only_within_the_accuracy_drop(tmp_path: Path) -> None:
     from prodcat.encoders.matrices import save_matrix
-    from prodcat.heads.base import FeatureBlocks
+    from prodcat.features.blocks import FeatureBlocks
+    from prodcat.features.tabular import TabularEncoding
     from prodcat.heads.fusion import FusionHead
-    from prodcat.heads.linear import LinearHead
     from prodcat.heads.scoring import TrainedHeads
     from prodcat.heads.softmax import SoftmaxHead
-    from prodcat.heads.xgboost import TabularEncoding
+    from prodcat.heads.sparse import LinearHead
     from stages.champion import scoring_backend
 
     truth = np.arange(10) % 3

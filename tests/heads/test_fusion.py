@@ -8,7 +8,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from prodcat.core.errors import InputError
 from prodcat.core.variants import variant
-from prodcat.heads.base import FeatureBlocks
+from prodcat.features.blocks import FeatureBlocks
 from prodcat.heads.fusion import FusionHead, cross_fitted_fusion, fit_fusion_weights, simplex_grid
 
 

@@ -11,13 +11,16 @@ import yaml
 
 from prodcat.core.errors import InputError
 from prodcat.core.io import read_json, write_json
+from prodcat.core.variants import Variant
 from prodcat.encoders.matrices import save_matrix
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
 from prodcat.heads import refit as refit_module
-from prodcat.heads.base import FeatureBlocks
-from prodcat.heads.linear import SparseModel
-from prodcat.heads.refit import refittable_variants
+from prodcat.heads.base import Fitting, TrainingRows
+from prodcat.heads.registry import refitted_variants
 from prodcat.heads.scoring import TrainedHeads, refit_record, refitted
-from prodcat.heads.xgboost import TabularEncoding, XGBoostHead
+from prodcat.heads.sparse import SparseModel
+from prodcat.heads.xgboost import XGBoostHead
 from stages import refit as refit_stage
 
 NAMES = ["bags", "lamps", "shoes"]
@@ -86,10 +89,10 @@ def test_the_champions_parts_are_refitted_on_train_and_validation_rows_and_no_te
         seen["sparse_texts"].extend(texts)
         return fit_sparse(texts, *args)
 
-    def spy_fit_booster(cls: type, spec: object, blocks: FeatureBlocks, labels: np.ndarray, *args: object, **kwargs: object) -> XGBoostHead:
-        seen["booster_marks"].extend(blocks.embeddings["finetuned"][:, -1].astype(int).tolist())
-        seen["booster_labels"].extend(labels.tolist())
-        return fit_booster(spec, blocks, labels, *args, **kwargs)
+    def spy_fit_booster(cls: type, spec: Variant, rows: TrainingRows, fitting: Fitting) -> XGBoostHead:
+        seen["booster_marks"].extend(rows.blocks.embeddings["finetuned"][:, -1].astype(int).tolist())
+        seen["booster_labels"].extend(rows.labels.tolist())
+        return fit_booster(spec, rows, fitting)
 
     monkeypatch.setattr(refit_module, "out_of_fold_scores", spy_out_of_fold)
     monkeypatch.setattr(refit_module, "fit_sparse", spy_fit_sparse)
@@ -124,7 +127,7 @@ def test_evaluate_and_bundle_score_the_refitted_parts_and_refuse_a_refit_of_anot
 
 
 def test_with_refit_off_or_a_fine_tuned_champion_nothing_is_refitted(stored: Path) -> None:
-    assert refittable_variants(["softmax", "hybrid", "sparse", "hybrid_linear", "stock", "fusion"]) == [
+    assert refitted_variants(["softmax", "hybrid", "sparse", "hybrid_linear", "stock", "fusion"]) == [
         "hybrid",
         "sparse",
         "hybrid_linear",

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from prodcat.core.variants import Variant, variant
-from prodcat.heads.base import FeatureBlocks
+from prodcat.features.blocks import FeatureBlocks
 from prodcat.heads.softmax import SoftmaxHead
 from prodcat.heads.softmax_weights import save_head
 

@@ -1,8 +1,7 @@
-"""The head phase: tabular coding, design matrices, XGBoost training, unseen values included, and the XGBoost head."""
+"""The head phase: design matrices, XGBoost training, unseen values included, and the XGBoost head."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,30 +10,12 @@ import pandas as pd
 from prodcat.core.io import write_json
 from prodcat.core.params import TrainXgbParams
 from prodcat.core.variants import variant
-from prodcat.heads.base import FeatureBlocks
-from prodcat.heads.xgboost import TabularEncoding, XGBoostHead, design_matrix, predict_proba, text_features, train_booster
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Fitting, TrainingRows
+from prodcat.heads.xgboost import XGBoostHead, design_matrix, predict_proba, text_features, train_booster
 
 TRAIN = pd.DataFrame({"price": [1.0, 0.0, np.nan, 9.5], "model": ["m2", "m1", None, "m1"], "seller": ["Y", "N", "Y", "Y"]})
-
-
-def test_tabular_coding_is_shared_and_unseen_values_are_missing() -> None:
-    encoding = TabularEncoding.fit(TRAIN, ["model", "seller"])
-    assert encoding.categories == {"model": ["m1", "m2"], "seller": ["N", "Y"]}
-    test = pd.DataFrame({"price": [3.0], "model": ["never-seen"], "seller": ["Y"]})
-    assert np.allclose(encoding.transform(TRAIN), [[1, 1, 1], [0, 0, 0], [np.nan, np.nan, 1], [9.5, 0, 1]], equal_nan=True)
-    assert np.allclose(encoding.transform(test), [[3.0, np.nan, 1]], equal_nan=True)
-
-
-def test_tabular_coding_round_trips_through_json() -> None:
-    encoding = TabularEncoding.fit(TRAIN, ["model"])
-    restored = TabularEncoding.from_json(json.loads(json.dumps(encoding.to_json())))
-    assert restored == encoding
-
-
-def test_no_price_feature_when_catalog_has_no_prices() -> None:
-    encoding = TabularEncoding.fit(TRAIN.assign(price=np.nan), ["seller"])
-    assert encoding.feature_names == ["seller"]
-    assert encoding.transform(TRAIN).shape == (4, 1)
 
 
 def test_design_matrix_keeps_zero_codes_as_values() -> None:
@@ -74,7 +55,7 @@ def test_the_xgboost_head_scores_the_same_after_saving_and_loading(tmp_path: Pat
     frame = pd.DataFrame({"price": rng.random(90), "model": rng.choice(["a", "b"], 90)})
     encoding = TabularEncoding.fit(frame, ["model"])
     blocks = FeatureBlocks({"stock": rng.normal(size=(90, 4)).astype(np.float32) + labels[:, None] * 3}, None, encoding.transform(frame))
-    head = XGBoostHead.fit(variant("stock"), blocks, labels, 3, encoding, TrainXgbParams(num_boost_round=10), threads=1)
+    head = XGBoostHead.fit(variant("stock"), TrainingRows(blocks, labels, 3), Fitting(encoding, TrainXgbParams(num_boost_round=10)))
     (tmp_path / "xgb").mkdir()
     write_json(tmp_path / "xgb/tabular.json", encoding.to_json())
     head.save(tmp_path / "xgb")

@@ -12,8 +12,8 @@ from prodcat.core.io import write_json
 from prodcat.core.params import SparseParams, load_params
 from prodcat.data.catalog import make_examples
 from prodcat.data.splits import label_ids, label_names
-from prodcat.heads.linear import fit_sparse
-from prodcat.heads.xgboost import TabularEncoding
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.sparse import fit_sparse
 from prodcat.inference.bundle import write_bundle
 from prodcat.inference.drift import reference_profile
 

@@ -21,7 +21,7 @@ from prodcat.data.review import REVIEW_COLUMNS
 from prodcat.data.splits import label_ids, label_names
 from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.load import load_encoder
-from prodcat.heads.linear import SparseModel, fit_sparse, load_temperature, probabilities
+from prodcat.heads.sparse import SparseModel, fit_sparse, load_temperature, probabilities
 from prodcat.inference import bundle as bundle_module
 from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, model_files, write_bundle
 from prodcat.inference.drift import batch_report

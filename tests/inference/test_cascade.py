@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodcat.heads.base import FeatureBlocks, Head
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
+from prodcat.heads.base import Head
 from prodcat.heads.scoring import TrainedHeads
-from prodcat.heads.xgboost import TabularEncoding
 from prodcat.inference.cascade import CascadeFit, cascade_probabilities, cascade_threshold
 from prodcat.inference.predictor import Predictor, predict, prediction_frame
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodcat.heads.linear import LinearHead
+from prodcat.features.tabular import TabularEncoding
 from prodcat.heads.scoring import TrainedHeads
-from prodcat.heads.xgboost import TabularEncoding
+from prodcat.heads.sparse import LinearHead
 from prodcat.inference.batch import PredictionsFile
 from prodcat.inference.predictor import Predictor, level_probabilities, path_prefix, predict, prediction_frame
 

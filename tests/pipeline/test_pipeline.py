@@ -17,7 +17,7 @@ from devtools.processes import run
 from devtools.scratch_repo import set_params
 from prodcat.core.pipeline import stage_names
 from prodcat.data.review import REVIEW_COLUMNS
-from prodcat.heads.linear import probabilities as sparse_probabilities
+from prodcat.heads.sparse import probabilities as sparse_probabilities
 
 pytestmark = pytest.mark.slow
 

@@ -1,21 +1,29 @@
-"""The feature blocks of a stored split: what the embed and train_sparse stages wrote, as the heads read it.
+"""The feature blocks of a set of rows, and those of a stored split: what the embed and train_sparse stages wrote, as the heads read it.
 
-Apart from the scoring code, so that train_xgb, which fits on these blocks, depends on no other head.
+Apart from the heads, so that a stage that fits heads on stored blocks (train_xgb) reads the same
+blocks as the stages that score them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from prodcat.core.variants import encoders_needed, sparse_needed
 from prodcat.encoders.matrices import load_matrix
-from prodcat.heads.base import FeatureBlocks
+from prodcat.features.tabular import TabularEncoding
 
-if TYPE_CHECKING:
-    from prodcat.heads.xgboost import TabularEncoding
+
+@dataclass(frozen=True)
+class FeatureBlocks:
+    """What the heads read for a set of rows: embeddings per encoder, sparse class scores, tabular columns."""
+
+    embeddings: dict[str, np.ndarray]
+    sparse_scores: np.ndarray | None
+    tabular: np.ndarray
 
 
 def stored_blocks(

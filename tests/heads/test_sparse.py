@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prodcat.core.params import SparseParams
-from prodcat.heads.linear import (
+from prodcat.heads.sparse import (
     SparseModel,
     fit_sparse,
     fit_temperature,

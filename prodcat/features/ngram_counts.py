@@ -3,7 +3,7 @@
 scikit-learn builds every n-gram of every text as a Python string and looks each one up in a dict: on
 the default catalog's long texts the char_wb vectorizer was ~90 % of the sparse model's scoring time.
 `fast_transform` returns a replacement for `vectorizer.transform` where the vectorizer's settings are
-ones reproduced here (tests/heads/test_ngram_counts.py compares the matrices with scikit-learn's):
+ones reproduced here (tests/features/test_ngram_counts.py compares the matrices with scikit-learn's):
 - `char_wb`: the texts of a batch become one array of code points; each n-gram is a 64-bit polynomial
   hash computed for all positions at once and looked up in a pandas hash index of the vocabulary's
   hashes. Rules as scikit-learn's: lowercase, words split at Unicode whitespace, each padded with one

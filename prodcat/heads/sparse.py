@@ -7,7 +7,8 @@ learns from scores of a model that saw the row. Validation, test and new rows ar
 model fitted on all train rows.
 
 Saved without pickle: the vocabularies and idf weights as JSON, the linear weights as `.npz`.
-`LinearHead` scores the `sparse` variant from the stored or freshly computed class scores.
+`LinearHead` scores the `sparse` variant from the stored or freshly computed class scores; the
+n-gram counting that speeds up scoring is prodcat.features.ngram_counts.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from sklearn.svm import LinearSVC
 from prodcat.core.io import read_json, write_json
 from prodcat.core.params import SparseParams
 from prodcat.core.variants import Variant
-from prodcat.heads.base import FeatureBlocks, Head, existing
-from prodcat.heads.ngram_counts import fast_transform
+from prodcat.features.blocks import FeatureBlocks
+from prodcat.features.ngram_counts import fast_transform
+from prodcat.heads.base import Head, existing
 
 SPARSE_FOLDER = "sparse"  # the train_sparse stage's model folder below models/
 VECTORIZERS_FILE = "vectorizers.json"
@@ -103,7 +105,7 @@ class SparseModel:
 
     @cached_property
     def transforms(self) -> list[Callable[[list[str]], sp.csr_matrix]]:
-        """Each vectorizer's `transform`, vectorised where prodcat/heads/ngram_counts.py reproduces it (the same matrix, less CPU)."""
+        """Each vectorizer's `transform`, vectorised where prodcat/features/ngram_counts.py reproduces it (the same matrix, less CPU)."""
         return [fast_transform(vectorizer) or vectorizer.transform for vectorizer in self.vectorizers]
 
     def scores(self, texts: list[str]) -> np.ndarray:
@@ -168,6 +170,11 @@ class LinearHead(Head):
     """The calibrated linear classifier on the sparse class scores: fitted by train_sparse on texts, scored here from the scores."""
 
     temperature: float
+
+    # The sparse model's calibration (`fit_temperature` on out-of-fold scores), fitted and saved with the
+    # model by train_sparse; refit fits the model again when a refitted variant reads its scores.
+    fitted_in = "train_sparse"
+    refitted = True
 
     @classmethod
     def files(cls, spec: Variant) -> list[str]:

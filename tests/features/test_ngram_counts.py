@@ -7,8 +7,8 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from prodcat.core.params import SparseParams
-from prodcat.heads.linear import fit_vectorizers
-from prodcat.heads.ngram_counts import CharNgramCounter, WordNgramCounter, fast_transform
+from prodcat.features.ngram_counts import CharNgramCounter, WordNgramCounter, fast_transform
+from prodcat.heads.sparse import fit_vectorizers
 
 TRAIN = [
     "Wooden jigsaw puzzle, 1000 pieces",
@@ -65,5 +65,5 @@ def test_the_projects_vectorizers_take_the_fast_path_and_others_do_not() -> None
 
 def test_a_vocabulary_whose_hashes_clash_keeps_scikit_learns_transform(monkeypatch: pytest.MonkeyPatch) -> None:
     char = fit_vectorizers(TRAIN, SparseParams(min_df=1))[1]
-    monkeypatch.setattr("prodcat.heads.ngram_counts.term_hash", lambda term: len(term))  # every n-gram of a length clashes
+    monkeypatch.setattr("prodcat.features.ngram_counts.term_hash", lambda term: len(term))  # every n-gram of a length clashes
     assert fast_transform(char) is None
