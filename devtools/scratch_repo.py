@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from prodcat.core.paths import load_paths
 from prodcat.data.profiles import update_params_file
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", "profiles", ".dvcignore", "data/corrections.csv"]
+PIPELINE_FILES = ["dvc.yaml", "params.yaml", "paths.yaml", "stages", "prodcat", "profiles", ".dvcignore", "data/corrections.csv"]
 
 
 def copy_pipeline(repo: Path) -> Path:
@@ -60,6 +63,19 @@ def write_params(folder: Path, catalog_path: Path | str, **sections: dict) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "params.yaml", folder / "params.yaml")
     return set_params(folder / "params.yaml", catalog_path, **sections)
+
+
+def write_paths(folder: Path, **moved: Path | str) -> Path:
+    """`folder`/paths.yaml: the project's artifact paths below `folder` (the layout kept), the keys of `moved` elsewhere.
+
+    What a test hands a stage as `--paths`, so that it reads and writes in its own folder.
+    """
+    paths = {key: (Path(folder) / path).as_posix() for key, path in load_paths(ROOT / "paths.yaml").model_dump().items()}
+    paths |= {key: Path(path).as_posix() for key, path in moved.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "paths.yaml").write_text(yaml.safe_dump({"paths": paths}, sort_keys=False), encoding="utf-8")
+    load_paths(folder / "paths.yaml")  # a moved key is checked as paths.yaml is
+    return folder / "paths.yaml"
 
 
 def small_run(tiny_bert: Path) -> dict[str, dict]:
