@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from transformers import set_seed
 
-from devtools.scratch_repo import ROOT, write_params
+from devtools.scratch_repo import ROOT, finetune_paths, write_params, write_paths
 from prodcat.core.params import EncoderParams, FinetuneParams
+from prodcat.core.pipeline import stage_specs
 from prodcat.encoders.load import load_encoder
 from prodcat.training.finetune import finetune_encoder
 from prodcat.training.losses import build_loss
@@ -88,7 +88,7 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
         finetune={"epochs": 1, "batch_size": 16},
     )
     processed = tmp_path / "processed"
-    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
+    preprocess_stage.main(["--params", str(params), "--paths", str(write_paths(tmp_path, processed=processed))])
     test = pd.read_parquet(processed / "test.parquet")
     train = pd.read_parquet(processed / "train.parquet")
     names = json.loads((processed / "labels.json").read_text())
@@ -113,29 +113,14 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
             super().__init__(*args, train_dataset=train_dataset, **kwargs)
 
     monkeypatch.setattr(finetune_module, "SentenceTransformerTrainer", RecordingTrainer)
-    finetune_stage.main(
-        [
-            "--params",
-            str(params),
-            "--data",
-            str(processed),
-            "--output",
-            str(tmp_path / "model"),
-            "--checkpoints",
-            str(tmp_path / "ckpt"),
-            "--report",
-            str(tmp_path / "finetune.json"),
-            "--live",
-            str(tmp_path / "live"),
-        ]
-    )
+    finetune_stage.main(["--params", str(params), "--paths", str(finetune_paths(tmp_path, processed))])
     assert sorted(given) == sorted(zip(train["text"], label_ids(train["label"], names).tolist(), strict=True))
     assert trained_on and set(trained_on) <= set(train["text"]) and not set(trained_on) & test_only
     assert sorted(trained_on) == sorted(train["text"])  # validation.parquet draws the curve; it is not trained on
-    assert (tmp_path / "model" / "model.safetensors").is_file()
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
+    assert (tmp_path / "finetuned" / "model.safetensors").is_file()
+    stage = stage_specs(ROOT / "dvc.yaml")["finetune"]
     assert not any("test" in str(dep) for dep in stage["deps"])
-    assert (tmp_path / "model" / "softmax_head.safetensors").is_file()
+    assert (tmp_path / "finetuned" / "softmax_head.safetensors").is_file()
 
 
 def test_dropout_is_off_only_while_training_when_asked(tiny_bert: Path, tmp_path: Path) -> None:
