@@ -20,7 +20,7 @@ from prodcat.data.splits import read_split
 from prodcat.encoders.load import load_encoder, pick_device, resolve_precision, starting_encoder
 from prodcat.heads.softmax_weights import save_head
 from prodcat.training.distributed import is_main_process, launch, launched, process_device
-from prodcat.training.finetune import finetune_encoder, share_truncated
+from prodcat.training.finetune import finetune_encoder, truncated_texts
 from prodcat.training.losses import SoftmaxHeadLoss, build_loss
 from prodcat.training.resume import run_fingerprint
 from prodcat.training.trainer import LabelledTexts
@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> None:
         precision = resolve_precision(params.finetune.precision, device)
         start = starting_encoder(paths.adapted, params.encoder.base)
         model = load_encoder(start.location, params.encoder.max_seq_length, device=device)
-        truncated = share_truncated(model, examples.texts)
-        log.info("device %s, precision %s; %.1f%% of texts exceed %d tokens", device, precision, 100 * truncated, model.max_seq_length)
+        truncated = truncated_texts(model, examples.texts)
+        log.info(
+            "device %s, precision %s; %d of %d train texts exceed %d tokens and are truncated (metrics: truncated_share)",
+            device, precision, truncated, len(examples.texts), model.max_seq_length,
+        )  # fmt: skip
 
         loss = build_loss(model, params.finetune, num_labels=len(names))
         summary = finetune_encoder(
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
                 "samples_per_second": summary.samples_per_second,
                 "final_loss": summary.final_loss,
                 "resumed_from": summary.resumed_from,
-                "truncated_share": round(truncated, 4),
+                "truncated_share": round(truncated / max(1, len(examples.texts)), 4),
             },
         )
 

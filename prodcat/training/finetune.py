@@ -31,7 +31,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from prodcat.core.params import FinetuneParams
-from prodcat.encoders.flops import token_lengths
+from prodcat.encoders.flops import token_lengths, untruncated_lengths
 from prodcat.training.curves import REFERENCE_ROWS, LiveMetrics, live_curves, sample
 from prodcat.training.distributed import HeadGradientAverage, is_main_process, world_size
 from prodcat.training.losses import SoftmaxHeadLoss
@@ -53,11 +53,9 @@ def dropout_switched_off(model: nn.Module) -> Iterator[None]:
             module.p = rate
 
 
-def share_truncated(model: SentenceTransformer, texts: list[str]) -> float:
-    """Share of texts longer than max_seq_length tokens: what the encoder never sees."""
-    tokenizer = model.tokenizer
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
-    return sum(length > model.max_seq_length for length in lengths) / max(1, len(lengths))
+def truncated_texts(model: SentenceTransformer, texts: list[str]) -> int:
+    """How many texts are longer than max_seq_length tokens: their tail the encoder never sees."""
+    return sum(length > model.max_seq_length for length in untruncated_lengths(model.tokenizer, texts))
 
 
 def finetune_encoder(
