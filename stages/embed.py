@@ -40,6 +40,8 @@ from prodcat.encoders.matrices import save_matrix
 
 log = logging.getLogger(__name__)
 
+INT8_INDEX = "index.json"  # in the int8 folder: embed.backend and the encoders whose export was adopted (<encoder>/ beside it)
+
 Splits = dict[str, list[str]]
 Matrices = dict[str, np.ndarray]
 Encode = Callable[[list[str]], np.ndarray]
@@ -170,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
                 reports[encoder]["seconds"] = round(time.perf_counter() - started, 1)
                 log.info("%s: %d dimensions in %.1fs (%s); backend %s: %s", encoder, matrices["train"].shape[1],
                          reports[encoder]["seconds"], precision, reports[encoder]["backend_used"], reports[encoder]["reason"])  # fmt: skip
+            adopted = [encoder for encoder, report in reports.items() if report["backend_used"] == "onnx_int8"]
+            write_json(int8_root / INT8_INDEX, {"backend": params.embed.backend, "exports": adopted})  # never an empty DVC out
         write_json(paths.embed_report, {"backend": params.embed.backend, "encoders": reports})
         prune_cache(paths.embedding_cache, keep=used_cache_files)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,6 @@ def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock
         assert np.allclose(got["stock"], encode_texts(stock, texts, batch_size=16, precision="fp32"), atol=1e-5)
         assert np.allclose(got["finetuned"], encode_texts(finetuned, texts, batch_size=16, precision="fp32"), atol=1e-5)
     assert sorted((tmp_path / "cache").glob("*.npz")) == sorted({cache_path(tmp_path / "cache", m, "fp32") for m in (stock, finetuned)})
+    # embed.backend torch exports nothing; the int8 folder still holds its index, so DVC never finds the out empty
+    assert [path.name for path in (tmp_path / "onnx_int8").iterdir()] == ["index.json"]
+    assert json.loads((tmp_path / "onnx_int8/index.json").read_text()) == {"backend": "torch", "exports": []}

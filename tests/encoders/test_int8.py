@@ -138,6 +138,7 @@ def test_embed_stage_scores_validation_and_test_with_int8_and_keeps_train_on_tor
         texts, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
         report = read_json(out / "embed.json")
         assert report["backend"] == "onnx_int8" and report["encoders"]["stock"]["backend_used"] == "onnx_int8"
+        assert read_json(out / "onnx_int8/index.json") == {"backend": "onnx_int8", "exports": ["stock"]}
         assert report["encoders"]["stock"]["mean_cosine"] > 0.9999
         validation = load_matrix(out / "emb/stock/validation")
         assert np.array_equal(validation, Int8Encoder(out / "onnx_int8/stock").encode(texts, 64))
@@ -165,7 +166,7 @@ def test_embed_stage_falls_back_to_torch_and_says_why(
         "int8 export failed: RuntimeError: Exporting the operator 'aten::foo' is not supported",
     )
     assert np.allclose(load_matrix(out / "emb/stock/validation"), encode_texts(tiny_model, texts, 64, "fp32"), atol=1e-5)
-    assert list((out / "onnx_int8").iterdir()) == [] and not (out / "emb/stock/validation_torch.npy").exists()
+    assert list((out / "onnx_int8").iterdir()) == [out / "onnx_int8/index.json"] and not (out / "emb/stock/validation_torch.npy").exists()
 
     monkeypatch.undo()
     encode = Int8Encoder.encode
@@ -176,7 +177,9 @@ def test_embed_stage_falls_back_to_torch_and_says_why(
     assert stock["reason"].endswith("mean below embed.int8_min_cosine 0.98")
     test_texts = pd.read_parquet(out / "processed/test.parquet")["text"].tolist()
     assert np.allclose(load_matrix(out / "emb/stock/test"), encode_texts(tiny_model, test_texts, 64, "fp32"), atol=1e-5)
-    assert list((out / "onnx_int8").iterdir()) == [] and len(list((out / "cache").glob("*.npz"))) == 1  # the torch cache only
+    assert (
+        list((out / "onnx_int8").iterdir()) == [out / "onnx_int8/index.json"] and len(list((out / "cache").glob("*.npz"))) == 1
+    )  # the torch cache only
 
 
 def truncated_export(*args: object, **kwargs: object) -> Path:
@@ -204,7 +207,7 @@ def test_embed_stage_falls_back_to_torch_when_the_export_or_onnxruntime_fails(
     _, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
     stock = read_json(out / "embed.json")["encoders"]["stock"]
     assert stock["backend_used"] == "torch" and stock["reason"].startswith(reason)
-    assert list((out / "onnx_int8").iterdir()) == []
+    assert list((out / "onnx_int8").iterdir()) == [out / "onnx_int8/index.json"]
 
 
 @pytest.mark.parametrize(
