@@ -6,10 +6,14 @@ the packages' `__init__.py` on the way), plus the data folders a module reads be
 folder next to the module whose name appears in it as a string, e.g. `Path(__file__).with_name("data_docs")`).
 A listed folder covers every file under it.
 
-    python -m devtools.dvc_deps [REPO]           # prints what each stage misses; exit 1 if anything
+    python -m devtools.dvc_deps [REPO]           # prints what each stage misses or names wrongly; exit 1 if anything
     python -m devtools.dvc_deps --write [REPO]   # rewrites each stage's code deps in dvc.yaml to its closure
 
-Used by tests/pipeline/test_dvc_deps.py; run it after adding a stage or an import.
+It also checks each stage's artifact paths: the `paths.<key>` its code reads (prodcat/core/paths.py)
+are the `${paths.<key>}` its entry lists in deps, outs, metrics and plots, and no entry writes an
+artifact path literally (paths.yaml is the one place for them).
+
+Used by tests/pipeline/test_dvc_deps.py; run it after adding a stage, an import or an artifact.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from pathlib import Path
 
 import yaml
 
+from prodcat.core.paths import MODEL_FOLDERS
+
 ENTRY = re.compile(r"\bpython3?\s+-m\s+([\w.]+)")
+PATH_KEY = re.compile(r"\$\{paths\.(\w+)\}")
+ARTIFACT_SECTIONS = ("deps", "outs", "metrics", "plots")
 
 
 def module_file(repo: Path, name: str) -> Path | None:
@@ -120,6 +128,56 @@ def missing_deps(repo: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, list[str]]
     return missing
 
 
+def read_path_keys(repo: Path, module: str) -> set[str]:
+    """The paths.yaml keys a stage module reads: its `paths.<key>` attributes."""
+    path = module_file(repo, module)
+    if path is None:
+        return set()
+    return {
+        node.attr
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "paths"
+    }
+
+
+def path_mismatches(repo: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, list[str]]:
+    """Per stage of dvc.yaml, where its entry and its code disagree on artifact paths (empty when they agree).
+
+    Every `paths.<key>` the code reads is listed; every output the entry lists is one the code names; `paths.models`
+    (the root scoring reads the MODEL_FOLDERS from) needs one of those folders among the deps. A dep the code does
+    not read may stay (validate's report orders preprocess after it).
+    """
+    repo = repo.resolve()
+    stages = yaml.safe_load((repo / dvc_yaml).read_text(encoding="utf-8"))["stages"]
+    code_packages = {module.split(".")[0] for spec in stages.values() for module in stage_modules(spec.get("cmd", ""))} | {"prodcat"}
+    problems = {}
+    for name, spec in stages.items():
+        entries = {
+            section: [entry if isinstance(entry, str) else next(iter(entry)) for entry in spec.get(section, [])]
+            for section in ARTIFACT_SECTIONS
+        }
+        keys = {section: {key for entry in listed for key in PATH_KEY.findall(entry)} for section, listed in entries.items()}
+        outputs = keys["outs"] | keys["metrics"] | keys["plots"]
+        read = {key for module in stage_modules(spec.get("cmd", "")) for key in read_path_keys(repo, module)}
+        literal = [
+            entry
+            for listed in entries.values()
+            for entry in listed
+            if not entry.startswith("${") and entry.split("/")[0] not in code_packages
+        ]
+        problems[name] = [
+            *(f"reads paths.{key}, which its entry does not list" for key in sorted(read - {"models"} - keys["deps"] - outputs)),
+            *(
+                ["reads paths.models, but its deps list none of " + ", ".join(MODEL_FOLDERS)]
+                if "models" in read and not keys["deps"] & set(MODEL_FOLDERS)
+                else []
+            ),
+            *(f"lists ${{paths.{key}}} as an output, which its code does not name" for key in sorted(outputs - read)),
+            *(f"names {entry} literally: write it as ${{paths.<key>}} (paths.yaml)" for entry in literal),
+        ]
+    return problems
+
+
 def code_deps(repo: Path, closure: set[Path]) -> list[str]:
     """A closure as dvc.yaml deps: a package folder when the stage loads every module in it, else file by file."""
     files = {path.relative_to(repo).as_posix() for path in closure}
@@ -176,12 +234,18 @@ def main(argv: list[str] | None = None) -> None:
     repo = Path(args[0] if args else ".")
     if write:
         write_code_deps(repo)
-    missing = missing_deps(repo)
+    missing, mismatches = missing_deps(repo), path_mismatches(repo)
     for stage, files in missing.items():
         if files:
             print(f"{stage}: missing deps {files}")
-    print(f"{len(missing)} stages checked, {sum(bool(files) for files in missing.values())} with missing deps")
-    raise SystemExit(1 if any(missing.values()) else 0)
+    for stage, problems in mismatches.items():
+        for problem in problems:
+            print(f"{stage}: {problem}")
+    print(
+        f"{len(missing)} stages checked, {sum(bool(files) for files in missing.values())} with missing deps, "
+        f"{sum(bool(problems) for problems in mismatches.values())} with artifact paths that disagree"
+    )
+    raise SystemExit(1 if any(missing.values()) or any(mismatches.values()) else 0)
 
 
 if __name__ == "__main__":

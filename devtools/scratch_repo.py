@@ -7,10 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from prodcat.core.io import write_json
+from prodcat.core.paths import MODEL_FOLDERS, load_paths
 from prodcat.data.profiles import update_params_file
+from prodcat.encoders.load import ADAPT_INFO
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ["dvc.yaml", "params.yaml", "stages", "prodcat", "profiles", ".dvcignore", "data/corrections.csv"]
+PIPELINE_FILES = ["dvc.yaml", "params.yaml", "paths.yaml", "stages", "prodcat", "profiles", ".dvcignore", "data/corrections.csv"]
 
 
 def copy_pipeline(repo: Path) -> Path:
@@ -60,6 +65,29 @@ def write_params(folder: Path, catalog_path: Path | str, **sections: dict) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "params.yaml", folder / "params.yaml")
     return set_params(folder / "params.yaml", catalog_path, **sections)
+
+
+def write_paths(folder: Path, root: Path | None = None, **moved: Path | str) -> Path:
+    """`folder`/paths.yaml: the project's artifact paths below `root` (default `folder`; the layout kept), the keys of
+    `moved` elsewhere (the model folders follow a moved `models`).
+
+    What a test hands a stage as `--paths`, so that it reads and writes in its own folder.
+    """
+    paths = {key: Path(root or folder) / path for key, path in load_paths(ROOT / "paths.yaml").model_dump().items()}
+    paths |= {key: Path(path) for key, path in moved.items()}
+    paths |= {key: paths["models"] / key for key in MODEL_FOLDERS if key not in moved}
+    folder.mkdir(parents=True, exist_ok=True)
+    as_text = {key: path.as_posix() for key, path in paths.items()}
+    (folder / "paths.yaml").write_text(yaml.safe_dump({"paths": as_text}, sort_keys=False), encoding="utf-8")
+    load_paths(folder / "paths.yaml")  # a moved key is checked as paths.yaml is
+    return folder / "paths.yaml"
+
+
+def finetune_paths(out: Path, processed: Path) -> Path:
+    """`out`/paths.yaml for the finetune stage alone, outputs in `out`, with adapt.method none's marker: it starts from encoder.base."""
+    write_json(out / "adapted" / ADAPT_INFO, {"method": "none"})
+    return write_paths(out, processed=processed, models=out, finetune_checkpoints=out / "checkpoints",
+                       finetune_report=out / "finetune.json", finetune_live=out / "live")  # fmt: skip
 
 
 def small_run(tiny_bert: Path) -> dict[str, dict]:

@@ -20,15 +20,9 @@ from flows.dvc_runner import DvcFailure, StageError, changes, repro
 from flows.handoff import share_inputs, take_over
 from prodcat.core.io import read_json
 from prodcat.core.params import OrchestrationParams
+from prodcat.core.paths import PATHS_YAML, load_paths
 from prodcat.core.pipeline import task_names
 
-METRICS = "metrics/evaluate.json"
-VALIDATION = "metrics/validation.json"
-CHAMPION = "metrics/champion.json"
-DATA_QUALITY = "metrics/data_quality.json"
-DATA_DOCS = "reports/data_docs"
-AUDIT = "metrics/audit.json"
-AUDIT_REPORT = "reports/audit"  # label_issues.csv (the review queue) and index.html (stages/audit.py)
 AUDIT_TOP_ROWS = 10  # review rows quoted in the audit artifact
 
 
@@ -106,12 +100,14 @@ def _wait_or_cancel(flow_run_id: UUID, poll_seconds: float = 2.0) -> FlowRun:
 @task(cache_policy=NO_CACHE)
 def publish_metrics(workspace: Path) -> dict[str, dict[str, float]]:
     """Validation and test scores per variant, the champion marked, as a table artifact (the Artifacts page keeps its history)."""
-    metrics, validation = read_json(workspace / METRICS), read_json(workspace / VALIDATION)
-    champion = read_json(workspace / CHAMPION)["name"]
+    paths = load_paths(workspace / PATHS_YAML)
+    metrics, validation = read_json(workspace / paths.evaluate_report), read_json(workspace / paths.validation_report)
+    champion = read_json(workspace / paths.champion_report)["name"]
     create_table_artifact(
         key="retrain-metrics",
         table=[metrics_row(variant, scores, validation[variant], champion) for variant, scores in metrics.items()],
-        description=f"Per variant: validation accuracy ({VALIDATION}), test accuracy and macro-F1 ({METRICS}); the champion was chosen on validation",
+        description=f"Per variant: validation accuracy ({paths.validation_report.as_posix()}), test accuracy and macro-F1 "
+        f"({paths.evaluate_report.as_posix()}); the champion was chosen on validation",
     )
     return metrics
 
@@ -123,10 +119,11 @@ def metrics_row(variant: str, test: dict[str, float], validation: dict[str, floa
 @task(cache_policy=NO_CACHE)
 def publish_data_quality(workspace: Path, failure: str | None = None) -> None:
     """The data-quality outcome as a markdown artifact: the summary, or why validation failed; and the Data Docs path."""
+    paths = load_paths(workspace / PATHS_YAML)
     create_markdown_artifact(
         key="data-quality",
-        markdown=quality_markdown(failure or read_json(workspace / DATA_QUALITY), workspace / DATA_DOCS),
-        description=f"Great Expectations outcome for the catalog ({DATA_QUALITY}, {DATA_DOCS})",
+        markdown=quality_markdown(failure or read_json(workspace / paths.data_quality), workspace / paths.data_docs),
+        description=f"Great Expectations outcome for the catalog ({paths.data_quality.as_posix()}, {paths.data_docs.as_posix()})",
     )
 
 
@@ -153,11 +150,12 @@ def quality_markdown(outcome: dict[str, Any] | str, data_docs: Path) -> str:
 @task(cache_policy=NO_CACHE)
 def publish_audit(workspace: Path) -> None:
     """The catalog audit as a markdown artifact: flagged shares per split, the top of the review queue, where the page is."""
-    queue = pd.read_csv(workspace / AUDIT_REPORT / "label_issues.csv", dtype={"id": str}, keep_default_na=False)
+    paths = load_paths(workspace / PATHS_YAML)
+    queue = pd.read_csv(workspace / paths.audit / "label_issues.csv", dtype={"id": str}, keep_default_na=False)
     create_markdown_artifact(
         key="catalog-audit",
-        markdown=audit_markdown(read_json(workspace / AUDIT), queue, workspace / AUDIT_REPORT),
-        description=f"Suspected label errors, near-duplicates, leakage and outliers ({AUDIT}, {AUDIT_REPORT})",
+        markdown=audit_markdown(read_json(workspace / paths.audit_report), queue, workspace / paths.audit),
+        description=f"Suspected label errors, near-duplicates, leakage and outliers ({paths.audit_report.as_posix()}, {paths.audit.as_posix()})",
     )
 
 

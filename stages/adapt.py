@@ -16,6 +16,7 @@ from transformers import set_seed
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
+from prodcat.core.paths import load_paths
 from prodcat.data.splits import UNLABELLED, read_split
 from prodcat.encoders.load import ADAPT_INFO, load_encoder, pick_device, resolve_precision
 from prodcat.training.adapt import adapt_encoder, adapt_fingerprint, adaptation_corpus, corpus_digest
@@ -25,29 +26,23 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder (train, validation and unlabelled are read, never test)")
-    parser.add_argument("--output", required=True, help="adapted sentence-transformers folder (only adapt.json with method none)")
-    parser.add_argument("--checkpoints", required=True, help="per-epoch checkpoints, kept to resume a crashed run")
-    parser.add_argument("--report", required=True, help="training summary and corpus size and hash (a DVC metric)")
-    parser.add_argument("--live", required=True, help="DVCLive folder: per-step loss, per-epoch validation centroid accuracy")
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("adapt"):
-        params = load_params(args.params)
+        params, paths = load_params(args.params), load_paths(args.paths)
         method = params.adapt.method
-        Path(args.checkpoints).mkdir(parents=True, exist_ok=True)  # DVC outputs, present whatever the method
-        Path(args.live, "plots", "metrics").mkdir(parents=True, exist_ok=True)
+        paths.adapt_checkpoints.mkdir(parents=True, exist_ok=True)  # DVC outputs, present whatever the method
+        Path(paths.adapt_live, "plots", "metrics").mkdir(parents=True, exist_ok=True)
         if method == "none":
-            shutil.rmtree(args.live)  # no curve: not the one of an earlier adaptation
-            Path(args.live, "plots", "metrics").mkdir(parents=True)
-            with atomic_dir(args.output) as folder:
+            shutil.rmtree(paths.adapt_live)  # no curve: not the one of an earlier adaptation
+            Path(paths.adapt_live, "plots", "metrics").mkdir(parents=True)
+            with atomic_dir(paths.adapted) as folder:
                 write_json(folder / ADAPT_INFO, {"method": method})
-            write_json(args.report, {"method": method})
+            write_json(paths.adapt_report, {"method": method})
             return
 
-        train, _, labels = read_split(args.data, "train", columns=["text", "label"])
-        validation, _, validation_labels = read_split(args.data, "validation", columns=["text", "label"])
-        unlabelled = pd.read_parquet(Path(args.data, f"{UNLABELLED}.parquet"), columns=["text"])["text"].tolist()
+        train, _, labels = read_split(paths.processed, "train", columns=["text", "label"])
+        validation, _, validation_labels = read_split(paths.processed, "validation", columns=["text", "label"])
+        unlabelled = pd.read_parquet(Path(paths.processed, f"{UNLABELLED}.parquet"), columns=["text"])["text"].tolist()
         corpus = adaptation_corpus(train["text"].tolist(), unlabelled, params.adapt.max_texts, params.adapt.seed)
         fingerprint = adapt_fingerprint(corpus, params.encoder, params.adapt)
 
@@ -60,19 +55,19 @@ def main(argv: list[str] | None = None) -> None:
             corpus,
             params.adapt,
             precision=precision,
-            checkpoints=Path(args.checkpoints),
+            checkpoints=paths.adapt_checkpoints,
             fingerprint=fingerprint,
             curve=(
                 LabelledTexts(train["text"].tolist(), labels.tolist()),
                 LabelledTexts(validation["text"].tolist(), validation_labels.tolist()),
             ),
-            live_dir=Path(args.live),
+            live_dir=paths.adapt_live,
         )
-        with atomic_dir(args.output) as folder:
+        with atomic_dir(paths.adapted) as folder:
             model.save_pretrained(str(folder), safe_serialization=True)
             write_json(folder / ADAPT_INFO, {"method": method, "fingerprint": fingerprint})
         write_json(
-            args.report,
+            paths.adapt_report,
             {
                 "method": method,
                 "device": summary.device,

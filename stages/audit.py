@@ -14,6 +14,7 @@ from pathlib import Path
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
+from prodcat.core.paths import load_paths
 from prodcat.data.audit import audit, issue_shares
 from prodcat.data.splits import SPLITS, read_split
 from prodcat.encoders.matrices import load_matrix
@@ -27,26 +28,20 @@ PAGE_FILE = "index.html"
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder")
-    parser.add_argument("--sparse-scores", required=True, help="train_sparse's class scores per split (out of fold on train)")
-    parser.add_argument("--sparse-model", required=True, help="train_sparse's model folder (its calibration temperature)")
-    parser.add_argument("--output", required=True, help=f"folder for {QUEUE_FILE} (the review queue) and {PAGE_FILE}")
-    parser.add_argument("--report", required=True, help="flagged share per issue and split (a DVC metric)")
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("audit"):
-        params = load_params(args.params)
-        temperature = load_temperature(Path(args.sparse_model))
+        params, paths = load_params(args.params), load_paths(args.paths)
+        temperature = load_temperature(paths.sparse)
         splits, scored, names = {}, {}, []
         for split in SPLITS:
-            splits[split], names, _ = read_split(args.data, split, columns=["id", "text", "label"])
-            scored[split] = probabilities(load_matrix(Path(args.sparse_scores, split)), temperature)
+            splits[split], names, _ = read_split(paths.processed, split, columns=["id", "text", "label"])
+            scored[split] = probabilities(load_matrix(Path(paths.sparse_scores, split)), temperature)
         findings = audit(splits, scored, names, params.audit)
         metrics = issue_shares(findings, {split: len(frame) for split, frame in splits.items()})
-        with atomic_dir(args.output) as folder:
+        with atomic_dir(paths.audit) as folder:
             findings.to_csv(Path(folder, QUEUE_FILE), index=False, lineterminator="\n")
             Path(folder, PAGE_FILE).write_text(render_audit_page(findings, metrics, params.audit.page_rows), encoding="utf-8")
-        write_json(args.report, metrics)
+        write_json(paths.audit_report, metrics)
         log.info("%d review rows: %s", len(findings), findings["issue"].value_counts().to_dict())
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, read_json
 from prodcat.core.params import load_params
+from prodcat.core.paths import load_paths
 from prodcat.data.splits import read_split
 from prodcat.heads.scoring import refit_record
 from prodcat.inference.bundle import file_sha256, write_bundle
@@ -24,39 +25,34 @@ log = logging.getLogger(__name__)
 
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder (train.parquet, labels.json)")
-    parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
-    parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
-    parser.add_argument("--scores", required=True, help="the champion's validation and test scores (evaluate's champion report)")
-    parser.add_argument("--cascade", help="the cascade stage's threshold (JSON); without it every row goes through the champion")
-    parser.add_argument("--refit", action="store_true", help="pack the refit stage's models (models/refit) in place of the train fits")
-    parser.add_argument("--output", required=True, help="the bundle folder")
+    parser.add_argument("--refit", action="store_true", help="pack the refit stage's models (paths.refit) in place of the train fits")
+    parser.add_argument("--cascade", action="store_true", help="score with the cascade stage's threshold (paths.cascade)")
     args = parser.parse_args(argv)
     with stage_errors("bundle"):
-        params = load_params(args.params)
-        train, labels, _ = read_split(args.data, "train")
-        choice, scores = read_json(args.champion), read_json(args.scores)
-        refit = refit_record(Path(args.models), choice["champion"])["variants"] if args.refit else []
-        train_file = Path(args.data, "train.parquet")
+        params, paths = load_params(args.params), load_paths(args.paths)
+        train, labels, _ = read_split(paths.processed, "train")
+        choice, scores = read_json(paths.champion), read_json(paths.champion_report)
+        refit = refit_record(paths.models, choice["champion"])["variants"] if args.refit else []
+        train_file = Path(paths.processed, "train.parquet")
         training_data = {"file": train_file.as_posix(), "sha256": file_sha256(train_file), "rows": len(train)}
         reference = reference_profile(train, train["label"], params.bundle.bins)
-        with atomic_dir(args.output) as scratch:
+        with atomic_dir(paths.bundle) as scratch:
             manifest = write_bundle(
                 scratch,
                 choice["champion"],
                 choice["fusion_weights"],
                 labels,
                 params,
-                Path(args.models),
+                paths.models,
                 training_data,
                 {"validation": scores["validation"], "test": scores["test_refit"] if refit else scores["test"]},
                 reference,
                 choice.get("embed_backend", "torch"),
                 choice.get("embed_backend_reason"),
-                read_json(args.cascade)["threshold"] if args.cascade else None,
+                read_json(paths.cascade)["threshold"] if args.cascade else None,
                 refit,
             )
-        log.info("%s -> %s (%s, fingerprint %s)", manifest["variant"], args.output, ", ".join(manifest["files"]), manifest["fingerprint"])
+        log.info("%s -> %s (%s, fingerprint %s)", manifest["variant"], paths.bundle, ", ".join(manifest["files"]), manifest["fingerprint"])
 
 
 if __name__ == "__main__":

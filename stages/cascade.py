@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from pathlib import Path
 
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import read_json, write_json
 from prodcat.core.params import load_params
+from prodcat.core.paths import load_paths
 from prodcat.data.splits import read_split
 from prodcat.features.blocks import stored_blocks
 from prodcat.heads.fusion import scored_variants
@@ -25,32 +25,22 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder (validation.parquet, labels.json)")
-    parser.add_argument("--embeddings", required=True, help="embed output folder")
-    parser.add_argument("--sparse-scores", required=True, help="train_sparse scores folder")
-    parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
-    parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
-    parser.add_argument("--output", required=True, help="the threshold (JSON, read by the bundle stage)")
-    parser.add_argument(
-        "--report", required=True, help="threshold, sparse share and validation accuracy with and without the cascade (a DVC metric)"
-    )
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("cascade"):
-        params = load_params(args.params)
-        choice = read_json(args.champion)
+        params, paths = load_params(args.params), load_paths(args.paths)
+        choice = read_json(paths.champion)
         champion = choice["champion"]
         if not params.cascade.enabled or champion == CASCADE_MODEL:
             reason = "cascade.enabled is false" if not params.cascade.enabled else f"the champion is {CASCADE_MODEL} itself"
             log.info("no cascade: %s", reason)
-            write_json(args.report, {"enabled": False, "reason": reason})
-            write_json(args.output, {"threshold": None, "reason": reason})
+            write_json(paths.cascade_report, {"enabled": False, "reason": reason})
+            write_json(paths.cascade, {"threshold": None, "reason": reason})
             return
-        validation, _, truth = read_split(args.data, "validation")
+        validation, _, truth = read_split(paths.processed, "validation")
         scored = scored_variants(champion, choice["fusion_weights"])
         names = [CASCADE_MODEL, *scored]
-        heads = TrainedHeads.load(Path(args.models), names, choice)
-        blocks = stored_blocks(validation, "validation", names, Path(args.embeddings), Path(args.sparse_scores), heads.encoding)
+        heads = TrainedHeads.load(paths.models, names, choice)
+        blocks = stored_blocks(validation, "validation", names, paths.embeddings, paths.sparse_scores, heads.encoding)
         probabilities = variant_probabilities(names, blocks, heads)
         fit = cascade_threshold(probabilities[CASCADE_MODEL], probabilities[champion], truth, params.cascade.max_accuracy_drop)
         log.info(
@@ -62,9 +52,12 @@ def main(argv: list[str] | None = None) -> None:
             champion,
             fit.accuracy_champion,
         )
-        write_json(args.report, {"enabled": True, **asdict(fit), "max_accuracy_drop": params.cascade.max_accuracy_drop, "rows": len(truth)})
+        write_json(
+            paths.cascade_report,
+            {"enabled": True, **asdict(fit), "max_accuracy_drop": params.cascade.max_accuracy_drop, "rows": len(truth)},
+        )
         reason = None if fit.threshold is not None else f"no threshold keeps the accuracy within {params.cascade.max_accuracy_drop}"
-        write_json(args.output, {"threshold": fit.threshold, "reason": reason})
+        write_json(paths.cascade, {"threshold": fit.threshold, "reason": reason})
 
 
 if __name__ == "__main__":

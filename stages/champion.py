@@ -23,6 +23,7 @@ import numpy as np
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import write_json
 from prodcat.core.params import Backend, load_params
+from prodcat.core.paths import load_paths
 from prodcat.data.splits import read_split
 from prodcat.encoders.int8 import TORCH_REFERENCE, adopt_int8
 from prodcat.encoders.matrices import load_matrix
@@ -53,20 +54,13 @@ def scoring_backend(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder (validation.parquet, labels.json)")
-    parser.add_argument("--embeddings", required=True, help="embed output folder")
-    parser.add_argument("--sparse-scores", required=True, help="train_sparse scores folder")
-    parser.add_argument("--models", required=True, help="models folder (xgb/, finetuned/, sparse/)")
-    parser.add_argument("--output", required=True, help="the choice and the fusion weights (JSON, read by evaluate and predict)")
-    parser.add_argument("--report", required=True, help="validation accuracy, macro_f1 and path scores per variant (a DVC metric)")
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("champion"):
-        params = load_params(args.params)
-        validation, names, truth = read_split(args.data, "validation")
+        params, paths = load_params(args.params), load_paths(args.paths)
+        validation, names, truth = read_split(paths.processed, "validation")
         members = [name for name in params.variants if name != "fusion"]
-        heads = TrainedHeads.load(Path(args.models), members)
-        blocks = stored_blocks(validation, "validation", members, Path(args.embeddings), Path(args.sparse_scores), heads.encoding)
+        heads = TrainedHeads.load(paths.models, members)
+        blocks = stored_blocks(validation, "validation", members, paths.embeddings, paths.sparse_scores, heads.encoding)
         probabilities = variant_probabilities(members, blocks, heads)
         fusion_weights = None
         if "fusion" in params.variants:
@@ -83,9 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         passed_over = {name: beaten[name] for name in preferred[: preferred.index(champion)] if name in beaten}
         if fusion_weights is not None:
             heads.by_variant["fusion"] = FusionHead(fusion_weights)
-        backend, reason = scoring_backend(
-            champion, members, blocks, heads, truth, Path(args.embeddings), params.champion.int8_max_accuracy_drop
-        )
+        backend, reason = scoring_backend(champion, members, blocks, heads, truth, paths.embeddings, params.champion.int8_max_accuracy_drop)
         log.info("embedding backend for prediction: %s (%s)", backend, reason)
         for name, score in scores.items():
             log.info(
@@ -95,11 +87,11 @@ def main(argv: list[str] | None = None) -> None:
                 score["macro_f1"],
                 "  <- champion" if name == champion else "",
             )
-        write_json(args.report, scores)
+        write_json(paths.validation_report, scores)
         rule = (
             f"the first of champion.preference that no variant beats on validation by more than {params.champion.noise_z} standard errors"
         )
-        write_json(args.output, {"champion": champion, "rule": rule, "fusion_weights": fusion_weights,
+        write_json(paths.champion, {"champion": champion, "rule": rule, "fusion_weights": fusion_weights,
                                  "embed_backend": backend, "embed_backend_reason": reason, "passed_over": passed_over})  # fmt: skip
 
 

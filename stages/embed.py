@@ -30,6 +30,7 @@ from prodcat.cluster.workers import open_cluster, worker_path
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import Params, load_params
+from prodcat.core.paths import load_paths
 from prodcat.core.variants import encoder_source, encoders_needed
 from prodcat.data.splits import SPLITS
 from prodcat.encoders.encode import cache_path, cached_encode, encode_texts, prune_cache
@@ -38,6 +39,8 @@ from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
 from prodcat.encoders.matrices import save_matrix
 
 log = logging.getLogger(__name__)
+
+INT8_INDEX = "index.json"  # in the int8 folder: embed.backend and the encoders whose export was adopted (<encoder>/ beside it)
 
 Splits = dict[str, list[str]]
 Matrices = dict[str, np.ndarray]
@@ -148,28 +151,20 @@ def encoder_matrices(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder")
-    parser.add_argument("--finetuned", required=True, help="fine-tuned sentence-transformers folder")
-    parser.add_argument("--adapted", default="models/adapted", help="adapted sentence-transformers folder (read by the adapted variant)")
-    parser.add_argument("--output", required=True, help="folder of <encoder>/{train,validation,test}.npy matrices")
-    parser.add_argument("--cache", required=True, help="embeddings by text hash, one file per encoder fingerprint")
-    parser.add_argument("--int8", required=True, help="folder of <encoder>/ int8 ONNX exports (empty unless embed.backend is onnx_int8)")
-    parser.add_argument("--report", required=True, help="backend used per encoder and why (a DVC metric)")
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("embed"):
-        params = load_params(args.params)
-        splits = {split: pd.read_parquet(Path(args.data, f"{split}.parquet"), columns=["text"])["text"].tolist() for split in SPLITS}
+        params, paths = load_params(args.params), load_paths(args.paths)
+        splits = {split: pd.read_parquet(Path(paths.processed, f"{split}.parquet"), columns=["text"])["text"].tolist() for split in SPLITS}
         device = pick_device()
         precision = resolve_precision(params.inference.precision, device)
         used_cache_files: set[Path] = set()
         reports = {}
-        with atomic_dir(args.output) as folder, atomic_dir(args.int8) as int8_root, open_cluster(params.cluster) as client:
+        with atomic_dir(paths.embeddings) as folder, atomic_dir(paths.onnx_int8) as int8_root, open_cluster(params.cluster) as client:
             for encoder in encoders_needed(params.variants):
                 started = time.perf_counter()
-                source = encoder_source(encoder, params.encoder.base, Path(args.finetuned), Path(args.adapted))
+                source = encoder_source(encoder, params.encoder.base, paths.finetuned, paths.adapted)
                 matrices, reports[encoder], used = encoder_matrices(
-                    source, splits, params, device, precision, Path(args.cache), int8_root / encoder, client
+                    source, splits, params, device, precision, paths.embedding_cache, int8_root / encoder, client
                 )
                 used_cache_files |= used
                 for split, matrix in matrices.items():
@@ -177,8 +172,10 @@ def main(argv: list[str] | None = None) -> None:
                 reports[encoder]["seconds"] = round(time.perf_counter() - started, 1)
                 log.info("%s: %d dimensions in %.1fs (%s); backend %s: %s", encoder, matrices["train"].shape[1],
                          reports[encoder]["seconds"], precision, reports[encoder]["backend_used"], reports[encoder]["reason"])  # fmt: skip
-        write_json(args.report, {"backend": params.embed.backend, "encoders": reports})
-        prune_cache(Path(args.cache), keep=used_cache_files)
+            adopted = [encoder for encoder, report in reports.items() if report["backend_used"] == "onnx_int8"]
+            write_json(int8_root / INT8_INDEX, {"backend": params.embed.backend, "exports": adopted})  # never an empty DVC out
+        write_json(paths.embed_report, {"backend": params.embed.backend, "encoders": reports})
+        prune_cache(paths.embedding_cache, keep=used_cache_files)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pandas as pd
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, read_json, write_json
 from prodcat.core.params import load_params
+from prodcat.core.paths import load_paths
 from prodcat.core.variants import encoders_needed
 from prodcat.data.splits import read_split
 from prodcat.encoders.matrices import load_matrix
@@ -28,25 +29,19 @@ from prodcat.heads.base import Fitting, existing
 from prodcat.heads.fusion import scored_variants
 from prodcat.heads.refit import REFIT_FILE, refit
 from prodcat.heads.registry import refitted_variants
-from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
+from prodcat.heads.xgboost import TABULAR_FILE
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation")  # never test
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder (train and validation splits)")
-    parser.add_argument("--embeddings", required=True, help="embed output folder")
-    parser.add_argument("--models", required=True, help="models folder (xgb/tabular.json: the categorical codes)")
-    parser.add_argument("--champion", required=True, help="the champion stage's choice and fusion weights")
-    parser.add_argument("--output", required=True, help="folder of the refitted models (the models/ layout) and refit.json")
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("refit"):
-        params = load_params(args.params)
-        choice = read_json(args.champion)
+        params, paths = load_params(args.params), load_paths(args.paths)
+        choice = read_json(paths.champion)
         names = refitted_variants(scored_variants(choice["champion"], choice["fusion_weights"])) if params.refit.enabled else []
-        splits = [read_split(args.data, split) for split in SPLITS]
+        splits = [read_split(paths.processed, split) for split in SPLITS]
         frame = pd.concat([split[0] for split in splits], ignore_index=True)
         labels, num_classes = np.concatenate([split[2] for split in splits]), len(splits[0][1])
         record = {
@@ -54,19 +49,19 @@ def main(argv: list[str] | None = None) -> None:
             "variants": names,
             "rows": {split: len(s[0]) for split, s in zip(SPLITS, splits, strict=True)},
         }
-        with atomic_dir(args.output) as folder:
+        with atomic_dir(paths.refit) as folder:
             if names:
                 started = time.perf_counter()
-                encoding = TabularEncoding.from_json(read_json(existing(Path(args.models, BOOSTERS, TABULAR_FILE))))
+                encoding = TabularEncoding.from_json(read_json(existing(paths.xgb / TABULAR_FILE)))
                 embeddings = {
-                    encoder: np.vstack([load_matrix(Path(args.embeddings, encoder, split)) for split in SPLITS])
+                    encoder: np.vstack([load_matrix(Path(paths.embeddings, encoder, split)) for split in SPLITS])
                     for encoder in encoders_needed(names)
                 }
                 refit(
                     names, frame["text"].tolist(), labels, frame["group"].to_numpy() if "group" in frame else None, embeddings,
                     encoding.transform(frame), num_classes, params.train_sparse, params.base.seed,
                     Fitting(encoding, params.train_xgb, threads=os.cpu_count() or 1),
-                ).save(Path(folder), Path(args.models))  # fmt: skip
+                ).save(Path(folder), paths.models)  # fmt: skip
                 log.info("%s refitted on %d train + validation rows (%.1fs)", ", ".join(names), len(frame), time.perf_counter() - started)
             else:
                 log.info(

@@ -15,6 +15,7 @@ import numpy as np
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir
 from prodcat.core.params import load_params
+from prodcat.core.paths import load_paths
 from prodcat.data.splits import read_split
 from prodcat.encoders.matrices import save_matrix
 from prodcat.heads.sparse import fit_sparse, fit_temperature, out_of_fold_scores
@@ -23,14 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder")
-    parser.add_argument("--output", required=True, help="folder for the vectorizers (JSON) and linear weights (npz)")
-    parser.add_argument("--scores", required=True, help="folder of {train,validation,test}.npy class scores")
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("train_sparse"):
-        params = load_params(args.params)
-        train, names, labels = read_split(args.data, "train")
+        params, paths = load_params(args.params), load_paths(args.paths)
+        train, names, labels = read_split(paths.processed, "train")
         texts = train["text"].tolist()
         groups = train["group"].to_numpy() if "group" in train else None
         started = time.perf_counter()
@@ -46,12 +43,12 @@ def main(argv: list[str] | None = None) -> None:
             temperature,
             time.perf_counter() - started,
         )
-        with atomic_dir(args.output) as folder:
+        with atomic_dir(paths.sparse) as folder:
             model.save(folder)
-        with atomic_dir(args.scores) as folder:
+        with atomic_dir(paths.sparse_scores) as folder:
             save_matrix(Path(folder, "train"), oof)
             for split in ("validation", "test"):
-                frame, _, _ = read_split(args.data, split, columns=["text", "label"])
+                frame, _, _ = read_split(paths.processed, split, columns=["text", "label"])
                 save_matrix(Path(folder, split), np.asarray(model.scores(frame["text"].tolist())))
 
 

@@ -16,6 +16,7 @@ from prodcat.cluster.workers import open_cluster
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
 from prodcat.core.params import load_params
+from prodcat.core.paths import load_paths
 from prodcat.data.splits import read_split
 from prodcat.features.blocks import stored_blocks
 from prodcat.features.tabular import TabularEncoding
@@ -27,21 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--data", required=True, help="preprocess output folder")
-    parser.add_argument("--embeddings", required=True, help="embed output folder")
-    parser.add_argument("--sparse-scores", required=True, help="train_sparse scores folder (out-of-fold on train)")
-    parser.add_argument(
-        "--output", required=True, help="folder for <variant>.ubj boosters, tabular.json, <variant>.safetensors offset heads"
-    )
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__).parse_args(argv)
     with stage_errors("train_xgb"):
-        params = load_params(args.params)
-        train, names, labels = read_split(args.data, "train")
+        params, paths = load_params(args.params), load_paths(args.paths)
+        train, names, labels = read_split(paths.processed, "train")
         encoding = TabularEncoding.fit(train, params.catalog.categorical_columns)
         variants = variants_fitted_in("train_xgb", params.variants)
-        blocks = stored_blocks(train, "train", variants, Path(args.embeddings), Path(args.sparse_scores), encoding)
-        with atomic_dir(args.output) as folder, open_cluster(params.cluster) as client:
+        blocks = stored_blocks(train, "train", variants, paths.embeddings, paths.sparse_scores, encoding)
+        with atomic_dir(paths.xgb) as folder, open_cluster(params.cluster) as client:
             write_json(Path(folder, TABULAR_FILE), encoding.to_json())
             fitting = Fitting(encoding, params.train_xgb, os.cpu_count() or 1, client, params.cluster.shard_rows)
             for name, head in fit_heads(variants, TrainingRows(blocks, labels, len(names)), fitting).items():

@@ -1,4 +1,4 @@
-"""What every CLI shares: a params flag and a user's mistake shown as one readable line.
+"""What every CLI shares: the params and paths flags of a stage, and a user's mistake shown as one readable line.
 
 Only `InputError` (prodcat/core/errors.py) is a user's mistake. Any other exception is left alone: it
 surfaces with its traceback, and the flows (flows/dvc_runner.py) retry it as a possible transient.
@@ -16,8 +16,10 @@ from prodcat.core.errors import InputError
 
 
 def stage_parser(description: str | None) -> argparse.ArgumentParser:
+    """A DVC stage's flags: which params and which artifact paths (prodcat/core/paths.py) it runs with, nothing else."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--paths", default="paths.yaml", help="artifact paths file (default: paths.yaml)")
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Great Expectations Data Docs that read well offline, and a headless-Chromium screenshot of them.
+"""Great Expectations Data Docs that read well offline (a screenshot of them: prodcat/reports/data_docs_screenshot.py).
 
 Stock Data Docs pull Bootstrap, jQuery, Font Awesome and the GX logo from public CDNs, and draw the
 index tables with JavaScript. The views here render the same pages with our templates first: a small
@@ -8,16 +8,11 @@ inline stylesheet instead of the CDN imports, static index tables, and no remote
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import ChoiceLoader, FileSystemLoader
-
-from prodcat.core.cli import cli_errors
-from prodcat.core.errors import InputError
-from prodcat.reports.browser import screenshot
 
 SITE_NAME = "prodcat"
 TEMPLATES = Path(__file__).with_name("data_docs")
@@ -65,24 +60,3 @@ def site_config(folder: Path) -> dict:
         },
         "site_section_builders": {"expectations": {"view": view}, "validations": {"view": view}},
     }
-
-
-def validation_pages(site: Path) -> list[Path]:
-    """The validation result pages of a site, newest run last (run folders are timestamps)."""
-    return sorted(Path(site, "validations").rglob("*.html"))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Screenshot the newest validation page of a Data Docs site.")
-    parser.add_argument("site", type=Path, nargs="?", default=Path("reports/data_docs"))
-    parser.add_argument("--output", type=Path, default=Path("reports/data_docs.png"))
-    args = parser.parse_args(argv)
-    with cli_errors("datadocs"):
-        pages = validation_pages(args.site)
-        if not pages:
-            raise InputError(f"no validation page under {args.site}; run `dvc repro validate` first")
-        print(screenshot(pages[-1], args.output))
-
-
-if __name__ == "__main__":
-    main()

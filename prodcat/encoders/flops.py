@@ -44,6 +44,15 @@ def training_flops(shape: EncoderShape, lengths: Iterable[int]) -> int:
     return 3 * forward_flops(shape, lengths)
 
 
+def untruncated_lengths(tokenizer, texts: Sequence[str]) -> list[int]:
+    """Tokens per text before truncation, special tokens included.
+
+    Measured, never fed to the model: `verbose=False` keeps transformers' "longer than the specified maximum
+    sequence length ... indexing errors" warning out of the log (the encoder truncates, as intended).
+    """
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
+
+
 def token_lengths(tokenizer, texts: Sequence[str], max_seq_length: int) -> list[int]:
     """Real tokens per text after truncation, special tokens included (what the encoder attends to)."""
-    return [min(len(ids), max_seq_length) for ids in tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]]
+    return [min(length, max_seq_length) for length in untruncated_lengths(tokenizer, texts)]

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import time
 from functools import partial
 from pathlib import Path
 
@@ -36,9 +34,7 @@ from prodcat.encoders.flops import token_lengths
 from prodcat.training.curves import REFERENCE_ROWS, LiveMetrics, live_curves, sample
 from prodcat.training.resume import DecoderCheckpoint, LossHeadCheckpoint, head_written, resumable_checkpoint
 from prodcat.training.sampler import LengthBucketBatchSampler
-from prodcat.training.trainer import LabelledTexts, TrainingSummary, trainer_arguments
-
-log = logging.getLogger(__name__)
+from prodcat.training.trainer import LabelledTexts, TrainingSummary, train_and_summarise, trainer_arguments
 
 
 def adaptation_corpus(train_texts: list[str], unlabelled_texts: list[str], max_texts: int | None, seed: int) -> list[str]:
@@ -134,24 +130,7 @@ def adapt_encoder(
         trainer, extra_state = TRAINERS[params.method](model, corpus, params, settings, callbacks)
         if resume_from and extra_state:
             extra_state.restore(resume_from)
-        log.info(
-            "adapting (%s) on %s (%s), %d texts, %d epochs, resume from %s",
-            params.method,
-            device,
-            precision,
-            len(corpus),
-            params.epochs,
-            resume_from,
+        # adaptation runs as one process (finetune.processes is fine-tuning's)
+        return train_and_summarise(
+            trainer, f"adapting ({params.method})", len(corpus), params.epochs, resume_from, device=device, precision=precision
         )
-        started = time.perf_counter()
-        output = trainer.train(resume_from_checkpoint=resume_from)
-    return TrainingSummary.of(
-        output,
-        started,
-        epochs=params.epochs,
-        train_rows=len(corpus),
-        resumed_from=resume_from,
-        device=device,
-        precision=precision,
-        processes=1,  # adaptation runs as one process (finetune.processes is fine-tuning's)
-    )

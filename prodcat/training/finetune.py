@@ -18,8 +18,6 @@ checkpoints and curves; every rank resumes from the same checkpoint.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import partial
@@ -33,15 +31,13 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from prodcat.core.params import FinetuneParams
-from prodcat.encoders.flops import token_lengths
+from prodcat.encoders.flops import token_lengths, untruncated_lengths
 from prodcat.training.curves import REFERENCE_ROWS, LiveMetrics, live_curves, sample
 from prodcat.training.distributed import HeadGradientAverage, is_main_process, world_size
 from prodcat.training.losses import SoftmaxHeadLoss
 from prodcat.training.resume import LossHeadCheckpoint, resumable_checkpoint
 from prodcat.training.sampler import LengthBucketBatchSampler
-from prodcat.training.trainer import LabelledTexts, TrainingSummary, trainer_arguments
-
-log = logging.getLogger(__name__)
+from prodcat.training.trainer import LabelledTexts, TrainingSummary, train_and_summarise, trainer_arguments
 
 
 @contextmanager
@@ -57,11 +53,9 @@ def dropout_switched_off(model: nn.Module) -> Iterator[None]:
             module.p = rate
 
 
-def share_truncated(model: SentenceTransformer, texts: list[str]) -> float:
-    """Share of texts longer than max_seq_length tokens: what the encoder never sees."""
-    tokenizer = model.tokenizer
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
-    return sum(length > model.max_seq_length for length in lengths) / max(1, len(lengths))
+def truncated_texts(model: SentenceTransformer, texts: list[str]) -> int:
+    """How many texts are longer than max_seq_length tokens: their tail the encoder never sees."""
+    return sum(length > model.max_seq_length for length in untruncated_lengths(model.tokenizer, texts))
 
 
 def finetune_encoder(
@@ -111,24 +105,6 @@ def finetune_encoder(
     with live_run as live, nullcontext() if params.dropout else dropout_switched_off(model):  # ended whether training succeeds or not
         callbacks += [LiveMetrics(live, model, sample(train, REFERENCE_ROWS, params.seed), validation, precision)] if live else []
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
-        log.info(
-            "fine-tuning on %s (%s) x %d processes, %d rows, %d epochs, resume from %s",
-            device,
-            precision,
-            processes,
-            len(train.texts),
-            params.epochs,
-            resume_from,
+        return train_and_summarise(
+            trainer, "fine-tuning", len(train.texts), params.epochs, resume_from, device=device, precision=precision, processes=processes
         )
-        started = time.perf_counter()
-        output = trainer.train(resume_from_checkpoint=resume_from)
-    return TrainingSummary.of(
-        output,
-        started,
-        epochs=params.epochs,
-        train_rows=len(train.texts),
-        resumed_from=resume_from,
-        device=device,
-        precision=precision,
-        processes=processes,
-    )

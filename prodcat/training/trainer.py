@@ -1,4 +1,4 @@
-"""What fine-tuning and domain adaptation share around the Trainer: its settings, their input texts, their summary.
+"""What fine-tuning and domain adaptation share around the Trainer: its settings, their input texts, the run and its summary.
 
 Both train with a linear schedule and warmup, AdamW with weight decay, one checkpoint per epoch of
 which only the last is kept (prodcat.training.resume), the loss logged every 10 steps, a seeded data
@@ -7,14 +7,18 @@ order and no reporting integration (the curves go to DVCLive through a callback,
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from transformers import Trainer
 from transformers.trainer_utils import TrainOutput
 
 from prodcat.core.params import AdaptParams, FinetuneParams
 from prodcat.training.distributed import ddp_backend
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,25 @@ class TrainingSummary:
     @property
     def samples_per_second(self) -> float:
         return round(self.train_rows * self.epochs / self.seconds, 2) if self.seconds else 0.0
+
+
+def train_and_summarise(
+    trainer: Trainer,
+    job: str,
+    rows: int,
+    epochs: int,
+    resume_from: str | None,
+    *,
+    device: str,
+    precision: str,
+    processes: int = 1,
+) -> TrainingSummary:
+    """Run `trainer` (from the checkpoint `resume_from`, if any), saying once what runs where, and summarise the run."""
+    log.info(
+        "%s on %s (%s) x %d processes, %d rows, %d epochs, resume from %s", job, device, precision, processes, rows, epochs, resume_from
+    )
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    return TrainingSummary.of(
+        output, started, epochs=epochs, train_rows=rows, resumed_from=resume_from, device=device, precision=precision, processes=processes
+    )

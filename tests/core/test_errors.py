@@ -11,8 +11,9 @@ from devtools.scratch_repo import ROOT
 from prodcat.core.cli import stage_errors
 from prodcat.core.errors import InputError
 from prodcat.core.params import ParamsError
-from prodcat.data import datadocs, profiles, synth
+from prodcat.data import profiles, synth
 from prodcat.data.quality import DataQualityError
+from prodcat.reports import data_docs_screenshot
 
 
 def one_line_error(capsys, main, argv: list[str], prog: str) -> str:
@@ -59,6 +60,7 @@ def test_profiles_cli_missing_params_file(capsys, tmp_path: Path) -> None:
     one_line_error(capsys, profiles.main, ["pricerunner", "--params", str(tmp_path / "nope.yaml")], "profiles")
 
 
-def test_synth_and_datadocs_cli_mistakes(capsys, tmp_path: Path) -> None:
+def test_synth_and_data_docs_screenshot_cli_mistakes(capsys, tmp_path: Path) -> None:
     assert "n_rows must be positive" in one_line_error(capsys, synth.main, ["--rows", "0", "--output", str(tmp_path / "c.csv")], "synth")
-    assert "no validation page" in one_line_error(capsys, datadocs.main, [str(tmp_path / "none")], "datadocs")
+    no_page = one_line_error(capsys, data_docs_screenshot.main, [str(tmp_path / "none")], "data_docs_screenshot")
+    assert "no validation page" in no_page

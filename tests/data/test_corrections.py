@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from devtools.scratch_repo import write_params
+from devtools.scratch_repo import write_params, write_paths
 from prodcat.core.errors import InputError
 from prodcat.core.params import CatalogParams
 from prodcat.data.catalog import Corrections, make_examples
@@ -54,14 +54,15 @@ def test_preprocess_stops_on_a_bad_correction_and_writes_nothing(tmp_path: Path,
     fixes = tmp_path / "corrections.csv"
     fixes.write_text(f"id,label\n{first_id},Toys & Games\n{first_id[:-1]}x,exclude\n", encoding="utf-8")
     params = write_params(tmp_path / "run", small_catalog, preprocess={"corrections": str(fixes)})
+    paths = write_paths(tmp_path / "run", processed=tmp_path / "processed", preprocess_report=tmp_path / "report.json")
     with pytest.raises(SystemExit):
-        preprocess_stage.main(["--params", str(params), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "report.json")])
+        preprocess_stage.main(["--params", str(params), "--paths", str(paths)])
     assert f"preprocess: error: {fixes} line 3: id '{first_id[:-1]}x' is not in the catalog" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrections.csv", "run"]  # no split, no report, no scratch folder
 
     def splits(lines: str) -> dict[str, pd.DataFrame]:
         fixes.write_text(f"id,label\n{lines}", encoding="utf-8")
-        preprocess_stage.main(["--params", str(params), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "report.json")])
+        preprocess_stage.main(["--params", str(params), "--paths", str(paths)])
         return {
             split: pd.read_parquet(tmp_path / "processed" / f"{split}.parquet").set_index("id") for split in ("train", "validation", "test")
         }

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from devtools.scratch_repo import ROOT, write_params
+from devtools.scratch_repo import ROOT, write_params, write_paths
 from prodcat.core.errors import InputError
 from prodcat.core.params import load_params
 from prodcat.data.profiles import apply_profile, profile_path
@@ -94,8 +94,11 @@ def test_pricerunner_profile_validates_and_splits_by_cluster(tmp_path: Path) -> 
     rows.to_csv(sample, index=False)
     params_file = write_params(tmp_path, sample, catalog={"min_class_count": 5})
     apply_profile(params_file, profile_path("pricerunner"), catalog=None)
-    validate_stage.main(["--params", str(params_file), "--report", str(tmp_path / "quality.json")])
-    preprocess_stage.main(["--params", str(params_file), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "pre.json")])
+    paths = write_paths(
+        tmp_path, data_quality=tmp_path / "quality.json", processed=tmp_path / "processed", preprocess_report=tmp_path / "pre.json"
+    )
+    validate_stage.main(["--params", str(params_file), "--paths", str(paths)])
+    preprocess_stage.main(["--params", str(params_file), "--paths", str(paths)])
 
     train = pd.read_parquet(tmp_path / "processed" / "train.parquet")
     test = pd.read_parquet(tmp_path / "processed" / "test.parquet")
@@ -112,8 +115,11 @@ def validated_and_preprocessed(tmp_path: Path, rows: pd.DataFrame, profile: str,
     rows.to_csv(sample, index=False)
     params_file = write_params(tmp_path, sample, catalog=catalog)
     apply_profile(params_file, profile_path(profile), catalog=None)
-    validate_stage.main(["--params", str(params_file), "--report", str(tmp_path / "quality.json")])
-    preprocess_stage.main(["--params", str(params_file), "--output", str(tmp_path / "processed"), "--report", str(tmp_path / "pre.json")])
+    paths = write_paths(
+        tmp_path, data_quality=tmp_path / "quality.json", processed=tmp_path / "processed", preprocess_report=tmp_path / "pre.json"
+    )
+    validate_stage.main(["--params", str(params_file), "--paths", str(paths)])
+    preprocess_stage.main(["--params", str(params_file), "--paths", str(paths)])
     splits = {name: pd.read_parquet(tmp_path / "processed" / f"{name}.parquet") for name in ["train", "test", "unlabelled"]}
     return splits, yaml.safe_load((tmp_path / "pre.json").read_text())
 

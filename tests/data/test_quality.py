@@ -11,7 +11,7 @@ import pytest
 
 from prodcat.core.params import CatalogParams, ParamsError, QualityParams, parse_params
 from prodcat.data.catalog import parse_price
-from prodcat.data.datadocs import strip_remote_assets, validation_pages
+from prodcat.data.datadocs import strip_remote_assets
 from prodcat.data.quality import (
     PRICE_PATTERN,
     DataQualityError,
@@ -22,6 +22,7 @@ from prodcat.data.quality import (
     with_trainable_classes,
 )
 from prodcat.reports.browser import find_chromium, screenshot
+from prodcat.reports.data_docs_screenshot import validation_pages
 
 CATALOG = CatalogParams(
     path="c.csv",

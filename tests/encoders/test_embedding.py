@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,7 @@ def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock
     small_catalog: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
     """Two encoders over the same texts: each variant's matrices are its own encoder's, on a cold and on a warm cache."""
-    from devtools.scratch_repo import write_params
+    from devtools.scratch_repo import write_params, write_paths
     from devtools.tiny_bert import build_tiny_bert
     from prodcat.encoders.encode import cache_path
     from stages import embed as embed_stage
@@ -114,13 +115,15 @@ def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock
         catalog={"min_class_count": 8}, inference={"precision": "fp32"}, variants=["stock", "finetuned"],
     )  # fmt: skip
     processed = tmp_path / "processed"
-    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
+    paths = write_paths(tmp_path, processed=processed, models=tmp_path, embeddings=tmp_path / "emb", embedding_cache=tmp_path / "cache",
+                        embed_report=tmp_path / "embed.json")  # fmt: skip
+    preprocess_stage.main(["--params", str(params), "--paths", str(paths)])
     texts = pd.read_parquet(processed / "test.parquet")["text"].tolist()
     names = pd.read_csv(small_catalog, dtype=str, keep_default_na=False)["Product Name"].tolist()
     other = build_tiny_bert(tmp_path / "other-bert", names, seed=1)  # the fixture's vocabulary and shape, other weights
     stock, finetuned = load_encoder(str(tiny_bert), 32), load_encoder(str(other), 32)
-    argv = ["--params", str(params), "--data", str(processed), "--finetuned", str(other), "--output", str(tmp_path / "emb"),
-            "--cache", str(tmp_path / "cache"), "--int8", str(tmp_path / "int8"), "--report", str(tmp_path / "embed.json")]  # fmt: skip
+    (tmp_path / "finetuned").symlink_to(other)  # the finetuned encoder: another tiny BERT
+    argv = ["--params", str(params), "--paths", str(paths)]
 
     for _ in range(2):  # cold cache, then every text from the cache
         embed_stage.main(argv)
@@ -129,3 +132,6 @@ def test_embed_stage_keeps_one_cache_per_encoder_so_finetuned_never_reuses_stock
         assert np.allclose(got["stock"], encode_texts(stock, texts, batch_size=16, precision="fp32"), atol=1e-5)
         assert np.allclose(got["finetuned"], encode_texts(finetuned, texts, batch_size=16, precision="fp32"), atol=1e-5)
     assert sorted((tmp_path / "cache").glob("*.npz")) == sorted({cache_path(tmp_path / "cache", m, "fp32") for m in (stock, finetuned)})
+    # embed.backend torch exports nothing; the int8 folder still holds its index, so DVC never finds the out empty
+    assert [path.name for path in (tmp_path / "onnx_int8").iterdir()] == ["index.json"]
+    assert json.loads((tmp_path / "onnx_int8/index.json").read_text()) == {"backend": "torch", "exports": []}

@@ -113,7 +113,7 @@ def test_scoring_encoder_serves_either_backend(tiny_bert: Path, tiny_model: Sent
 
 def run_embed_stage(tmp_path: Path, catalog: Path, tiny_bert: Path, **embed: object) -> tuple[list[str], Path]:
     """preprocess + embed (stock and finetuned = the tiny BERT) in `tmp_path`; the validation texts and the argv's folder."""
-    from devtools.scratch_repo import write_params
+    from devtools.scratch_repo import write_params, write_paths
     from stages import embed as embed_stage
     from stages import preprocess as preprocess_stage
 
@@ -122,10 +122,12 @@ def run_embed_stage(tmp_path: Path, catalog: Path, tiny_bert: Path, **embed: obj
         inference={"precision": "fp32"}, embed=embed, variants=["stock"],
     )  # fmt: skip
     processed = tmp_path / "processed"
+    paths = write_paths(tmp_path, processed=processed, models=tmp_path, embeddings=tmp_path / "emb", embedding_cache=tmp_path / "cache",
+                        embed_report=tmp_path / "embed.json")  # fmt: skip
     if not processed.exists():
-        preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
-    embed_stage.main(["--params", str(params), "--data", str(processed), "--finetuned", str(tiny_bert), "--output", str(tmp_path / "emb"),
-                      "--cache", str(tmp_path / "cache"), "--int8", str(tmp_path / "int8"), "--report", str(tmp_path / "embed.json")])  # fmt: skip
+        preprocess_stage.main(["--params", str(params), "--paths", str(paths)])
+        (tmp_path / "finetuned").symlink_to(tiny_bert)
+    embed_stage.main(["--params", str(params), "--paths", str(paths)])
     return pd.read_parquet(processed / "validation.parquet")["text"].tolist(), tmp_path
 
 
@@ -136,14 +138,15 @@ def test_embed_stage_scores_validation_and_test_with_int8_and_keeps_train_on_tor
         texts, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
         report = read_json(out / "embed.json")
         assert report["backend"] == "onnx_int8" and report["encoders"]["stock"]["backend_used"] == "onnx_int8"
+        assert read_json(out / "onnx_int8/index.json") == {"backend": "onnx_int8", "exports": ["stock"]}
         assert report["encoders"]["stock"]["mean_cosine"] > 0.9999
         validation = load_matrix(out / "emb/stock/validation")
-        assert np.array_equal(validation, Int8Encoder(out / "int8/stock").encode(texts, 64))
+        assert np.array_equal(validation, Int8Encoder(out / "onnx_int8/stock").encode(texts, 64))
         assert np.allclose(load_matrix(out / "emb/stock/validation_torch"), encode_texts(tiny_model, texts, 64, "fp32"), atol=1e-5)
         assert not np.allclose(validation, load_matrix(out / "emb/stock/validation_torch"), atol=1e-5)
     train_texts = pd.read_parquet(out / "processed/train.parquet")["text"].tolist()
     assert np.allclose(load_matrix(out / "emb/stock/train"), encode_texts(tiny_model, train_texts, 64, "fp32"), atol=1e-5)
-    int8_cache = out / "cache" / f"{Int8Encoder(out / 'int8/stock').fingerprint}.npz"
+    int8_cache = out / "cache" / f"{Int8Encoder(out / 'onnx_int8/stock').fingerprint}.npz"
     assert sorted((out / "cache").glob("*.npz")) == sorted([cache_path(out / "cache", tiny_model, "fp32"), int8_cache])
 
 
@@ -163,7 +166,7 @@ def test_embed_stage_falls_back_to_torch_and_says_why(
         "int8 export failed: RuntimeError: Exporting the operator 'aten::foo' is not supported",
     )
     assert np.allclose(load_matrix(out / "emb/stock/validation"), encode_texts(tiny_model, texts, 64, "fp32"), atol=1e-5)
-    assert list((out / "int8").iterdir()) == [] and not (out / "emb/stock/validation_torch.npy").exists()
+    assert list((out / "onnx_int8").iterdir()) == [out / "onnx_int8/index.json"] and not (out / "emb/stock/validation_torch.npy").exists()
 
     monkeypatch.undo()
     encode = Int8Encoder.encode
@@ -174,7 +177,9 @@ def test_embed_stage_falls_back_to_torch_and_says_why(
     assert stock["reason"].endswith("mean below embed.int8_min_cosine 0.98")
     test_texts = pd.read_parquet(out / "processed/test.parquet")["text"].tolist()
     assert np.allclose(load_matrix(out / "emb/stock/test"), encode_texts(tiny_model, test_texts, 64, "fp32"), atol=1e-5)
-    assert list((out / "int8").iterdir()) == [] and len(list((out / "cache").glob("*.npz"))) == 1  # the torch cache only
+    assert (
+        list((out / "onnx_int8").iterdir()) == [out / "onnx_int8/index.json"] and len(list((out / "cache").glob("*.npz"))) == 1
+    )  # the torch cache only
 
 
 def truncated_export(*args: object, **kwargs: object) -> Path:
@@ -202,7 +207,7 @@ def test_embed_stage_falls_back_to_torch_when_the_export_or_onnxruntime_fails(
     _, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, backend="onnx_int8")
     stock = read_json(out / "embed.json")["encoders"]["stock"]
     assert stock["backend_used"] == "torch" and stock["reason"].startswith(reason)
-    assert list((out / "int8").iterdir()) == []
+    assert list((out / "onnx_int8").iterdir()) == [out / "onnx_int8/index.json"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from devtools.scratch_repo import write_paths
 from prodcat.core.errors import InputError
 from prodcat.core.io import read_json, write_json
 from prodcat.core.variants import Variant
@@ -68,10 +69,7 @@ def stored(tmp_path: Path) -> Path:
 
 
 def run_refit(repo: Path) -> None:
-    refit_stage.main(
-        ["--params", str(repo / "params.yaml"), "--data", str(repo / "data/processed"), "--embeddings", str(repo / "data/embeddings"),
-         "--models", str(repo / "models"), "--champion", str(repo / "models/champion.json"), "--output", str(repo / "models/refit")]
-    )  # fmt: skip
+    refit_stage.main(["--params", str(repo / "params.yaml"), "--paths", str(write_paths(repo))])
 
 
 def test_the_champions_parts_are_refitted_on_train_and_validation_rows_and_no_test_row(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from devtools.scratch_repo import ROOT, write_params
+from devtools.scratch_repo import ROOT, write_params, write_paths
 from prodcat.core.io import write_json
 from prodcat.core.params import SparseParams, load_params
 from prodcat.data.review import REVIEW_COLUMNS
@@ -211,20 +211,12 @@ def run_bundle_stage(trained, folder: Path, cascade: dict | None) -> dict:
     train.to_parquet(data / "train.parquet")
     shutil.copy2(models.parent / "labels.json", data / "labels.json")
     write_json(folder / "scores.json", {"validation": {"accuracy": 0.9}, "test": {"accuracy": 0.8}})
-    argv = [
-        "--params",
-        str(ROOT / "params.yaml"),
-        "--data",
-        str(data),
-        "--models",
-        str(models),
-        "--champion",
-        str(models / "champion.json"),
-    ]
-    argv += ["--scores", str(folder / "scores.json"), "--output", str(folder / "bundle")]
+    paths = write_paths(folder, processed=data, models=models, champion=models / "champion.json", champion_report=folder / "scores.json",
+                        cascade=folder / "cascade.json", bundle=folder / "bundle")  # fmt: skip
+    argv = ["--params", str(ROOT / "params.yaml"), "--paths", str(paths)]
     if cascade is not None:
         write_json(folder / "cascade.json", cascade)
-        argv += ["--cascade", str(folder / "cascade.json")]
+        argv += ["--cascade"]
     bundle_stage.main(argv)
     return json.loads((folder / "bundle" / "manifest.json").read_text())
 
@@ -249,20 +241,13 @@ def test_the_manifest_names_the_scoring_path_and_the_bundle_scores_by_it(trained
 
 def test_the_cascade_stage_is_a_no_op_for_a_sparse_champion_or_when_switched_off(trained, tmp_path: Path) -> None:
     models = trained[0]
-    argv = ["--data", "unused", "--embeddings", "unused", "--sparse-scores", "unused", "--models", str(models)]
-    argv += [
-        "--champion",
-        str(models / "champion.json"),
-        "--output",
-        str(tmp_path / "cascade.json"),
-        "--report",
-        str(tmp_path / "report.json"),
-    ]
+    moved = {"models": models, "cascade": tmp_path / "cascade.json", "cascade_report": tmp_path / "report.json"}
+    argv = ["--paths", str(write_paths(tmp_path, champion=models / "champion.json", **moved))]
     cascade_stage.main(["--params", str(ROOT / "params.yaml"), *argv])
     assert json.loads((tmp_path / "cascade.json").read_text()) == {"threshold": None, "reason": "the champion is sparse itself"}
     assert json.loads((tmp_path / "report.json").read_text()) == {"enabled": False, "reason": "the champion is sparse itself"}
     write_json(tmp_path / "fusion.json", {"champion": "fusion", "fusion_weights": {"softmax": 0.5, "sparse": 0.5}})
-    argv[argv.index(str(models / "champion.json"))] = str(tmp_path / "fusion.json")
+    argv = ["--paths", str(write_paths(tmp_path, champion=tmp_path / "fusion.json", **moved))]
     params = write_params(tmp_path / "off", ROOT / "data/default/catalog.csv", cascade={"enabled": False})
     cascade_stage.main(["--params", str(params), *argv])
     assert json.loads((tmp_path / "cascade.json").read_text()) == {"threshold": None, "reason": "cascade.enabled is false"}

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from devtools.fake_bundle import MANIFEST, FakeBundle, fake_bundle, product
 from devtools.processes import background, free_port, run, tool_env, wait_until_healthy
+from devtools.scratch_repo import write_paths
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.batch import read_chunks
 from prodcat.inference.bundle import Bundle, load_bundle
@@ -663,18 +664,8 @@ def hybrid_bundle(trained_project: Path, tmp_path_factory: pytest.TempPathFactor
     folder = tmp_path_factory.mktemp("hybrid")
     choice = json.loads((trained_project / "models/champion.json").read_text())
     (folder / "choice.json").write_text(json.dumps({**choice, "champion": "hybrid"}))
-    command = [
-        sys.executable,
-        "-m",
-        "stages.bundle",
-        "--data",
-        "data/processed",
-        "--models",
-        "models",
-        "--champion",
-        str(folder / "choice.json"),
-    ]
-    run([*command, "--scores", "metrics/champion.json", "--output", str(folder / "bundle")], trained_project)
+    paths = write_paths(folder, root=trained_project, champion=folder / "choice.json", bundle=folder / "bundle")
+    run([sys.executable, "-m", "stages.bundle", "--paths", str(paths)], trained_project)
     return load_bundle(folder / "bundle")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from devtools.scratch_repo import write_params
+from devtools.scratch_repo import write_params, write_paths
 from prodcat.data.catalog import read_catalog
 from stages import validate
 
@@ -30,14 +30,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in LATER_OUTPUTS}
 
 
-def run_validate(folder: Path, catalog: Path, capsys, caplog, data_docs: bool = False, **sections: dict) -> tuple[int, str]:
+def run_validate(folder: Path, catalog: Path, capsys, caplog, **sections: dict) -> tuple[int, str]:
     """Run the stage as `dvc repro` would; return its exit status and what the user reads on the terminal."""
     for name in LATER_OUTPUTS:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(f"previous {name}\n".encode())
     params = write_params(folder, catalog, **sections)
-    argv = ["--params", str(params), "--report", str(folder / SUMMARY)]
-    argv += ["--data-docs", str(folder / "reports/data_docs")] if data_docs else []
+    argv = ["--params", str(params), "--paths", str(write_paths(folder))]
     caplog.set_level(logging.INFO)
     try:
         validate.main(argv)
@@ -246,7 +245,7 @@ def test_a_5_mb_text_cell_passes_quickly_and_keeps_the_report_small(good: pd.Dat
     frame.loc[0, "About Product"] = "Very long description. " * 230_000  # 5.3 MB
     catalog = write(frame, tmp_path / "catalog.csv")
     started = time.perf_counter()
-    status, output = run_validate(tmp_path, catalog, capsys, caplog, data_docs=True)
+    status, output = run_validate(tmp_path, catalog, capsys, caplog)
     assert status == 0, output
     assert time.perf_counter() - started < 30
     assert re.search(
@@ -260,7 +259,7 @@ def test_a_5_mb_text_cell_passes_quickly_and_keeps_the_report_small(good: pd.Dat
 
 def test_failed_validation_still_writes_the_report_but_no_summary(good: pd.DataFrame, tmp_path: Path, capsys, caplog) -> None:
     catalog = duplicate_id(good, tmp_path / "catalog.csv")
-    status, output = run_validate(tmp_path, catalog, capsys, caplog, data_docs=True)
+    status, output = run_validate(tmp_path, catalog, capsys, caplog)
     assert status == 1
     index = tmp_path / "reports/data_docs/index.html"
     assert output.splitlines()[-1] == f"report: {index}" and index.is_file()

@@ -9,13 +9,52 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devtools.dvc_deps import import_closure, missing_deps
+from devtools.dvc_deps import import_closure, missing_deps, path_mismatches
 from devtools.scratch_repo import ROOT
 from prodcat.core.pipeline import stage_names
 
 
 def test_every_stage_lists_its_import_closure() -> None:
     assert missing_deps(ROOT) == {stage: [] for stage in stage_names()}
+
+
+def test_every_stage_lists_the_artifact_paths_its_code_reads() -> None:
+    assert path_mismatches(ROOT) == {stage: [] for stage in stage_names()}
+
+
+@pytest.mark.parametrize(
+    ("stage", "section", "entry", "problem"),
+    [
+        ("audit", "deps", "${paths.sparse_scores}", "reads paths.sparse_scores, which its entry does not list"),
+        ("champion", "deps", "${paths.xgb}", None),  # two other model folders still stand for paths.models
+        ("train_sparse", "outs", "${paths.sparse_scores}", "reads paths.sparse_scores, which its entry does not list"),
+    ],
+)
+def test_a_path_the_code_reads_but_the_entry_drops_is_caught(tmp_path: Path, stage: str, section: str, entry: str, problem) -> None:
+    for name in ["dvc.yaml", "stages", "prodcat"]:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, tmp_path / name)
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    listed = pipeline["stages"][stage][section]
+    listed.remove(next(item for item in listed if (item if isinstance(item, str) else next(iter(item))).startswith(entry)))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    assert path_mismatches(tmp_path)[stage] == ([problem] if problem else [])
+
+
+def test_an_output_the_code_never_names_or_a_literal_path_is_caught(tmp_path: Path) -> None:
+    for name in ["dvc.yaml", "stages", "prodcat"]:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, tmp_path / name)
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    pipeline["stages"]["train_sparse"]["outs"].append("${paths.audit}")
+    pipeline["stages"]["champion"]["deps"].append("models/sparse")
+    pipeline["stages"]["refit"]["deps"] = [dep for dep in pipeline["stages"]["refit"]["deps"] if not dep.startswith("${paths.xgb}")]
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    found = path_mismatches(tmp_path)
+    assert found["train_sparse"] == ["lists ${paths.audit} as an output, which its code does not name"]
+    assert found["champion"] == ["names models/sparse literally: write it as ${paths.<key>} (paths.yaml)"]
+    assert found["refit"] == [
+        "reads paths.xgb, which its entry does not list",
+        "reads paths.models, but its deps list none of adapted, finetuned, onnx_int8, sparse, xgb, refit",
+    ]
 
 
 def test_package_data_a_module_reads_is_part_of_its_closure() -> None:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from devtools.processes import run
-from devtools.scratch_repo import set_params
-from prodcat.core.pipeline import stage_names
+from devtools.scratch_repo import set_params, write_paths
+from prodcat.core.pipeline import stage_names, stage_specs
 from prodcat.data.review import REVIEW_COLUMNS
 from prodcat.heads.sparse import probabilities as sparse_probabilities
 
@@ -102,29 +102,31 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert refit["rows"] == {"train": len(train), "validation": len(validation)}
 
     # The choice never reads the test split: with test.parquet gone, the stage chooses the same, with the same scores.
-    stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["champion"]
+    stage = stage_specs(project / "dvc.yaml")["champion"]
     assert not any("test" in dep or dep == "data/processed" for dep in stage["deps"])
     (project / "data/processed/test.parquet").rename(project / "test.parquet.aside")
-    run(
-        stage["cmd"].replace("models/champion.json", "again.json").replace("metrics/validation.json", "again-validation.json").split(),
-        project,
+    again = write_paths(
+        project.parent / "again", root=project, champion=project / "again.json", validation_report=project / "again-validation.json"
     )
+    run([*stage["cmd"].split(), "--paths", str(again)], project)
     (project / "test.parquet.aside").rename(project / "data/processed/test.parquet")
     assert (project / "again.json").read_text() == (project / "models/champion.json").read_text()
     assert (project / "again-validation.json").read_text() == (project / "metrics/validation.json").read_text()
     (project / "again.json").unlink()
     (project / "again-validation.json").unlink()
     # Nor does the refit: without test.parquet it fits the same (the boosters' files are byte-equal).
-    stage = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["refit"]
+    stage = stage_specs(project / "dvc.yaml")["refit"]
     assert not any("test" in dep or dep == "data/processed" for dep in stage["deps"])
+    shutil.copytree(project / "models/refit", project.parent / "refit-before")
     (project / "data/processed/test.parquet").rename(project / "test.parquet.aside")
-    run(stage["cmd"].replace("--output models/refit", "--output again-refit").split(), project)
+    run(stage["cmd"].split(), project)
     (project / "test.parquet.aside").rename(project / "data/processed/test.parquet")
-    for path in (project / "models/refit").rglob("*"):
+    for path in (project.parent / "refit-before").rglob("*"):
         assert (
-            not path.is_file() or path.read_bytes() == (project / "again-refit" / path.relative_to(project / "models/refit")).read_bytes()
+            not path.is_file()
+            or path.read_bytes() == (project / "models/refit" / path.relative_to(project.parent / "refit-before")).read_bytes()
         )
-    shutil.rmtree(project / "again-refit")
+    shutil.rmtree(project.parent / "refit-before")
 
     shown = run(["dvc", "metrics", "show", "metrics/evaluate.json"], project).stdout
     for column in ["stock.accuracy", "finetuned.accuracy", "hybrid.macro_f1"]:
@@ -215,8 +217,10 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     assert 0 < linear_scores["accuracy"] <= 1 and (project / "models/xgb/hybrid_linear.safetensors").is_file()
     choice = json.loads((project / "models/champion.json").read_text())
     (project.parent / "choice.json").write_text(json.dumps({**choice, "champion": "hybrid_linear"}))
-    bundle_cmd = ["python", "-m", "stages.bundle", "--data", "data/processed", "--models", "models", "--scores", "metrics/champion.json"]
-    run([*bundle_cmd, "--champion", str(project.parent / "choice.json"), "--output", str(project.parent / "linear_bundle")], project)
+    linear = write_paths(
+        project.parent / "linear", root=project, champion=project.parent / "choice.json", bundle=project.parent / "linear_bundle"
+    )
+    run(["python", "-m", "stages.bundle", "--paths", str(linear)], project)
     linear_bundle = load_bundle(project.parent / "linear_bundle")
     assert linear_bundle.manifest["variant"] == "hybrid_linear"
     predicted = np.asarray(labels)[linear_bundle.predictor.probabilities(test).argmax(axis=1)]

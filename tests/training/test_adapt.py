@@ -17,7 +17,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
 from devtools.processes import kill_after_first_checkpoint, run
-from devtools.scratch_repo import write_params
+from devtools.scratch_repo import write_params, write_paths
 from prodcat.core.errors import InputError
 from prodcat.core.params import ParamsError, load_params
 from prodcat.data.catalog import feature_frame, read_catalog
@@ -62,13 +62,15 @@ def adapt_params(folder: Path, catalog: Path, base: Path, **adapt: object) -> Pa
 
 def preprocessed(params: Path, folder: Path) -> Path:
     processed = folder / "processed"
-    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(folder / "pre.json")])
+    paths = write_paths(folder, processed=processed, preprocess_report=folder / "pre.json")
+    preprocess_stage.main(["--params", str(params), "--paths", str(paths)])
     return processed
 
 
 def adapt_argv(params: Path, processed: Path, out: Path) -> list[str]:
-    return ["--params", str(params), "--data", str(processed), "--output", str(out / "adapted"), "--checkpoints",
-            str(out / "checkpoints"), "--report", str(out / "adapt.json"), "--live", str(out / "live")]  # fmt: skip
+    paths = write_paths(out, processed=processed, models=out, adapt_checkpoints=out / "checkpoints", adapt_report=out / "adapt.json",
+                        adapt_live=out / "live")  # fmt: skip
+    return ["--params", str(params), "--paths", str(paths)]
 
 
 def texts(processed: Path, split: str) -> list[str]:

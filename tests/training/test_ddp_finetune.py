@@ -23,7 +23,7 @@ import pytest
 from safetensors.torch import load_file
 from sentence_transformers import SentenceTransformer
 
-from devtools.scratch_repo import ROOT, set_params, write_params
+from devtools.scratch_repo import ROOT, finetune_paths, set_params, write_params, write_paths
 from prodcat.training import finetune as finetune_module
 from prodcat.training.sampler import LengthBucketBatchSampler, batch_count, bucketed_batches
 from stages import finetune as finetune_stage
@@ -37,10 +37,7 @@ FINETUNE = {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "learning_rate": 1e-3, "
 
 
 def stage_args(params: Path, processed: Path, out: Path) -> list[str]:
-    return [
-        "--params", str(params), "--data", str(processed), "--output", str(out / "model"), "--checkpoints", str(out / "checkpoints"),
-        "--report", str(out / "finetune.json"), "--live", str(out / "live"),
-    ]  # fmt: skip
+    return ["--params", str(params), "--paths", str(finetune_paths(out, processed))]
 
 
 def launch_env() -> dict[str, str]:
@@ -57,7 +54,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path, tiny
         finetune={**FINETUNE, "processes": PROCESSES},
     )  # fmt: skip
     processed = folder / "processed"
-    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(folder / "pre.json")])
+    paths = write_paths(folder, processed=processed, preprocess_report=folder / "pre.json")
+    preprocess_stage.main(["--params", str(params), "--paths", str(paths)])
     return params, processed
 
 
@@ -103,19 +101,21 @@ def test_steps_follow_the_effective_batch_and_rank_0_alone_writes(
     logged = (two_processes / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()[1:]
     assert [int(line.split("\t")[0]) for line in logged] == list(range(10, 101, 10))  # one writer: each logged step once
     assert sorted(path.name for path in two_processes.iterdir()) == [
+        "adapted",
         "checkpoints",
         "finetune.json",
+        "finetuned",
         "live",
-        "model",
+        "paths.yaml",
     ]  # no temporary folder left
 
-    model = SentenceTransformer(str(two_processes / "model"), device="cpu")
+    model = SentenceTransformer(str(two_processes / "finetuned"), device="cpu")
     embeddings = model.encode(["red lego bricks", "steel water bottle"])
     assert embeddings.shape == (2, 32) and np.isfinite(embeddings).all()
-    trained, base = load_file(str(two_processes / "model" / "model.safetensors")), load_file(str(tiny_bert / "model.safetensors"))
+    trained, base = load_file(str(two_processes / "finetuned" / "model.safetensors")), load_file(str(tiny_bert / "model.safetensors"))
     name = "embeddings.word_embeddings.weight"
     assert (trained[name] - base[name]).abs().max() > 1e-3
-    assert set(load_file(str(two_processes / "model" / "softmax_head.safetensors"))) == {"weight", "bias", "log_scale"}
+    assert set(load_file(str(two_processes / "finetuned" / "softmax_head.safetensors"))) == {"weight", "bias", "log_scale"}
 
 
 class UnionOfRankBatches(LengthBucketBatchSampler):
@@ -143,7 +143,7 @@ def test_two_processes_step_like_one_process_on_the_union_of_their_batches(
     assert json.loads((tmp_path / "one" / "finetune.json").read_text())["steps"] == 102
 
     for file in ("model.safetensors", "softmax_head.safetensors"):
-        expected, got = load_file(str(tmp_path / "one" / "model" / file)), load_file(str(two_processes / "model" / file))
+        expected, got = load_file(str(tmp_path / "one" / "finetuned" / file)), load_file(str(two_processes / "finetuned" / file))
         assert expected.keys() == got.keys()
         for name, tensor in expected.items():
             assert (tensor - got[name]).abs().max() < 1e-4, (file, name)
@@ -163,7 +163,7 @@ def test_sigkill_of_every_process_resumes_to_the_same_weights(prepared: tuple[Pa
         os.kill(process.pid, signal.SIGKILL)
     assert launcher.wait() == -signal.SIGKILL
     psutil.wait_procs(workers, timeout=30)
-    assert not (crashed / "model").exists()
+    assert not (crashed / "finetuned").exists()
     interrupted_at = sorted(path.name for path in (crashed / "checkpoints").glob("checkpoint-*"))
 
     done = subprocess.run(command, cwd=ROOT, env=launch_env(), capture_output=True, text=True, check=False)
@@ -171,8 +171,8 @@ def test_sigkill_of_every_process_resumes_to_the_same_weights(prepared: tuple[Pa
     assert json.loads((crashed / "finetune.json").read_text())["resumed_from"] in interrupted_at
 
     expected, resumed = (
-        load_file(str(two_processes / "model" / "model.safetensors")),
-        load_file(str(crashed / "model" / "model.safetensors")),
+        load_file(str(two_processes / "finetuned" / "model.safetensors")),
+        load_file(str(crashed / "finetuned" / "model.safetensors")),
     )
     for name, tensor in expected.items():
         assert (tensor - resumed[name]).abs().max() < 1e-5, name

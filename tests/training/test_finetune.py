@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from transformers import set_seed
 
-from devtools.scratch_repo import ROOT, write_params
+from devtools.scratch_repo import ROOT, finetune_paths, write_params, write_paths
 from prodcat.core.params import EncoderParams, FinetuneParams
+from prodcat.core.pipeline import stage_specs
+from prodcat.encoders.flops import token_lengths
 from prodcat.encoders.load import load_encoder
-from prodcat.training.finetune import finetune_encoder
+from prodcat.training.finetune import finetune_encoder, truncated_texts
 from prodcat.training.losses import build_loss
 from prodcat.training.resume import RUN_FINGERPRINT, resumable_checkpoint, run_fingerprint
 from prodcat.training.trainer import LabelledTexts
@@ -73,7 +75,18 @@ def test_fingerprint_changes_with_data_and_settings() -> None:
     assert base != run_fingerprint(examples, encoder, params.model_copy(update={"epochs": 9}))
 
 
-def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_measuring_long_texts_logs_no_too_long_warning(tiny_bert: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Truncation is intended (finetune reports how often): measuring it must not print transformers' "indexing errors" warning."""
+    model = load_encoder(str(tiny_bert), 32)  # a fresh tokenizer: transformers warns once per tokenizer
+    texts = ["red lego bricks " * 40, "steel water bottle"]
+    assert truncated_texts(model, texts) == 1
+    assert token_lengths(model.tokenizer, texts, 32) == [32, len(model.tokenizer("steel water bottle")["input_ids"])]
+    assert not [record for record in caplog.records if "Token indices sequence length" in record.getMessage()]
+
+
+def test_no_test_row_reaches_finetune(
+    small_catalog: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """The trainer sees exactly the train rows and labels, with validation.parquet and test.parquet beside them."""
     import pandas as pd
 
@@ -88,7 +101,7 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
         finetune={"epochs": 1, "batch_size": 16},
     )
     processed = tmp_path / "processed"
-    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
+    preprocess_stage.main(["--params", str(params), "--paths", str(write_paths(tmp_path, processed=processed))])
     test = pd.read_parquet(processed / "test.parquet")
     train = pd.read_parquet(processed / "train.parquet")
     names = json.loads((processed / "labels.json").read_text())
@@ -113,29 +126,24 @@ def test_no_test_row_reaches_finetune(small_catalog: Path, tiny_bert: Path, tmp_
             super().__init__(*args, train_dataset=train_dataset, **kwargs)
 
     monkeypatch.setattr(finetune_module, "SentenceTransformerTrainer", RecordingTrainer)
-    finetune_stage.main(
-        [
-            "--params",
-            str(params),
-            "--data",
-            str(processed),
-            "--output",
-            str(tmp_path / "model"),
-            "--checkpoints",
-            str(tmp_path / "ckpt"),
-            "--report",
-            str(tmp_path / "finetune.json"),
-            "--live",
-            str(tmp_path / "live"),
-        ]
+    caplog.set_level(logging.INFO)
+    finetune_stage.main(["--params", str(params), "--paths", str(finetune_paths(tmp_path, processed))])
+    said = [record.getMessage() for record in caplog.records if record.name == "stages.finetune"]
+    too_long = truncated_texts(load_encoder(str(tiny_bert), 32), train["text"].tolist())
+    [line] = [line for line in said if "exceed" in line]
+    assert too_long > 0 and line.endswith(
+        f"; {too_long} of {len(train)} train texts exceed 32 tokens and are truncated (metrics: truncated_share)"
     )
+    assert not [record for record in caplog.records if "Token indices sequence length" in record.getMessage()]  # said once, by the stage
+    report = json.loads((tmp_path / "finetune.json").read_text())
+    assert report["truncated_share"] == round(too_long / len(train), 4)
     assert sorted(given) == sorted(zip(train["text"], label_ids(train["label"], names).tolist(), strict=True))
     assert trained_on and set(trained_on) <= set(train["text"]) and not set(trained_on) & test_only
     assert sorted(trained_on) == sorted(train["text"])  # validation.parquet draws the curve; it is not trained on
-    assert (tmp_path / "model" / "model.safetensors").is_file()
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["finetune"]
+    assert (tmp_path / "finetuned" / "model.safetensors").is_file()
+    stage = stage_specs(ROOT / "dvc.yaml")["finetune"]
     assert not any("test" in str(dep) for dep in stage["deps"])
-    assert (tmp_path / "model" / "softmax_head.safetensors").is_file()
+    assert (tmp_path / "finetuned" / "softmax_head.safetensors").is_file()
 
 
 def test_dropout_is_off_only_while_training_when_asked(tiny_bert: Path, tmp_path: Path) -> None:

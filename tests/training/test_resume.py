@@ -11,7 +11,7 @@ import pytest
 from safetensors.torch import load_file
 
 from devtools.processes import kill_after_first_checkpoint
-from devtools.scratch_repo import write_params
+from devtools.scratch_repo import finetune_paths, write_params, write_paths
 from prodcat.training.resume import HEAD_FILE, resumable_checkpoint
 from stages import preprocess as preprocess_stage
 
@@ -19,11 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def finetune_command(params: Path, processed: Path, out: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "stages.finetune", "--params", str(params), "--data", str(processed),
-        "--output", str(out / "model"), "--checkpoints", str(out / "checkpoints"),
-        "--report", str(out / "finetune.json"), "--live", str(out / "live"),
-    ]  # fmt: skip
+    return [sys.executable, "-m", "stages.finetune", "--params", str(params), "--paths", str(finetune_paths(out, processed))]
 
 
 def weights(folder: Path) -> dict:
@@ -38,7 +34,8 @@ def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_b
         finetune={"epochs": 6, "batch_size": 4, "learning_rate": 1e-3, "precision": "fp32"},
     )  # fmt: skip
     processed = tmp_path / "processed"
-    preprocess_stage.main(["--params", str(params), "--output", str(processed), "--report", str(tmp_path / "pre.json")])
+    paths = write_paths(tmp_path, processed=processed, preprocess_report=tmp_path / "pre.json")
+    preprocess_stage.main(["--params", str(params), "--paths", str(paths)])
     root = Path(__file__).resolve().parents[2]
 
     straight = tmp_path / "straight"
@@ -48,13 +45,13 @@ def test_sigkill_mid_run_resumes_to_the_same_weights(small_catalog: Path, tiny_b
     interrupted_at = kill_after_first_checkpoint(
         finetune_command(params, processed, crashed), crashed / "checkpoints", cwd=root, last_file=HEAD_FILE
     )
-    assert not (crashed / "model").exists()
+    assert not (crashed / "finetuned").exists()
 
     subprocess.run(finetune_command(params, processed, crashed), cwd=root, check=True, capture_output=True)
     report = json.loads((crashed / "finetune.json").read_text())
     assert report["resumed_from"] in interrupted_at
 
-    expected, resumed = weights(straight / "model"), weights(crashed / "model")
+    expected, resumed = weights(straight / "finetuned"), weights(crashed / "finetuned")
     assert expected.keys() == resumed.keys()
     for name, tensor in expected.items():
         assert (tensor - resumed[name]).abs().max() < 1e-5, name
