@@ -13,6 +13,7 @@ import pytest
 from distributed import Client
 
 from devtools.scratch_repo import ROOT
+from devtools.tiny_bert import FP32_ATOL
 from prodcat.cluster import workers as cluster_module
 from prodcat.cluster.sharded_encoding import EncoderSpec, encode_on_cluster
 from prodcat.cluster.workers import loads_per_worker, open_cluster, shards
@@ -42,9 +43,6 @@ from stages import predict as predict_stage
 
 PARAMS = load_params(ROOT / "params.yaml")
 SEQ = 32
-# torch fp32 in another process, on other batches (other padding lengths): sums in another order, a few float32 ulps
-# (2^-23 = 1.2e-7) per sum over the tiny BERT's 32-wide layers of values of order one, about 1e-6 at the end on any CPU.
-FP32_ATOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +127,7 @@ def test_embed_stage_int8_on_a_cluster_equals_in_process(client: Client, tiny_be
     for split in ("validation", "test"):  # 70 and 80 texts: 2 shards each
         expected, _ = cached_encode(splits[split], by_shard, tmp_path / "by-shard.npz")  # validation first, as the stage
         # Same kernels on the same CPU; only the fp32 parts (layer norms, softmax) may split work over other
-        # thread counts in the workers (1 thread) and here: float32 rounding, as FP32_ATOL.
+        # thread counts in the workers (1 thread) and here: float32 rounding (FP32_ATOL).
         assert np.allclose(sharded[split], expected, atol=FP32_ATOL), split
         assert not np.allclose(sharded[split], encode_texts(load_encoder(str(tiny_bert), SEQ), splits[split], 16, "fp32"), atol=FP32_ATOL)
 

@@ -13,6 +13,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
+from devtools.tiny_bert import FP32_ATOL, RELATIVE_INT8_ERROR
 from prodcat.core.errors import InputError
 from prodcat.core.io import read_json
 from prodcat.encoders.encode import cache_path, encode_texts
@@ -53,23 +54,12 @@ def test_fp32_export_pools_like_sentence_transformers_mean_without_and_cls_with_
     for name, model, norms_one in (("mean", tiny_model, False), ("cls", cls_normalized, True)):
         reference = encode_texts(model, TEXTS, batch_size=4, precision="fp32")
         exported = Int8Encoder(export_onnx(model, tmp_path / name, max_seq_length=32, quantization=None), batch_size=4).encode(TEXTS)
-        assert np.abs(exported - reference).max() < 1e-5, name
-        assert np.allclose(np.linalg.norm(exported, axis=1), 1.0, atol=1e-5) == norms_one, name
+        assert np.abs(exported - reference).max() < FP32_ATOL, name
+        assert np.allclose(np.linalg.norm(exported, axis=1), 1.0, atol=FP32_ATOL) == norms_one, name
     tokens = tiny_model.tokenizer(TEXTS[1], return_tensors="pt")
     hidden = transformer.auto_model(**tokens).last_hidden_state[0]
-    assert np.allclose(exported[1], (hidden[0] / hidden[0].norm()).detach().numpy(), atol=1e-5)  # cls: the first token, unit length
+    assert np.allclose(exported[1], (hidden[0] / hidden[0].norm()).detach().numpy(), atol=FP32_ATOL)  # cls: the first token, unit length
     assert tiny_model[0].auto_model.config._attn_implementation == "sdpa" and not tiny_model.training  # as before the export
-
-
-# How far int8 may move an embedding, relative to its length, on any CPU. Each quantized MatMul rounds its
-# weights to int8 per output channel (step max|w| / 127) and its input to uint8 per tensor (step
-# (max - min) / 255): at most half a step each, a relative error of 1/254 + 1/510 of the product. The tiny
-# BERT runs 4 quantized MatMuls in series per layer (attention QKV, attention output, the two
-# feed-forward ones), 2 layers: 8 such errors add up (to first order; layer norms rescale, they do not
-# amplify). CPUs differ only in how the int8 products are summed (AVX-512 VNNI and AMX exactly in int32;
-# AVX2 through int16 pairs, which can saturate), which stays within these steps.
-QUANTIZED_MATMULS = 2 * 4
-RELATIVE_INT8_ERROR = QUANTIZED_MATMULS * (1 / 254 + 1 / 510)  # 0.047
 
 
 def test_int8_embeddings_stay_close_to_torch_but_are_quantized(tiny_model: SentenceTransformer, int8_folder: Path) -> None:
@@ -79,8 +69,8 @@ def test_int8_embeddings_stay_close_to_torch_but_are_quantized(tiny_model: Sente
     assert relative.max() < RELATIVE_INT8_ERROR
     # |a - b| <= r |a| bounds the angle: cosine >= sqrt(1 - r^2) (> 0.9988 here)
     assert row_cosines(reference, int8).min() > np.sqrt(1 - RELATIVE_INT8_ERROR**2)
-    # Quantized, not just exported: the fp32 export agrees to 1e-5 (test above), int8 moves every row by more.
-    assert (np.abs(int8 - reference).max(axis=1) > 1e-5).all()
+    # Quantized, not just exported: the fp32 export agrees to FP32_ATOL (test above), int8 moves every row by more.
+    assert (np.abs(int8 - reference).max(axis=1) > FP32_ATOL).all()
     info = read_json(int8_folder / "export.json")
     assert (info["pooling"], info["normalize"], info["max_seq_length"], info["inputs"]) == (
         "mean",
@@ -158,10 +148,10 @@ def test_embed_stage_scores_validation_and_test_with_int8_and_keeps_train_on_tor
         assert report["encoders"]["stock"]["mean_cosine"] > np.sqrt(1 - RELATIVE_INT8_ERROR**2)
         validation = load_matrix(out / "emb/stock/validation")
         assert np.array_equal(validation, Int8Encoder(out / "int8/stock", 64).encode(texts))
-        assert np.allclose(load_matrix(out / "emb/stock/validation_torch"), encode_texts(tiny_model, texts, 64, "fp32"), atol=1e-5)
-        assert not np.allclose(validation, load_matrix(out / "emb/stock/validation_torch"), atol=1e-5)
+        assert np.allclose(load_matrix(out / "emb/stock/validation_torch"), encode_texts(tiny_model, texts, 64, "fp32"), atol=FP32_ATOL)
+        assert not np.allclose(validation, load_matrix(out / "emb/stock/validation_torch"), atol=FP32_ATOL)
     train_texts = pd.read_parquet(out / "processed/train.parquet")["text"].tolist()
-    assert np.allclose(load_matrix(out / "emb/stock/train"), encode_texts(tiny_model, train_texts, 64, "fp32"), atol=1e-5)
+    assert np.allclose(load_matrix(out / "emb/stock/train"), encode_texts(tiny_model, train_texts, 64, "fp32"), atol=FP32_ATOL)
     int8_cache = out / "cache" / f"{Int8Encoder(out / 'int8/stock', 64).fingerprint}.npz"
     assert sorted((out / "cache").glob("*.npz")) == sorted([cache_path(out / "cache", tiny_model, "fp32"), int8_cache])
 
@@ -181,7 +171,7 @@ def test_embed_stage_falls_back_to_torch_and_says_why(
         "torch",
         "int8 export failed: RuntimeError: Exporting the operator 'aten::foo' is not supported",
     )
-    assert np.allclose(load_matrix(out / "emb/stock/validation"), encode_texts(tiny_model, texts, 64, "fp32"), atol=1e-5)
+    assert np.allclose(load_matrix(out / "emb/stock/validation"), encode_texts(tiny_model, texts, 64, "fp32"), atol=FP32_ATOL)
     assert list((out / "int8").iterdir()) == [] and not (out / "emb/stock/validation_torch.npy").exists()
 
     monkeypatch.undo()
@@ -189,10 +179,10 @@ def test_embed_stage_falls_back_to_torch_and_says_why(
     monkeypatch.setattr(Int8Encoder, "encode", lambda self, texts: -encode(self, texts))  # vectors point elsewhere
     texts, out = run_embed_stage(tmp_path, small_catalog, tiny_bert, runtime="onnx_int8")
     stock = read_json(out / "embed.json")["encoders"]["stock"]
-    assert stock["runtime_used"] == "torch" and stock["mean_cosine"] == pytest.approx(-1.0, abs=1e-5)
+    assert stock["runtime_used"] == "torch" and stock["mean_cosine"] == pytest.approx(-1.0, abs=FP32_ATOL)
     assert stock["reason"].endswith("mean below inference.int8_min_cosine 0.98")
     test_texts = pd.read_parquet(out / "processed/test.parquet")["text"].tolist()
-    assert np.allclose(load_matrix(out / "emb/stock/test"), encode_texts(tiny_model, test_texts, 64, "fp32"), atol=1e-5)
+    assert np.allclose(load_matrix(out / "emb/stock/test"), encode_texts(tiny_model, test_texts, 64, "fp32"), atol=FP32_ATOL)
     assert list((out / "int8").iterdir()) == [] and len(list((out / "cache").glob("*.npz"))) == 1  # the torch cache only
 
 
