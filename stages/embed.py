@@ -71,7 +71,7 @@ def int8_matrices(
     cache_dir: Path,
     client: Client | None = None,
 ) -> tuple[Matrices | None, dict, Path | None]:
-    """Validation and test embeddings from the int8 export of `model`, or None when the export fails or misses the gate.
+    """Validation and test embeddings from the int8 export of `torch_encoder`, or None when the export fails or misses the gate.
 
     Returns them with the report (runtime used, reason, cosines) and the int8 cache file. A rejected
     export is removed, so an `models/onnx_int8/<encoder>/` folder always holds an adopted one.
