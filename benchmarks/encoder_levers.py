@@ -6,7 +6,7 @@
 data/embeddings, data/sparse_scores, params.yaml); it is only read. Each encoder lever replaces the
 bundle's encoder(s) and nothing else, so the champion's heads are the trained ones:
 - runtime and precision: torch fp32, torch bf16 (the bundle's `auto` on a CPU with native bf16), the
-  int8 ONNX export (prodcat/encoders/int8.py), OpenVINO fp32 and bf16 (prodcat/encoders/openvino_runtime.py);
+  int8 ONNX export (prodcat/encoders/runtimes/onnx_int8.py), OpenVINO fp32 and bf16 (prodcat/encoders/runtimes/openvino.py);
 - a shorter max_seq_length at scoring only (the heads were fitted on embeddings at the trained length).
 Per lever: the champion's validation accuracy, products/s of the whole champion (embedding, then the
 sparse model, tabular columns and heads, timed apart on the lever's vectors and added), the encoder's
@@ -45,12 +45,13 @@ import torch
 from benchmarks.speed import matmul_peak_gflops
 from prodcat.core.io import read_json
 from prodcat.core.params import load_params
-from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths
-from prodcat.encoders.int8 import Int8Encoder, export_int8, row_cosines
-from prodcat.encoders.load import load_encoder, resolve_precision
+from prodcat.encoders.load import load_encoder
 from prodcat.encoders.matrices import load_matrix
-from prodcat.encoders.openvino_runtime import OpenVinoEncoder
+from prodcat.encoders.runtimes.base import RuntimeSettings
+from prodcat.encoders.runtimes.onnx_int8 import export_int8, row_cosines
+from prodcat.encoders.runtimes.registry import load_runtime
+from prodcat.encoders.runtimes.torch import TorchEncoder
 from prodcat.heads.offset import offset_logits, train_weights
 from prodcat.heads.scoring import TrainedHeads
 from prodcat.heads.sparse import SPARSE_FOLDER, SparseModel
@@ -83,16 +84,14 @@ def encoder_sources(bundle_folder: Path, manifest: dict) -> dict[str, str]:
 
 
 def lever_encoder(source: str, runtime: str, precision: str, max_seq_length: int, batch_size: int, scratch: Path) -> Encode:
-    """One encoder as a lever runs it; the int8 export is built here, untimed."""
-    model = load_encoder(source, max_seq_length, device="cpu")
+    """One encoder as a lever runs it (prodcat/encoders/runtimes/), on the CPU; the int8 export is built here, untimed."""
+    settings = RuntimeSettings(max_seq_length, batch_size, precision)
+    if runtime == "torch":
+        return TorchEncoder.load(source, settings, device="cpu").encode  # the CPU even where a GPU is
     if runtime == "onnx_int8":
-        int8 = Int8Encoder(export_int8(model, scratch / f"int8-{max_seq_length}", max_seq_length))
-        return lambda texts: int8.encode(texts, batch_size)
-    if runtime == "openvino":
-        encoder = OpenVinoEncoder(model, precision)
-        return lambda texts: encoder.encode(texts, batch_size)
-    chosen = resolve_precision(precision, "cpu")
-    return lambda texts: encode_texts(model, texts, batch_size, chosen)
+        model = load_encoder(source, max_seq_length, device="cpu")
+        source = str(export_int8(model, scratch / f"int8-{max_seq_length}", max_seq_length))
+    return load_runtime(runtime, source, settings).encode
 
 
 def stored(vectors: np.ndarray) -> Encode:

@@ -29,13 +29,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from prodcat.cluster.encode import TorchEncoderSpec, encode_on_cluster, encode_shard
+from prodcat.cluster.sharded_encoding import EncoderSpec, encode_on_cluster, encode_shard
 from prodcat.cluster.workers import open_cluster, worker_path
 from prodcat.core.params import ClusterParams, load_params
 from prodcat.data.catalog import build_text
 from prodcat.data.synth import generate_catalog
 from prodcat.encoders.encode import encode_texts, encoder_fingerprint
 from prodcat.encoders.load import load_encoder, resolve_precision
+from prodcat.encoders.runtimes.base import RuntimeSettings
 from prodcat.inference.batch import score_chunk, score_chunks, score_shard
 from prodcat.inference.bundle import load_bundle
 
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
 
     model = load_encoder(params.encoder.base, args.max_seq_length, device="cpu")
     precision = resolve_precision(args.precision or params.inference.precision, "cpu")
-    spec = TorchEncoderSpec(params.encoder.base, args.max_seq_length, args.batch_size, precision, encoder_fingerprint(model, precision))
+    settings = RuntimeSettings(args.max_seq_length, args.batch_size, precision)
+    spec = EncoderSpec("torch", params.encoder.base, settings, encoder_fingerprint(model, precision))
 
     def embeddings_compared(result: np.ndarray, reference: np.ndarray) -> dict:
         cosines = (result * reference).sum(1) / np.maximum(np.linalg.norm(result, axis=1) * np.linalg.norm(reference, axis=1), 1e-12)

@@ -10,7 +10,7 @@ Two workloads, read from ../shared/data:
 For each: fine-tuning (ours with the default params, ours as before issue 13 without length buckets
 and fused AdamW, ours without dropout, and the original loop: batch 2, fp32) and embedding (ours,
 plain batched `encode`, the original per-row `df.apply(model.encode)`, and the int8 ONNX path of
-`embed.backend: onnx_int8`, with its mean cosine to ours; its export is not timed). Held-out accuracy (XGBoost on each fine-tuned
+`inference.runtime: onnx_int8`, with its mean cosine to ours; its export is not timed). Held-out accuracy (XGBoost on each fine-tuned
 encoder's embeddings) shows that speed did not cost accuracy.
 Efficiency: GFLOP/s counted on the real (non-padding) tokens (prodcat.encoders.flops) as a share of the bf16
 matmul peak measured in the same run (large bf16 matmuls on all cores, best of a few repeats).
@@ -40,8 +40,8 @@ from prodcat.data.catalog import build_text, category_at_level, read_catalog
 from prodcat.data.splits import label_ids
 from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.flops import EncoderShape, forward_flops, token_lengths, training_flops
-from prodcat.encoders.int8 import Int8Encoder, export_int8, row_cosines
 from prodcat.encoders.load import load_encoder, resolve_precision
+from prodcat.encoders.runtimes.onnx_int8 import Int8Encoder, export_int8, row_cosines
 from prodcat.features.tabular import TabularEncoding
 from prodcat.heads.xgboost import design_matrix, predict_proba, train_booster
 from prodcat.training.finetune import finetune_encoder
@@ -156,11 +156,11 @@ def phase_embed(workload: str, path: str, rows: int) -> dict:
     figures = {}
     with tempfile.TemporaryDirectory() as scratch:
         if path == "int8":
-            int8 = Int8Encoder(export_int8(model, Path(scratch) / "int8", model.max_seq_length))
+            int8 = Int8Encoder(export_int8(model, Path(scratch) / "int8", model.max_seq_length), batch_size=64)
         encode = {
             "original": lambda batch: pd.Series(batch).apply(lambda text: model.encode(text)),
             "batched": lambda batch: model.encode(batch, batch_size=32),
-            "int8": lambda batch: int8.encode(batch, batch_size=64),
+            "int8": lambda batch: int8.encode(batch),
             "ours": lambda batch: encode_texts(model, batch, batch_size=64, precision=resolve_precision("auto", "cpu")),
         }[path]
         encode(texts[:2])  # warm-up, untimed: first-call allocations and kernel choices

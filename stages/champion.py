@@ -7,8 +7,8 @@ a one-row difference never decides by accident.
 Reads nothing of the test split: the choice is made before any test score exists (dvc.yaml lists
 this stage's inputs; `evaluate` reports the test scores afterwards).
 
-With int8 embeddings adopted by embed (`embed.backend: onnx_int8`), it also scores the champion on
-the torch embeddings of the same validation rows and records which backend prediction uses
+With int8 embeddings adopted by embed (`inference.runtime: onnx_int8`), it also scores the champion on
+the torch embeddings of the same validation rows and records whether prediction uses them
 (`embed_backend` in the output): int8 unless it costs more than `champion.int8_max_accuracy_drop`.
 """
 
@@ -22,11 +22,11 @@ import numpy as np
 
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import write_json
-from prodcat.core.params import Backend, load_params
+from prodcat.core.params import Runtime, load_params
 from prodcat.core.paths import load_paths
 from prodcat.data.splits import read_split
-from prodcat.encoders.int8 import TORCH_REFERENCE, adopt_int8
 from prodcat.encoders.matrices import load_matrix
+from prodcat.encoders.runtimes.onnx_int8 import TORCH_REFERENCE, adopt_int8
 from prodcat.features.blocks import FeatureBlocks, stored_blocks
 from prodcat.heads.champion_rule import beaten_by, choose_champion
 from prodcat.heads.fusion import FusionHead, cross_fitted_fusion
@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 def scoring_backend(
     champion: str, members: list[str], blocks: FeatureBlocks, heads: TrainedHeads, truth: np.ndarray, embeddings: Path, max_drop: float
-) -> tuple[Backend, str]:
-    """The backend prediction embeds with: int8 where embed adopted it and the champion loses at most `max_drop` accuracy by it."""
+) -> tuple[Runtime, str]:
+    """The runtime prediction embeds with: int8 where embed adopted it and the champion loses at most `max_drop` accuracy by it."""
     scored = [*members, "fusion"] if champion == "fusion" else [champion]
     references = {encoder: embeddings / encoder / TORCH_REFERENCE for encoder in blocks.embeddings}
     references = {encoder: path for encoder, path in references.items() if path.with_suffix(".npy").is_file()}
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         if fusion_weights is not None:
             heads.by_variant["fusion"] = FusionHead(fusion_weights)
         backend, reason = scoring_backend(champion, members, blocks, heads, truth, paths.embeddings, params.champion.int8_max_accuracy_drop)
-        log.info("embedding backend for prediction: %s (%s)", backend, reason)
+        log.info("encoder runtime for prediction: %s (%s)", backend, reason)
         for name, score in scores.items():
             log.info(
                 "%s: validation accuracy %.4f, macro-F1 %.4f%s",

@@ -3,10 +3,10 @@
 With a cluster configured (`cluster` params) the texts missing from the cache are embedded on it,
 one task per `cluster.shard_rows` texts (prodcat/cluster/workers.py); without one, in this process.
 
-With `embed.backend: onnx_int8` each encoder is also exported to ONNX and quantized to int8
+With `inference.runtime: onnx_int8` each encoder is also exported to ONNX and quantized to int8
 (`models/onnx_int8/<encoder>/`); when its validation embeddings pass the cosine gate, the int8 ones
 score validation and test, else the stage falls back to torch. `metrics/embed.json` says which
-backend each encoder used and why.
+runtime each encoder used and why. Any other runtime embeds with torch here (openvino is prediction only).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import pandas as pd
 from distributed import Client
 from google.protobuf.message import DecodeError
 from onnxruntime.capi import onnxruntime_pybind11_state as onnxruntime_errors
-from sentence_transformers import SentenceTransformer
 
-from prodcat.cluster.encode import EncoderSpec, Int8EncoderSpec, TorchEncoderSpec, encode_on_cluster
+from prodcat.cluster.sharded_encoding import EncoderSpec, encode_on_cluster
 from prodcat.cluster.workers import open_cluster, worker_path
 from prodcat.core.cli import stage_errors, stage_parser
 from prodcat.core.io import atomic_dir, write_json
@@ -33,14 +32,16 @@ from prodcat.core.params import Params, load_params
 from prodcat.core.paths import load_paths
 from prodcat.core.variants import encoder_source, encoders_needed
 from prodcat.data.splits import SPLITS
-from prodcat.encoders.encode import cache_path, cached_encode, encode_texts, prune_cache
-from prodcat.encoders.int8 import TORCH_REFERENCE, Int8Encoder, check_int8, export_int8, row_cosines
-from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
+from prodcat.encoders.encode import cache_path, cached_encode, prune_cache
+from prodcat.encoders.load import pick_device, resolve_precision
 from prodcat.encoders.matrices import save_matrix
+from prodcat.encoders.runtimes.base import RuntimeSettings
+from prodcat.encoders.runtimes.onnx_int8 import TORCH_REFERENCE, Int8Encoder, check_int8, export_int8, row_cosines
+from prodcat.encoders.runtimes.torch import TorchEncoder
 
 log = logging.getLogger(__name__)
 
-INT8_INDEX = "index.json"  # in the int8 folder: embed.backend and the encoders whose export was adopted (<encoder>/ beside it)
+INT8_INDEX = "index.json"  # in the int8 folder: inference.runtime and the encoders whose export was adopted (<encoder>/ beside it)
 
 Splits = dict[str, list[str]]
 Matrices = dict[str, np.ndarray]
@@ -65,7 +66,7 @@ def encode_where(client: Client | None, spec: EncoderSpec, in_process: Encode, s
 
 
 def int8_matrices(
-    model: SentenceTransformer,
+    torch_encoder: TorchEncoder,
     splits: Splits,
     torch_validation: np.ndarray,
     params: Params,
@@ -73,24 +74,27 @@ def int8_matrices(
     cache_dir: Path,
     client: Client | None = None,
 ) -> tuple[Matrices | None, dict, Path | None]:
-    """Validation and test embeddings from the int8 export of `model`, or None when the export fails or misses the gate.
+    """Validation and test embeddings from the int8 export of `torch_encoder`, or None when the export fails or misses the gate.
 
-    Returns them with the report (backend used, reason, cosines) and the int8 cache file. A rejected
+    Returns them with the report (runtime used, reason, cosines) and the int8 cache file. A rejected
     export is removed, so an `models/onnx_int8/<encoder>/` folder always holds an adopted one.
     """
+    settings = RuntimeSettings(params.encoder.max_seq_length, params.inference.batch_size, torch_encoder.precision)
     try:
-        export = export_int8(model, folder, params.encoder.max_seq_length, ffn_output_fp32=params.embed.int8_ffn_output_fp32)
-        encoder = Int8Encoder(export)
+        export = export_int8(
+            torch_encoder.model, folder, params.encoder.max_seq_length, ffn_output_fp32=params.inference.int8_ffn_output_fp32
+        )
+        encoder = Int8Encoder.load(str(export), settings)
         cache_file = cache_dir / f"{encoder.fingerprint}.npz"  # export fingerprints never equal a torch one
-        spec = Int8EncoderSpec(worker_path(folder), params.inference.batch_size, encoder.fingerprint)
-        encode = encode_where(client, spec, lambda batch: encoder.encode(batch, params.inference.batch_size), params.cluster.shard_rows)
+        spec = EncoderSpec("onnx_int8", worker_path(folder), settings, encoder.fingerprint)
+        encode = encode_where(client, spec, encoder.encode, params.cluster.shard_rows)
         validation, _ = cached_encode(splits["validation"], encode, cache_file)
     except INT8_FAILURES as error:  # the export or onnxruntime failed: score with torch, and say why
         shutil.rmtree(folder, ignore_errors=True)
-        return None, {"backend_used": "torch", "reason": f"int8 export failed: {type(error).__name__}: {error}"}, None
+        return None, {"runtime_used": "torch", "reason": f"int8 export failed: {type(error).__name__}: {error}"}, None
     cosines = row_cosines(torch_validation, validation)
-    passed, reason = check_int8(torch_validation, validation, params.embed.int8_min_cosine)
-    report = {"backend_used": "onnx_int8" if passed else "torch", "reason": reason,
+    passed, reason = check_int8(torch_validation, validation, params.inference.int8_min_cosine)
+    report = {"runtime_used": "onnx_int8" if passed else "torch", "reason": reason,
               "mean_cosine": round(float(cosines.mean()), 6), "min_cosine": round(float(cosines.min()), 6)}  # fmt: skip
     if not passed:
         shutil.rmtree(folder)
@@ -109,22 +113,19 @@ def encoder_matrices(
     int8_folder: Path,
     client: Client | None = None,
 ) -> tuple[Matrices, dict, set[Path]]:
-    """Sentence embeddings per split (through the text-hash caches), the backend report and the cache files used.
+    """Sentence embeddings per split (through the text-hash caches), the runtime report and the cache files used.
 
-    Train is always embedded with torch, whatever the backend: the heads (XGBoost, softmax) are fitted
+    Train is always embedded with torch, whatever the runtime: the heads (XGBoost, softmax) are fitted
     on train, so they learn from the reference vectors; int8 then scores validation and test exactly
     as prediction will, and the champion's validation accuracy shows what int8 costs. Train in int8
-    would also refit every head whenever the backend changes. With int8 adopted, the torch validation
+    would also refit every head whenever the runtime changes. With int8 adopted, the torch validation
     embeddings are kept as `validation_torch` for the champion's accuracy check (`adopt_int8`).
     """
-    model = load_encoder(source, params.encoder.max_seq_length, device=device)
-    torch_cache = cache_path(cache_dir, model, precision)
-    spec = TorchEncoderSpec(
-        worker_path(source), params.encoder.max_seq_length, params.inference.batch_size, precision, fingerprint=torch_cache.stem
-    )
-    encode = encode_where(
-        client, spec, lambda batch: encode_texts(model, batch, params.inference.batch_size, precision), params.cluster.shard_rows
-    )
+    settings = RuntimeSettings(params.encoder.max_seq_length, params.inference.batch_size, precision)
+    torch_encoder = TorchEncoder.load(source, settings, device=device)
+    torch_cache = cache_path(cache_dir, torch_encoder.model, torch_encoder.precision)
+    spec = EncoderSpec("torch", worker_path(source), settings, fingerprint=torch_cache.stem)
+    encode = encode_where(client, spec, torch_encoder.encode, params.cluster.shard_rows)
 
     def torch_split(split: str) -> np.ndarray:
         matrix, encoded = cached_encode(splits[split], encode, torch_cache)
@@ -139,9 +140,11 @@ def encoder_matrices(
         return matrix
 
     matrices = {"train": torch_split("train"), "validation": torch_split("validation")}
-    report, used = {"backend_used": "torch", "reason": "embed.backend is torch"}, {torch_cache}
-    if params.embed.backend == "onnx_int8":
-        int8, report, int8_cache = int8_matrices(model, splits, matrices["validation"], params, int8_folder, cache_dir, client)
+    runtime = params.inference.runtime
+    report = {"runtime_used": "torch", "reason": f"inference.runtime is {runtime}" + (" (prediction only)" if runtime != "torch" else "")}
+    used = {torch_cache}
+    if runtime == "onnx_int8":
+        int8, report, int8_cache = int8_matrices(torch_encoder, splits, matrices["validation"], params, int8_folder, cache_dir, client)
         if int8 is not None:
             matrices |= {TORCH_REFERENCE: matrices["validation"], **int8}
             used.add(int8_cache)
@@ -170,11 +173,11 @@ def main(argv: list[str] | None = None) -> None:
                 for split, matrix in matrices.items():
                     save_matrix(Path(folder, encoder, split), matrix)
                 reports[encoder]["seconds"] = round(time.perf_counter() - started, 1)
-                log.info("%s: %d dimensions in %.1fs (%s); backend %s: %s", encoder, matrices["train"].shape[1],
-                         reports[encoder]["seconds"], precision, reports[encoder]["backend_used"], reports[encoder]["reason"])  # fmt: skip
-            adopted = [encoder for encoder, report in reports.items() if report["backend_used"] == "onnx_int8"]
-            write_json(int8_root / INT8_INDEX, {"backend": params.embed.backend, "exports": adopted})  # never an empty DVC out
-        write_json(paths.embed_report, {"backend": params.embed.backend, "encoders": reports})
+                log.info("%s: %d dimensions in %.1fs (%s); runtime %s: %s", encoder, matrices["train"].shape[1],
+                         reports[encoder]["seconds"], precision, reports[encoder]["runtime_used"], reports[encoder]["reason"])  # fmt: skip
+            adopted = [encoder for encoder, report in reports.items() if report["runtime_used"] == "onnx_int8"]
+            write_json(int8_root / INT8_INDEX, {"runtime": params.inference.runtime, "exports": adopted})  # never an empty DVC out
+        write_json(paths.embed_report, {"runtime": params.inference.runtime, "encoders": reports})
         prune_cache(paths.embedding_cache, keep=used_cache_files)
 
 

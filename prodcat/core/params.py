@@ -124,8 +124,10 @@ class EncoderParams(_Section):
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 
 
-# What runs the bundle's torch encoders in prediction: torch itself, or OpenVINO (prodcat/encoders/openvino_runtime.py).
-Runtime = Literal["torch", "openvino"]
+# What runs the encoders (prodcat/encoders/runtimes/): torch; onnx_int8, an int8 ONNX export that embeds validation,
+# test and prediction once it passes the embed stage's cosine gate and the champion's accuracy gate; openvino,
+# prediction only (the embed stage runs torch: same precision).
+Runtime = Literal["torch", "onnx_int8", "openvino"]
 
 
 class InferenceParams(_Section):
@@ -133,7 +135,9 @@ class InferenceParams(_Section):
 
     batch_size: int = Field(64, ge=1)
     precision: Precision = "auto"
-    runtime: Runtime = "torch"  # prediction only (params.yaml: openvino); absent, torch as before; embed runs torch
+    runtime: Runtime = "torch"
+    int8_min_cosine: float = Field(0.98, gt=0, le=1)  # onnx_int8: mean cosine int8 vs torch on validation, else torch
+    int8_ffn_output_fp32: bool = False  # onnx_int8: keep the feed-forward output projections fp32: closer to torch, slower
 
 
 class FinetuneParams(_Section):
@@ -170,16 +174,6 @@ class AdaptParams(_Section):
     max_texts: int | None = Field(None, ge=1)  # a seeded sample of the corpus; None keeps every text
     precision: Precision = "auto"
     seed: int = 42  # base.seed, filled in by Params
-
-
-# What embeds the scoring splits and prediction: torch, or the int8 ONNX export (prodcat/encoders/int8.py).
-Backend = Literal["torch", "onnx_int8"]
-
-
-class EmbedParams(_Section):
-    backend: Backend = "torch"
-    int8_min_cosine: float = Field(0.98, gt=0, le=1)  # mean cosine int8 vs torch on validation, else torch
-    int8_ffn_output_fp32: bool = False  # keep the feed-forward output projections fp32: closer to torch, slower
 
 
 NgramRange = tuple[int, int]
@@ -322,7 +316,6 @@ class Params(_Section):
     preprocess: PreprocessParams = PreprocessParams()
     adapt: AdaptParams = AdaptParams()
     finetune: FinetuneParams = FinetuneParams()
-    embed: EmbedParams = EmbedParams()
     train_sparse: SparseParams = SparseParams()
     audit: AuditParams = AuditParams()
     train_xgb: TrainXgbParams = TrainXgbParams()
@@ -397,6 +390,9 @@ MOVED_KEYS = {
     "embed.batch_size": "inference.batch_size",
     "embed.precision": "inference.precision",
     "embed.int8_max_accuracy_drop": "champion.int8_max_accuracy_drop",
+    "embed.backend": "inference.runtime",
+    "embed.int8_min_cosine": "inference.int8_min_cosine",
+    "embed.int8_ffn_output_fp32": "inference.int8_ffn_output_fp32",
     "fusion.members": "champion.fusion_members",
 }
 

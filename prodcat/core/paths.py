@@ -53,7 +53,7 @@ class ArtifactPaths(BaseModel):
     embeddings: Path = Field(description="<encoder>/{train,validation,test}.npy embedding matrices")
     embedding_cache: Path = Field(description="embeddings by text hash, one file per encoder fingerprint")
     onnx_int8: Path = Field(
-        description="index.json, and <encoder>/ int8 ONNX exports that passed the cosine gate (embed.backend onnx_int8)"
+        description="index.json, and <encoder>/ int8 ONNX exports that passed the cosine gate (inference.runtime onnx_int8)"
     )
     embed_report: Path = Field(description="backend used per encoder and why (a DVC metric)")
     # train_sparse

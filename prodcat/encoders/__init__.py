@@ -1,1 +1,1 @@
-"""Text to vectors: loading sentence-transformer encoders, encoding with a text-hash cache, stored matrices, the int8 ONNX export, FLOP counts."""
+"""Text to vectors: loading sentence-transformer encoders, encoding with a text-hash cache, stored matrices, the encoder runtimes (runtimes/: torch, int8 ONNX, OpenVINO), FLOP counts."""

@@ -29,12 +29,13 @@ import pandas as pd
 
 from prodcat.core.errors import InputError
 from prodcat.core.io import read_json, write_json
-from prodcat.core.params import DatasetParams, MonitorParams, Params, QualityParams
+from prodcat.core.params import DatasetParams, MonitorParams, Params, QualityParams, Runtime
 from prodcat.core.variants import TRAINED_ENCODERS, encoders_needed, sparse_needed, variant
 from prodcat.data.catalog import feature_frame
-from prodcat.encoders.int8 import EXPORT_INFO, scoring_encoder
 from prodcat.encoders.load import PACKAGED_MODELS
-from prodcat.encoders.openvino_runtime import openvino_scoring_encoder
+from prodcat.encoders.runtimes.base import RuntimeSettings
+from prodcat.encoders.runtimes.onnx_int8 import EXPORT_INFO
+from prodcat.encoders.runtimes.registry import load_runtime
 from prodcat.heads.fusion import scored_variants
 from prodcat.heads.refit import REFIT_FOLDER
 from prodcat.heads.registry import head_class
@@ -159,6 +160,7 @@ def write_bundle(
             files.append(f"{INT8_FOLDER}/{encoder}")
             encoders[encoder]["int8"] = f"{INT8_FOLDER}/{encoder}"
     backend = "onnx_int8" if any("int8" in where for where in encoders.values()) else "torch"
+    runtime = scoring_runtime(params.inference.runtime, int8_packed=backend == "onnx_int8")
     scoring = {
         "variant": name,
         "scored": scored,
@@ -169,7 +171,7 @@ def write_bundle(
         "scoring": scoring_path(
             name,
             cascade_threshold,
-            (params.inference.runtime if backend == "torch" else backend) if encoders else None,  # what encodes at scoring time
+            runtime if encoders else None,
             params.encoder.max_seq_length if encoders else None,
         ),
         "inference": {
@@ -178,7 +180,7 @@ def write_bundle(
             "max_seq_length": params.encoder.max_seq_length,
             "embed_batch_size": params.inference.batch_size,
             "embed_precision": params.inference.precision,
-            "runtime": params.inference.runtime,
+            "runtime": runtime,  # what encodes at scoring time (build_encoders)
         },
     }
     manifest = {
@@ -198,6 +200,14 @@ def write_bundle(
     }
     write_json(target / MANIFEST_FILE, manifest)
     return manifest
+
+
+def scoring_runtime(requested: Runtime, int8_packed: bool) -> Runtime:
+    """The runtime the bundle encodes with: its int8 exports where the champion's gate adopted them, torch where
+    onnx_int8 was asked for but not adopted (the exports stay behind), else the one `inference.runtime` asks for."""
+    if int8_packed:
+        return "onnx_int8"
+    return "torch" if requested == "onnx_int8" else requested
 
 
 def scoring_path(name: str, cascade_threshold: float | None, embed_backend: str | None, max_seq_length: int | None) -> dict:
@@ -229,28 +239,17 @@ def read_manifest(folder: Path) -> dict:
 
 
 def build_encoders(folder: Path, manifest: dict) -> dict[str, Callable[[list[str]], np.ndarray]]:
-    """The one place the bundle turns its encoders into `texts -> embeddings` callables (another backend plugs in here)."""
+    """The bundle's encoders as `texts -> embeddings` callables, run by the runtime its manifest names (`inference.runtime`)."""
     inference = manifest["inference"]
+    runtime = inference["runtime"]
+    settings = RuntimeSettings(inference["max_seq_length"], inference["embed_batch_size"], inference["embed_precision"])
 
-    def encode(where: dict) -> Callable[[list[str]], np.ndarray]:
-        int8_folder = folder / where["int8"] if "int8" in where else None  # the export the champion's gate adopted
-        if int8_folder is None and inference.get("runtime", "torch") == "openvino":  # bundles before the runtime key: torch
-            return openvino_scoring_encoder(
-                str(folder / where["folder"]) if "folder" in where else where["name"],
-                max_seq_length=inference["max_seq_length"],
-                batch_size=inference["embed_batch_size"],
-                precision=inference["embed_precision"],
-            )
-        return scoring_encoder(
-            str(folder / where["folder"]) if "folder" in where else where["name"],
-            "onnx_int8" if int8_folder else "torch",
-            max_seq_length=inference["max_seq_length"],
-            batch_size=inference["embed_batch_size"],
-            precision=inference["embed_precision"],
-            int8_folder=int8_folder,
-        )
+    def source(where: dict) -> Path | str:
+        if runtime == "onnx_int8":
+            return folder / where["int8"]  # the export the champion's gate adopted
+        return folder / where["folder"] if "folder" in where else where["name"]
 
-    return {encoder: encode(where) for encoder, where in manifest["encoders"].items()}
+    return {encoder: load_runtime(runtime, source(where), settings).encode for encoder, where in manifest["encoders"].items()}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from prodcat.encoders.encode import encode_texts
 from prodcat.encoders.load import load_encoder
 from prodcat.heads.sparse import SparseModel, fit_sparse, load_temperature, probabilities
 from prodcat.inference import bundle as bundle_module
-from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, model_files, write_bundle
+from prodcat.inference.bundle import BUNDLE_FORMAT, BundleError, build_encoders, load_bundle, model_files, scoring_runtime, write_bundle
 from prodcat.inference.drift import batch_report
 from prodcat.reports.batch_page import render_report_page
 from stages import bundle as bundle_stage
@@ -287,14 +287,20 @@ def test_the_manifest_records_the_encoder_runtime_and_loading_runs_it(
     shutil.copytree(tiny_bert, tmp_path / "stock")
     manifest["encoders"] = {"stock": {"folder": "stock"}}
     manifest["inference"] = {**manifest["inference"], "embed_precision": "fp32", "max_seq_length": 32}
-    converted = []
-    monkeypatch.setattr(bundle_module, "openvino_scoring_encoder", spy(bundle_module.openvino_scoring_encoder, converted))
+    loaded = []
+    monkeypatch.setattr(bundle_module, "load_runtime", spy(bundle_module.load_runtime, loaded))
     vectors = build_encoders(tmp_path, manifest)["stock"](train["text"].tolist()[:20])
     reference = encode_texts(load_encoder(str(tiny_bert), 32), train["text"].tolist()[:20], 64, "fp32")
-    assert np.abs(vectors - reference).max() < 1e-5 and len(converted) == (runtime == "openvino")
-    del manifest["inference"]["runtime"]  # a bundle written before the key: torch
-    build_encoders(tmp_path, manifest)
-    assert len(converted) == (runtime == "openvino")
+    # fp32 sums in another order (OpenVINO's kernels): a few ulps of values of order 1, far below 1e-5
+    assert np.abs(vectors - reference).max() < 1e-5 and [(name, str(source)) for name, source, _ in loaded] == [
+        (runtime, str(tmp_path / "stock"))
+    ]
+
+
+def test_the_bundle_encodes_with_int8_only_where_the_champion_adopted_it() -> None:
+    assert scoring_runtime("onnx_int8", int8_packed=True) == "onnx_int8"
+    assert scoring_runtime("onnx_int8", int8_packed=False) == "torch"  # asked for, but a gate fell back: torch scores
+    assert (scoring_runtime("torch", int8_packed=False), scoring_runtime("openvino", int8_packed=False)) == ("torch", "openvino")
 
 
 def spy(function, calls: list):

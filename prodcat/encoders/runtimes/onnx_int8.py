@@ -1,8 +1,8 @@
-"""The int8 scoring path: a sentence-transformers encoder exported to ONNX and quantized by onnxruntime.
+"""The onnx_int8 runtime: a sentence-transformers encoder exported to ONNX and quantized to int8 by onnxruntime.
 
-The exported graph is the whole SentenceTransformer (transformer, then the model's own Pooling and
-Normalize modules, traced as they are), so it pools and normalises exactly as `model.encode` does;
-`Int8Encoder` tokenizes with the model's tokenizer and truncation and pads per length-sorted batch,
+Prepared by the embed stage (`export_int8`, from the torch model), loaded from the export folder
+(`Int8Encoder`). The exported graph is the whole SentenceTransformer (`graph.SentenceEmbeddingGraph`),
+so it pools and normalises exactly as `model.encode` does; `Int8Encoder` tokenizes with the model's tokenizer and truncation and pads per length-sorted batch,
 as sentence-transformers does. Weights are quantized to int8 with `quantize_dynamic` (activations
 are quantized on the fly); no `optimum` is needed.
 
@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,16 +35,16 @@ from transformers import AutoTokenizer
 
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_dir, write_json
-from prodcat.core.params import Backend
-from prodcat.encoders.encode import encode_texts, encoder_fingerprint
-from prodcat.encoders.load import load_encoder, pick_device, resolve_precision
+from prodcat.core.params import Runtime
+from prodcat.encoders.encode import encoder_fingerprint
+from prodcat.encoders.runtimes.base import RuntimeSettings
+from prodcat.encoders.runtimes.graph import SentenceEmbeddingGraph, graph_inputs
 
 EXPORT_INFO = "export.json"
 # The embed output beside an adopted int8 `validation.npy`: the torch embeddings of the same texts.
 TORCH_REFERENCE = "validation_torch"
 MODEL_FILE = "model.onnx"
 OPSET = 17
-GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # The int8 recipe (`int8_recipe`); part of the export's fingerprint, so a change never reuses cached
 # vectors. Measured on all-MiniLM-L6-v2 (256 Amazon texts, 128 tokens; cosine to torch fp32, mean /
 # min): per-tensor weights 0.949 / 0.897; per-channel 0.994 / 0.988; per-channel with the
@@ -61,18 +61,6 @@ ACTIVATIONS = ["Gelu", "BiasGelu", "FastGelu"]  # ops whose output feeds the fee
 def int8_recipe(ffn_output_fp32: bool) -> dict:
     """How `export_int8` quantizes: `fp32_after` lists the ops whose consuming MatMuls stay fp32."""
     return {**BASE_RECIPE, "fp32_after": ACTIVATIONS if ffn_output_fp32 else []}
-
-
-class SentenceEmbeddingGraph(torch.nn.Module):
-    """The SentenceTransformer with positional tensor inputs, returning its `sentence_embedding`."""
-
-    def __init__(self, model: SentenceTransformer, input_names: list[str]) -> None:
-        super().__init__()
-        self.model = model
-        self.input_names = input_names
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(dict(zip(self.input_names, inputs, strict=True)))["sentence_embedding"]
 
 
 def _pooling_and_normalize(model: SentenceTransformer) -> tuple[str, bool]:
@@ -116,8 +104,7 @@ def export_onnx(model: SentenceTransformer, folder: Path, max_seq_length: int, *
     a `quantization` recipe (`int8_recipe`), its weights are then quantized to int8 (the scoring path);
     with None, the fused fp32 graph is kept (the reference that shows the export itself changes nothing).
     """
-    input_names = [name for name in GRAPH_INPUTS if name in model.tokenizer.model_input_names]
-    dummy = model.tokenizer(["an example product", "a longer example product title"], padding=True, return_tensors="pt")
+    input_names, dummy = graph_inputs(model)
     pooling, normalize = _pooling_and_normalize(model)
     info = {
         "model_file": MODEL_FILE,
@@ -186,27 +173,38 @@ def session_options() -> onnxruntime.SessionOptions:
 
 
 class Int8Encoder:
-    """Sentence embeddings from an `export_onnx` folder (int8, or fp32 when exported so), like `SentenceTransformer.encode`."""
+    """Sentence embeddings from an `export_onnx` folder (int8, or fp32 when exported so), like `SentenceTransformer.encode`.
 
-    def __init__(self, folder: Path) -> None:
+    The export fixes truncation (its `max_seq_length`) and runs on the CPU in its own precision.
+    """
+
+    def __init__(self, folder: Path, batch_size: int) -> None:
         self.folder = Path(folder)
+        self.batch_size = batch_size
+        if not (self.folder / EXPORT_INFO).is_file():
+            raise InputError(f"runtime onnx_int8 needs an int8 export folder with {EXPORT_INFO}, got {folder}")
         self.info = json.loads((self.folder / EXPORT_INFO).read_text(encoding="utf-8"))
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         self.session = onnxruntime.InferenceSession(
             str(self.folder / self.info["model_file"]), session_options(), providers=["CPUExecutionProvider"]
         )
 
+    @classmethod
+    def load(cls, source: str, settings: RuntimeSettings) -> Int8Encoder:
+        """The export folder `source` (the registry's loader)."""
+        return cls(Path(source), settings.batch_size)
+
     @property
     def fingerprint(self) -> str:
         """Equal fingerprints embed equally: the source weights, truncation and the export recipe."""
         return self.info["fingerprint"]
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
         """float32 embeddings in the order of `texts`; batches of similar length, each padded to its longest text."""
         order = np.argsort([-len(text) for text in texts], kind="stable")
         vectors = np.zeros((len(texts), self.info["dimension"]), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
             tokens = self.tokenizer(
                 [texts[row] for row in rows],
                 padding=True,
@@ -234,39 +232,14 @@ def check_int8(reference: np.ndarray, candidate: np.ndarray, min_cosine: float) 
     cosines = row_cosines(reference, candidate)
     summary = f"cosine int8 vs torch: mean {cosines.mean():.5f}, min {cosines.min():.5f} over {len(cosines)} texts"
     if cosines.mean() < min_cosine:
-        return False, f"{summary}; mean below embed.int8_min_cosine {min_cosine}"
+        return False, f"{summary}; mean below inference.int8_min_cosine {min_cosine}"
     return True, summary
 
 
-def adopt_int8(torch_accuracy: float, int8_accuracy: float, max_drop: float) -> tuple[Backend, str]:
-    """The backend the champion scores with: int8 unless it loses more than `max_drop` validation accuracy."""
+def adopt_int8(torch_accuracy: float, int8_accuracy: float, max_drop: float) -> tuple[Runtime, str]:
+    """The runtime the champion scores with: int8 unless it loses more than `max_drop` validation accuracy."""
     drop = torch_accuracy - int8_accuracy
     summary = f"champion validation accuracy torch {torch_accuracy:.4f}, int8 {int8_accuracy:.4f}"
     if drop > max_drop:
         return "torch", f"{summary}: drop {drop:.4f} above champion.int8_max_accuracy_drop {max_drop}"
     return "onnx_int8", summary
-
-
-def scoring_encoder(
-    source: str,
-    backend: Backend,
-    *,
-    max_seq_length: int,
-    batch_size: int,
-    precision: str,
-    int8_folder: Path | None = None,
-) -> Callable[[list[str]], np.ndarray]:
-    """`encode(texts) -> float32 embeddings` for prediction: the int8 export in `int8_folder`, or the torch
-    encoder at `source` (a name or folder) on the best device here, `precision` resolved for it.
-
-    With `onnx_int8` no torch model is loaded.
-    """
-    if backend == "onnx_int8":
-        if int8_folder is None or not (Path(int8_folder) / EXPORT_INFO).is_file():
-            raise InputError(f"backend onnx_int8 needs an int8 export folder with {EXPORT_INFO}, got {int8_folder}")
-        encoder = Int8Encoder(int8_folder)
-        return lambda texts: encoder.encode(texts, batch_size)
-    device = pick_device()
-    model = load_encoder(source, max_seq_length, device=device)
-    chosen = resolve_precision(precision, device)
-    return lambda texts: encode_texts(model, texts, batch_size, chosen)
