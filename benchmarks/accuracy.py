@@ -213,7 +213,7 @@ def collect(benchmark: Benchmark, repo: Path, reused: list[str], seconds: dict[s
 def refit_and_cascade_sentence(result: dict) -> str:
     """What the refit and the cascade did to the champion, from the run's metrics/champion.json and metrics/cascade.json."""
     report, cascade = result["champion_report"], result["cascade"]
-    refit = report.get("refit") or []
+    refit = report["refit"]
     text = (
         f" Refitted on train + validation (`refit`: {', '.join(refit)}): test accuracy {report['test_refit']['accuracy']:.4f}."
         if refit

@@ -45,7 +45,7 @@ from prodcat.inference.cascade import CASCADE_MODEL
 from prodcat.inference.drift import BatchMonitor
 from prodcat.inference.predictor import Predictor, predict
 
-BUNDLE_FORMAT = 1  # raise when a bundle written by this code can no longer be read by older code
+BUNDLE_FORMAT = 2  # raise when the layout changes: a bundle of another format is refused, naming the fix
 MANIFEST_FILE = "manifest.json"
 INT8_FOLDER = "onnx_int8"  # <models>/onnx_int8/<encoder>: the embed stage's int8 exports
 # Recorded in the manifest (those installed): what made the bundle, and the packaged base encoder's version.
@@ -64,7 +64,7 @@ LIBRARIES = (
 
 
 class BundleError(InputError):
-    """The bundle folder is missing, incomplete, or written by a newer prodcat."""
+    """The bundle folder is missing, incomplete, or of another bundle format than this prodcat's."""
 
 
 def model_files(scored: list[str], cascade: bool = False) -> list[str]:
@@ -223,6 +223,10 @@ def read_manifest(folder: Path) -> dict:
         raise BundleError(f"{path} has no integer format_version: not a prodcat model bundle")
     if found > BUNDLE_FORMAT:
         raise BundleError(f"{folder} has bundle format {found}, newer than this prodcat reads ({BUNDLE_FORMAT}): upgrade prodcat")
+    if found < BUNDLE_FORMAT:
+        raise BundleError(
+            f"{folder} has bundle format {found}, older than this prodcat reads ({BUNDLE_FORMAT}): rebuild it with `dvc repro bundle`"
+        )
     if missing := [name for name in manifest["files"] if not (folder / name).exists()]:
         raise BundleError(f"{folder} is incomplete: {', '.join(missing)} missing (listed in {MANIFEST_FILE})")
     return manifest
@@ -234,7 +238,7 @@ def build_encoders(folder: Path, manifest: dict) -> dict[str, Callable[[list[str
 
     def encode(where: dict) -> Callable[[list[str]], np.ndarray]:
         int8_folder = folder / where["int8"] if "int8" in where else None  # the export the champion's gate adopted
-        if int8_folder is None and inference.get("runtime", "torch") == "openvino":  # bundles before the runtime key: torch
+        if int8_folder is None and inference["runtime"] == "openvino":
             return openvino_scoring_encoder(
                 str(folder / where["folder"]) if "folder" in where else where["name"],
                 max_seq_length=inference["max_seq_length"],
@@ -300,7 +304,7 @@ def load_bundle(folder: Path | str) -> Bundle:
     folder = Path(folder)
     manifest = read_manifest(folder)
     scored = manifest["scored"]
-    cascade = (manifest.get("scoring") or {}).get("cascade")  # a bundle written before the cascade has no `scoring`
+    cascade = manifest["scoring"]["cascade"]
     heads = TrainedHeads.load(folder, scored, manifest)
     sparse = SparseModel.load(folder / SPARSE_FOLDER) if cascade or sparse_needed(scored) else None
     predictor = Predictor(
