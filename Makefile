@@ -50,10 +50,11 @@ test: install
 test-fast: install
 	pytest -m "not slow"
 
-## Lint and format check (ruff, configured in pyproject.toml); CI runs it before the tests.
+## Lint, format and type check (ruff and mypy, configured in pyproject.toml); CI runs it before the tests.
 lint: install
 	ruff check .
 	ruff format --check .
+	mypy prodcat
 
 ## Apply the formatter and the safe lint fixes.
 format: install

@@ -337,7 +337,9 @@ class Params(_Section):
     @classmethod
     def _seeds_from_base(cls, raw: object) -> object:
         """One seed, set in one place: base.seed copied into each seeded section (a bad one is named as `base.seed`)."""
-        base = raw.get("base", {}) if isinstance(raw, dict) else None
+        if not isinstance(raw, dict):
+            return raw
+        base = raw.get("base", {})
         seed = base.get("seed", BaseParams().seed) if isinstance(base, dict) else None
         if not isinstance(seed, int):
             return raw

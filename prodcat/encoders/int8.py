@@ -188,7 +188,7 @@ def session_options() -> onnxruntime.SessionOptions:
 class Int8Encoder:
     """Sentence embeddings from an `export_onnx` folder (int8, or fp32 when exported so), like `SentenceTransformer.encode`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
         self.info = json.loads((self.folder / EXPORT_INFO).read_text(encoding="utf-8"))
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)

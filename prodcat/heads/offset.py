@@ -107,6 +107,7 @@ class OffsetHead(Head):
         cls, spec: Variant, blocks: FeatureBlocks, labels: np.ndarray, num_classes: int, seed: int, max_epochs: int = MAX_EPOCHS
     ) -> OffsetHead:
         """Train on the train rows' blocks alone (their out-of-fold sparse scores): the held-out tenth is drawn from them."""
+        assert spec.encoder is not None and blocks.sparse_scores is not None  # an offset variant reads both
         return cls(spec, train_weights(blocks.embeddings[spec.encoder], blocks.sparse_scores, labels, num_classes, seed, max_epochs))
 
     def save(self, folder: Path) -> None:
@@ -122,6 +123,7 @@ class OffsetHead(Head):
         return cls(spec, load_file(str(existing(models / FOLDER / f"{spec.name}.safetensors"))))
 
     def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:
+        assert self.variant.encoder is not None and blocks.sparse_scores is not None  # an offset variant reads both
         embedding = torch.from_numpy(blocks.embeddings[self.variant.encoder].astype(np.float32))
         with torch.no_grad():
             logits = offset_logits(self.weights, embedding, torch.from_numpy(blocks.sparse_scores.astype(np.float32)))

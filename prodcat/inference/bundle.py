@@ -143,7 +143,7 @@ def write_bundle(
             raise InputError(f"{source} is missing: run `dvc repro` first")
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(source, copy) if source.is_dir() else shutil.copy2(source, copy)
-    encoders = {}
+    encoders: dict[str, dict[str, str]] = {}
     for encoder in encoders_needed(scored):
         if encoder in TRAINED_ENCODERS:
             encoders[encoder] = {"folder": encoder}
