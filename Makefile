@@ -51,10 +51,11 @@ test: install
 test-fast: install
 	pytest -m "not slow"
 
-## Lint and format check (ruff, configured in pyproject.toml); CI runs it before the tests.
+## Lint, format and type check (ruff and mypy, configured in pyproject.toml); CI runs it before the tests.
 lint: install
 	ruff check .
 	ruff format --check .
+	mypy prodcat
 
 ## The documentation site from docs/ into site/ (MkDocs Material, offline); strict: a broken link or a page
 ## missing from the nav fails, and CI runs it. The params and CLI reference pages are generated from the code.

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from benchmarks.figures import measure
@@ -130,10 +131,11 @@ def test_predictions(repo: Path, variants: list[str]) -> dict[str, list[str]]:
     }
 
 
-def intervals(truth: list[str], predicted: dict[str, list[str]], groups: np.ndarray | None, champion: str) -> dict:
+def intervals(test: pd.DataFrame, predicted: dict[str, list[str]], champion: str) -> dict:
     """95 % bootstrap intervals of each test accuracy (resampling product groups where the split has them), and the
-    champion's paired difference to the baseline."""
-    correct = {name: np.equal(labels, truth) for name, labels in predicted.items()}
+    champion's paired difference to the baseline; `test` is the test split (its labels, and its groups when grouped)."""
+    groups = test["group"].to_numpy() if "group" in test else None
+    correct = {name: np.equal(labels, test["label"].tolist()) for name, labels in predicted.items()}
     return {
         "accuracy": {name: accuracy_interval(right, groups) for name, right in correct.items()},
         "champion_minus_baseline": paired_difference_interval(correct[champion], correct[BASELINE], groups),
@@ -189,15 +191,14 @@ def collect(benchmark: Benchmark, repo: Path, reused: list[str], seconds: dict[s
     predicted = {**test_predictions(repo, list(metrics)), BASELINE: baseline_predictions(repo)}
     _, names, _ = read_split(repo / "data/processed", "train", columns=["label"])
     truth = test["label"].tolist()
-    groups = test["group"].to_numpy() if "group" in test else None
     return {
         "metrics": metrics,
         "champion": champion,
         "champion_report": json.loads((repo / "metrics/champion.json").read_text()),
         "cascade": json.loads((repo / "metrics/cascade.json").read_text()),
         "baseline": label_scores(truth, predicted[BASELINE], names),
-        "intervals": intervals(truth, predicted, groups, champion["champion"]),
-        "grouped": groups is not None,
+        "intervals": intervals(test, predicted, champion["champion"]),
+        "grouped": "group" in test,
         "reused": reused,
         "validation": json.loads((repo / "metrics/validation.json").read_text()),
         "rows": json.loads((repo / "metrics/preprocess.json").read_text()),
@@ -213,7 +214,7 @@ def collect(benchmark: Benchmark, repo: Path, reused: list[str], seconds: dict[s
 def refit_and_cascade_sentence(result: dict) -> str:
     """What the refit and the cascade did to the champion, from the run's metrics/champion.json and metrics/cascade.json."""
     report, cascade = result["champion_report"], result["cascade"]
-    refit = report.get("refit") or []
+    refit = report["refit"]
     text = (
         f" Refitted on train + validation (`refit`: {', '.join(refit)}): test accuracy {report['test_refit']['accuracy']:.4f}."
         if refit

@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> None:
                 training_data,
                 {"validation": scores["validation"], "test": scores["test_refit"] if refit else scores["test"]},
                 reference,
-                choice.get("embed_backend", "torch"),
-                choice.get("embed_backend_reason"),
+                choice["embed_backend"],
+                choice["embed_backend_reason"],
                 read_json(paths.cascade)["threshold"] if args.cascade else None,
                 refit,
             )

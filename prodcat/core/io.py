@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -45,5 +46,6 @@ def write_json(path: str | Path, payload: object) -> None:
         scratch.write_text(json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def read_json(path: str | Path) -> object:
+def read_json(path: str | Path) -> Any:
+    """The parsed JSON, as `json.loads` gives it: the caller knows the file's shape."""
     return json.loads(Path(path).read_text(encoding="utf-8"))

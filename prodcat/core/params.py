@@ -3,8 +3,8 @@
 Every stage reads the same file through `load_params`, so a typo or an out-of-range value fails
 at once with the key's dotted path instead of deep inside a training run. Shared sections (base,
 catalog, quality, encoder, inference), then one section per stage: a stage reads its own section and
-the shared ones, never another stage's (dvc.yaml lists them). A key of the earlier layout fails with
-its new place (`moved_keys`).
+the shared ones, never another stage's (dvc.yaml lists them). A key the schema does not know fails
+with its dotted path.
 """
 
 from __future__ import annotations
@@ -330,10 +330,14 @@ class Params(_Section):
     @classmethod
     def _seeds_from_base(cls, raw: object) -> object:
         """One seed, set in one place: base.seed copied into each seeded section (a bad one is named as `base.seed`)."""
-        base = raw.get("base", {}) if isinstance(raw, dict) else None
+        if not isinstance(raw, dict):
+            return raw
+        base = raw.get("base", {})
         seed = base.get("seed", BaseParams().seed) if isinstance(base, dict) else None
         if not isinstance(seed, int):
             return raw
+        if given := [f"{name}.seed" for name in SEEDED if isinstance(raw.get(name), dict) and "seed" in raw[name]]:
+            raise ValueError(f"{', '.join(given)}: not a params key, every seed is base.seed")
         return {**raw, **{name: {**raw.get(name, {}), "seed": seed} for name in SEEDED if isinstance(raw.get(name, {}), dict)}}
 
     @model_serializer(mode="wrap")
@@ -367,50 +371,6 @@ class Params(_Section):
         return self
 
 
-# The layout before one section per stage: sections that moved whole (same key names), then single keys.
-MOVED_SECTIONS = {
-    "data": "catalog",
-    "dataset": "catalog",
-    "validation": "quality",
-    "split": "preprocess",
-    "sparse": "train_sparse",
-    "fusion": "champion",
-    "monitor": "bundle",
-}
-MOVED_KEYS = {
-    "data.catalog": "catalog.path",
-    "split.group_column": "catalog.group_column",
-    "split.seed": "base.seed",
-    "preprocess.min_class_count": "catalog.min_class_count",
-    "preprocess.rare_classes": "catalog.rare_classes",
-    "preprocess.max_text_chars": "catalog.max_text_chars",
-    "adapt.seed": "base.seed",
-    "finetune.seed": "base.seed",
-    "train_xgb.seed": "base.seed",
-    "embed.batch_size": "inference.batch_size",
-    "embed.precision": "inference.precision",
-    "embed.int8_max_accuracy_drop": "champion.int8_max_accuracy_drop",
-    "embed.backend": "inference.runtime",
-    "embed.int8_min_cosine": "inference.int8_min_cosine",
-    "embed.int8_ffn_output_fp32": "inference.int8_ffn_output_fp32",
-    "fusion.members": "champion.fusion_members",
-}
-
-
-def moved_keys(raw: dict) -> list[str]:
-    """Each key of the earlier layout that `raw` still uses, as "`old` moved to `new`": a rename, not a typo, so say where."""
-    found = []
-    for section, values in raw.items():
-        keys = list(values) if isinstance(values, dict) else []
-        for key in keys:
-            old = f"{section}.{key}"
-            if new := MOVED_KEYS.get(old) or (f"{MOVED_SECTIONS[section]}.{key}" if section in MOVED_SECTIONS else None):
-                found.append(f"`{old}` moved to `{new}`")
-        if section in MOVED_SECTIONS and not keys:
-            found.append(f"`{section}` moved to `{MOVED_SECTIONS[section]}`")
-    return found
-
-
 def named_problems(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     """Each validation problem as `dotted.key: message`."""
     return "; ".join(
@@ -419,11 +379,9 @@ def named_problems(error: ValidationError, prefix: tuple[str, ...] = ()) -> str:
 
 
 def parse_params(raw: object, source: str = "params.yaml") -> Params:
-    """Validate an already-parsed params mapping; errors name each offending key, an old key its new place."""
+    """Validate an already-parsed params mapping; errors name each offending key."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{source} must be a mapping of sections (base, catalog, encoder, ...)")
-    if moved := moved_keys(raw):
-        raise ParamsError(f"{source}: {'; '.join(moved)}")
     try:
         return Params.model_validate(raw)
     except ValidationError as error:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 # The encoders whose embeddings a variant may read (the other feature block is the sparse class scores).
 Encoder = Literal["stock", "adapted", "finetuned"]
@@ -62,7 +62,10 @@ VARIANTS: dict[str, Variant] = {
     ]
 }
 
-VariantName = Literal[tuple(VARIANTS)]  # what params.yaml may name, validated by pydantic
+if TYPE_CHECKING:
+    VariantName = str  # a Literal built at run time is beyond a static checker
+else:
+    VariantName = Literal[tuple(VARIANTS)]  # what params.yaml may name, validated by pydantic
 
 
 def variant(name: str) -> Variant:

@@ -76,10 +76,10 @@ def near_duplicates(labelled: pd.DataFrame, vectors: sp.csr_matrix, min_similari
                 rows.append((row, other, 1 - gap))
     if not rows:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
-    row, other, similarity = (np.asarray(column) for column in zip(*rows, strict=True))
-    found = labelled.iloc[row].reset_index(drop=True)
+    first, second, similarity = (np.asarray(column) for column in zip(*rows, strict=True))
+    found = labelled.iloc[first].reset_index(drop=True)
     found = found.assign(
-        issue="near_duplicate", given_label=found["label"], suggested_label=labels[other], score=np.minimum(similarity, 1.0)
+        issue="near_duplicate", given_label=found["label"], suggested_label=labels[second], score=np.minimum(similarity, 1.0)
     )
     # A row close to several others keeps its closest partner.
     return found.sort_values("score", ascending=False, kind="stable").drop_duplicates("id")[REVIEW_COLUMNS]

@@ -19,7 +19,7 @@ from ruamel.yaml.error import YAMLError
 
 from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
-from prodcat.core.params import DatasetParams, moved_keys, parse_params
+from prodcat.core.params import DatasetParams, parse_params
 
 PROFILES = Path("profiles")  # in the working copy, beside params.yaml
 
@@ -76,8 +76,6 @@ def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None
         raise InputError(f"{profile} is not valid YAML: {error}") from None
     if not isinstance(overrides, dict):
         raise InputError(f"{profile} must be a mapping of params sections (catalog, ...)")
-    if moved := moved_keys(overrides):
-        raise InputError(f"{profile}: {'; '.join(moved)}")
 
     def change(params: dict) -> None:
         columns, profile_keys = set(DatasetParams.model_fields), set(overrides.get("catalog") or {})

@@ -43,7 +43,8 @@ def features_of(model: SentenceTransformer, texts: list[str]) -> dict:
     prefix of the full text's tokens. So a clipped text that still fills max_seq_length tokens gives
     the full text's row exactly; one that falls short (very long words) is tokenized in full instead.
     """
-    tokenize = getattr(model, "preprocess", None) or model.tokenize  # preprocess from sentence-transformers 6.1
+    assert model.max_seq_length is not None  # load_encoder sets it
+    tokenize = model.preprocess
     limit = model.max_seq_length * CLIP_CHARS_PER_TOKEN
     clipped = [clip_text(text, limit) for text in texts]
     features = tokenize(clipped)

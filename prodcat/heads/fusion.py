@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
@@ -22,6 +22,7 @@ from prodcat.features.blocks import FeatureBlocks
 from prodcat.heads.base import Head
 
 FUSION_WEIGHT_STEP = 0.1
+NO_WEIGHTS = "the fusion variant needs its weights (models/champion.json, from the champion stage)"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class FusionHead(Head):
     @classmethod
     def load(cls, models: Path, spec: Variant, choice: Mapping[str, Any]) -> FusionHead:
         if choice.get("fusion_weights") is None:
-            raise InputError("the fusion variant needs its weights (models/champion.json, from the champion stage)")
+            raise InputError(NO_WEIGHTS)
         return cls(choice["fusion_weights"])
 
     def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -50,11 +51,15 @@ class FusionHead(Head):
 
 def scored_variants(name: str, fusion_weights: dict[str, float] | None) -> list[str]:
     """What scoring `name` runs: the fusion's members with a weight, then the fusion; any other variant alone."""
-    return [*(member for member, weight in fusion_weights.items() if weight > 0), name] if name == "fusion" else [name]
+    if name != "fusion":
+        return [name]
+    if fusion_weights is None:
+        raise InputError(NO_WEIGHTS)
+    return [*(member for member, weight in fusion_weights.items() if weight > 0), name]
 
 
 def fuse(probabilities: Mapping[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
-    return sum(weight * probabilities[name] for name, weight in weights.items() if weight > 0)
+    return cast(np.ndarray, sum(weight * probabilities[name] for name, weight in weights.items() if weight > 0))
 
 
 def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:

@@ -26,8 +26,8 @@ def path_metrics(truth: np.ndarray, predicted: np.ndarray, names: list[str]) -> 
     true_labels, predicted_labels = [names[i] for i in truth], [names[i] for i in predicted]
     levels = range(max(map(label_depth, names)))
     by_level = {
-        f"accuracy_level_{level}": np.mean(
-            [label_at_level(t, level) == label_at_level(p, level) for t, p in zip(true_labels, predicted_labels, strict=True)]
+        f"accuracy_level_{level}": float(
+            np.mean([label_at_level(t, level) == label_at_level(p, level) for t, p in zip(true_labels, predicted_labels, strict=True)])
         )
         for level in levels
     }

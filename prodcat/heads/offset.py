@@ -115,6 +115,7 @@ class OffsetHead(FittedHead):
     def fit(cls, spec: Variant, rows: TrainingRows, fitting: Fitting, max_epochs: int = MAX_EPOCHS) -> OffsetHead:
         """Train on the rows' blocks alone (their out-of-fold sparse scores): the held-out tenth is drawn from them."""
         blocks, seed = rows.blocks, fitting.train_xgb.seed
+        assert spec.encoder is not None and blocks.sparse_scores is not None  # an offset variant reads both
         return cls(
             spec, train_weights(blocks.embeddings[spec.encoder], blocks.sparse_scores, rows.labels, rows.num_classes, seed, max_epochs)
         )
@@ -132,6 +133,7 @@ class OffsetHead(FittedHead):
         return cls(spec, load_file(str(existing(models / FOLDER / f"{spec.name}.safetensors"))))
 
     def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:
+        assert self.variant.encoder is not None and blocks.sparse_scores is not None  # an offset variant reads both
         embedding = torch.from_numpy(blocks.embeddings[self.variant.encoder].astype(np.float32))
         with torch.no_grad():
             logits = offset_logits(self.weights, embedding, torch.from_numpy(blocks.sparse_scores.astype(np.float32)))

@@ -37,6 +37,7 @@ class SoftmaxHead(Head):
 
     @classmethod
     def load(cls, models: Path, spec: Variant, choice: Mapping[str, Any]) -> SoftmaxHead:
+        assert spec.encoder is not None  # a softmax variant reads its fine-tuned encoder
         return cls(spec.encoder, load_head(models / spec.encoder))
 
     def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:

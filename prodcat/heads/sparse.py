@@ -185,4 +185,5 @@ class LinearHead(Head):
         return cls(load_temperature(existing(models / SPARSE_FOLDER / LINEAR_FILE).parent))
 
     def predict_proba(self, blocks: FeatureBlocks, scored: Mapping[str, np.ndarray]) -> np.ndarray:
+        assert blocks.sparse_scores is not None  # the blocks hold what the scored variants read
         return probabilities(blocks.sparse_scores, self.temperature)

@@ -91,7 +91,10 @@ def predict_proba(booster: xgb.Booster, matrix: xgb.DMatrix) -> np.ndarray:
 
 def text_features(spec: Variant, blocks: FeatureBlocks) -> np.ndarray:
     """The text block an XGBoost variant reads: its encoder's embedding, then the sparse scores if it uses them."""
-    parts = ([blocks.embeddings[spec.encoder]] if spec.encoder else []) + ([blocks.sparse_scores] if spec.sparse_scores else [])
+    parts = [blocks.embeddings[spec.encoder]] if spec.encoder else []
+    if spec.sparse_scores:
+        assert blocks.sparse_scores is not None  # the blocks hold what the scored variants read
+        parts.append(blocks.sparse_scores)
     return np.hstack(parts).astype(np.float32)
 
 

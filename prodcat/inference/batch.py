@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 import pandas as pd
 import pyarrow as pa
@@ -111,7 +112,7 @@ def score_chunks(
 ) -> Iterator[pd.DataFrame]:
     """The predictions of each chunk, in order, each chunk added to the batch report; one task per chunk on `client`."""
     if client is None:
-        scored = (score_chunk(bundle, chunk, source, top_k) for chunk in chunks)
+        scored: Iterator[ScoredChunk] = (score_chunk(bundle, chunk, source, top_k) for chunk in chunks)
     else:
         scored = map_ordered(client, score_shard, chunks, worker_path(bundle.folder), bundle.manifest["fingerprint"], source, top_k)
     for features, predictions, checks in scored:
@@ -127,7 +128,7 @@ class PredictionsFile:
         self.path = Path(path)
         self.rows = 0
         self._parquet: pq.ParquetWriter | None = None
-        self._csv = None
+        self._csv: TextIO | None = None
 
     def append(self, predictions: pd.DataFrame) -> None:
         if self.path.suffix == ".csv":

@@ -46,7 +46,7 @@ from prodcat.inference.cascade import CASCADE_MODEL
 from prodcat.inference.drift import BatchMonitor
 from prodcat.inference.predictor import Predictor, predict
 
-BUNDLE_FORMAT = 1  # raise when a bundle written by this code can no longer be read by older code
+BUNDLE_FORMAT = 2  # raise when the layout changes: a bundle of another format is refused, naming the fix
 MANIFEST_FILE = "manifest.json"
 INT8_FOLDER = "onnx_int8"  # <models>/onnx_int8/<encoder>: the embed stage's int8 exports
 # Recorded in the manifest (those installed): what made the bundle, and the packaged base encoder's version.
@@ -65,7 +65,7 @@ LIBRARIES = (
 
 
 class BundleError(InputError):
-    """The bundle folder is missing, incomplete, or written by a newer prodcat."""
+    """The bundle folder is missing, incomplete, or of another bundle format than this prodcat's."""
 
 
 def model_files(scored: list[str], cascade: bool = False) -> list[str]:
@@ -144,7 +144,7 @@ def write_bundle(
             raise InputError(f"{source} is missing: run `dvc repro` first")
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(source, copy) if source.is_dir() else shutil.copy2(source, copy)
-    encoders = {}
+    encoders: dict[str, dict[str, str]] = {}
     for encoder in encoders_needed(scored):
         if encoder in TRAINED_ENCODERS:
             encoders[encoder] = {"folder": encoder}
@@ -233,6 +233,10 @@ def read_manifest(folder: Path) -> dict:
         raise BundleError(f"{path} has no integer format_version: not a prodcat model bundle")
     if found > BUNDLE_FORMAT:
         raise BundleError(f"{folder} has bundle format {found}, newer than this prodcat reads ({BUNDLE_FORMAT}): upgrade prodcat")
+    if found < BUNDLE_FORMAT:
+        raise BundleError(
+            f"{folder} has bundle format {found}, older than this prodcat reads ({BUNDLE_FORMAT}): rebuild it with `dvc repro bundle`"
+        )
     if missing := [name for name in manifest["files"] if not (folder / name).exists()]:
         raise BundleError(f"{folder} is incomplete: {', '.join(missing)} missing (listed in {MANIFEST_FILE})")
     return manifest
@@ -299,7 +303,7 @@ def load_bundle(folder: Path | str) -> Bundle:
     folder = Path(folder)
     manifest = read_manifest(folder)
     scored = manifest["scored"]
-    cascade = (manifest.get("scoring") or {}).get("cascade")  # a bundle written before the cascade has no `scoring`
+    cascade = manifest["scoring"]["cascade"]
     heads = TrainedHeads.load(folder, scored, manifest)
     sparse = SparseModel.load(folder / SPARSE_FOLDER) if cascade or sparse_needed(scored) else None
     predictor = Predictor(

@@ -4,7 +4,7 @@ The training side is a small profile stored in the model bundle (`reference_prof
 added to a `BatchMonitor` chunk by chunk, which keeps only histograms and counters, so a file of any
 size is reported in constant memory. Distribution shift is the population stability index (PSI)
 over the training data's quantile bins, and over the predicted labels and their ancestors at each
-level of the label paths (derived from the label shares, so older bundles' profiles serve); the
+level of the label paths (derived from the label shares the profile stores); the
 `bundle` params (stored in the bundle) turn a large shift, many unseen categorical values or many
 low-confidence predictions into warnings.
 """
@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from prodcat.core.errors import InputError
 from prodcat.core.params import MonitorParams
 from prodcat.data.labels import label_at_level
 from prodcat.inference.predictor import label_levels
 
+REPORT_FORMAT = 1  # raise when the report's keys change: a report of another format is refused (`check_report_format`)
 EMPTY_SHARE = 1e-4  # stands in for an empty bin's share, so PSI stays finite
 EXAMPLES = 5  # unseen categorical values listed per column
 # BatchMonitor's counts by kind (`counts`, `restore`): totals, counters by key, histograms over the profile's bins.
@@ -211,6 +213,7 @@ class BatchMonitor:
                 f"low-confidence predictions (top-1 probability < {self.thresholds.low_confidence}): {low:.1%} > {self.thresholds.max_low_confidence_share:.1%}"
             )
         return {
+            "format_version": REPORT_FORMAT,
             "rows": self.rows,
             "variant": self.variant,
             "model_fingerprint": self.model_fingerprint,
@@ -255,6 +258,15 @@ def batch_report(
     monitor = BatchMonitor(profile, known_categories, thresholds, variant, model_fingerprint)
     monitor.add(features, predictions, input_checks)
     return monitor.report()
+
+
+def check_report_format(report: dict) -> None:
+    """A stored report is read only in the format this code writes: its keys are read without fallbacks."""
+    found = report.get("format_version", "none")
+    if found != REPORT_FORMAT:
+        raise InputError(
+            f"the batch report has format {found}, this prodcat reads format {REPORT_FORMAT}: score the batch again (`prodcat predict`)"
+        )
 
 
 def report_markdown(report: dict, source: Path | str) -> str:

@@ -42,7 +42,7 @@ def prefix_groups(labels: Sequence[str], level: int) -> tuple[np.ndarray, np.nda
     """(classes, prefixes) membership of each class in its level-`level` prefix, and each class's prefix index (-1: path too short)."""
     prefixes = [path_prefix(label, level) for label in labels]
     index = {prefix: position for position, prefix in enumerate(dict.fromkeys(p for p in prefixes if p is not None))}
-    group = np.array([index.get(prefix, -1) for prefix in prefixes], dtype=int)
+    group = np.array([-1 if prefix is None else index[prefix] for prefix in prefixes], dtype=np.int64)
     members = np.zeros((len(labels), len(index)))
     members[np.flatnonzero(group >= 0), group[group >= 0]] = 1.0
     return members, group
@@ -85,6 +85,7 @@ class Predictor:
         sparse_scores = self.sparse.scores(texts) if self.sparse else None
         if self.cascade_threshold is None:
             return self.variant_probabilities(features, texts, sparse_scores)
+        assert self.sparse is not None and sparse_scores is not None  # a cascade answers with the sparse model first
         return cascade_probabilities(
             probabilities(sparse_scores, self.sparse.temperature),
             self.cascade_threshold,

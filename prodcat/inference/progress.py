@@ -31,7 +31,7 @@ from prodcat.inference.bundle import file_sha256
 
 PROGRESS_SUFFIX = ".progress"
 RECORD = "progress.json"
-PROGRESS_FORMAT = 1  # raise when the record or the monitor counts change meaning: older progress then starts over
+PROGRESS_FORMAT = 2  # raise when the record, the parts or the monitor counts change meaning: progress of another format starts over
 
 
 def progress_path(output: str | Path) -> Path:

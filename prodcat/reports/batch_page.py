@@ -21,6 +21,7 @@ from markupsafe import Markup
 from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_file, read_json
+from prodcat.inference.drift import check_report_format
 from prodcat.reports.vega_offline import CHARTS_SCRIPT, inline_vega_scripts, script_json
 
 SAMPLES = ("reference", "batch")
@@ -33,6 +34,7 @@ REQUIRED_KEYS = (
     "text_length",
     "price",
     "predicted_labels",
+    "predicted_levels",
     "low_confidence",
     "warnings",
 )
@@ -149,31 +151,27 @@ def _grouped_bars(title: str, field: str, axis_title: str, order: list[str], val
     }
 
 
-def level_sections(report: dict) -> list[dict]:
-    """The predicted-label shift per level of the label paths; none in a report written before labels were paths."""
-    return report.get("predicted_levels", [])
-
-
 def report_charts(report: dict) -> dict[str, dict]:
     """The page's charts by element id; no price chart when the batch had no price column, a level-0 chart when labels are paths."""
     charts = {"chart-text-length": histogram_spec("text length", "text length", report["text_length"])}
-    if report.get("price"):
+    if report["price"]:
         charts["chart-price"] = histogram_spec("price", "price", report["price"])
     charts["chart-predicted-labels"] = label_shares_spec(report["predicted_labels"])
-    if len(levels := level_sections(report)) > 1:
+    if len(levels := report["predicted_levels"]) > 1:
         charts["chart-predicted-level-0"] = label_shares_spec(levels[0], "predicted level 0", "level 0")
     return charts
 
 
 def render_report_page(report: dict) -> str:
     """A self-contained HTML page of a batch report (the JSON written with the batch's predictions)."""
+    check_report_format(report)
     missing = [key for key in REQUIRED_KEYS if key not in report]
     if missing:
         raise InputError(f"the batch report lacks {', '.join(missing)}")
     charts = report_charts(report)
     return _PAGE.render(
         report=report,
-        levels=level_sections(report),
+        levels=report["predicted_levels"],
         percent=_percent,
         charts=list(charts),
         charts_json=script_json(charts),

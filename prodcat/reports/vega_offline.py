@@ -26,6 +26,7 @@ from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_file
 
+VL_CONVERT_VERSION: str = vl_convert.__version__  # type: ignore[attr-defined]  # set at run time, absent from its stub
 _SCHEMA_MAJOR = re.compile(r"/schema/vega-lite/v(\d+)(?:\.\d+)*\.json$")
 
 # DVC's placeholders (dvc_render.html): the plots, and the auto-refresh tag of `dvc plots show`.
@@ -73,10 +74,16 @@ def script_json(payload: object) -> Markup:
 
 def dvc_vega_lite_major() -> int:
     """The Vega-Lite major version DVC's plot templates are written for (their `$schema`)."""
-    majors = {int(_SCHEMA_MAJOR.search(template.DEFAULT_CONTENT["$schema"]).group(1)) for template in TEMPLATES}
+    majors = {schema_major(template.DEFAULT_CONTENT["$schema"]) for template in TEMPLATES}
     if len(majors) != 1:
         raise RuntimeError(f"DVC's plot templates mix Vega-Lite major versions {sorted(majors)}")
     return majors.pop()
+
+
+def schema_major(schema: str) -> int:
+    if not (match := _SCHEMA_MAJOR.search(schema)):
+        raise RuntimeError(f"DVC's plot template names no Vega-Lite schema version: {schema}")
+    return int(match.group(1))
 
 
 def vega_lite_version() -> str:
@@ -84,7 +91,7 @@ def vega_lite_version() -> str:
     major = dvc_vega_lite_major()
     versions = [v for v in vl_convert.get_vegalite_versions() if int(v.split(".")[0]) == major]
     if not versions:
-        raise RuntimeError(f"vl-convert {vl_convert.__version__} bundles no Vega-Lite {major}.x, which DVC's plots use")
+        raise RuntimeError(f"vl-convert {VL_CONVERT_VERSION} bundles no Vega-Lite {major}.x, which DVC's plots use")
     return max(versions, key=lambda version: tuple(int(part) for part in version.split(".")))
 
 
@@ -92,7 +99,7 @@ def bundle_header() -> str:
     """An HTML comment naming what is inlined; it changes whenever the bundle would."""
     return (
         f"<!-- Vega {vl_convert.get_vega_version()}, Vega-Lite {vega_lite_version()}, vega-embed "
-        f"{vl_convert.get_vega_embed_version()} inline (vl-convert-python {vl_convert.__version__}) -->"
+        f"{vl_convert.get_vega_embed_version()} inline (vl-convert-python {VL_CONVERT_VERSION}) -->"
     )
 
 
@@ -103,7 +110,7 @@ def inline_vega_scripts() -> str:
     The bundle runs inside a function so that its thousand top-level names stay out of the page's
     global scope (DVC's plot snippets declare `var spec`).
     """
-    bundle = vl_convert.javascript_bundle(vl_version=vega_lite_version())
+    bundle = vl_convert.javascript_bundle(vl_version=vega_lite_version())  # type: ignore[call-arg]  # the stub omits snippet's default
     if "</script" in bundle.lower() or "<!--" in bundle:
         raise RuntimeError("the Vega bundle contains '</script' or '<!--' and cannot be inlined as is")
     return f"<script>\n(() => {{\n{bundle}\n}})();\n</script>"

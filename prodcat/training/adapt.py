@@ -80,6 +80,7 @@ def tsdae_trainer(
     """SentenceTransformerTrainer on (noisy, original) pairs; batches of similar token length as in finetune."""
     loss = DenoisingAutoEncoderLoss(model, tie_encoder_decoder=True)  # the decoder is read from the encoder's own folder
     dataset = Dataset.from_dict({"noisy": delete_words(corpus, params.deletion_ratio, params.seed), "text": corpus})
+    assert model.max_seq_length is not None  # load_encoder sets it
     sampler = partial(LengthBucketBatchSampler, lengths=token_lengths(model.tokenizer, corpus, model.max_seq_length))
     arguments = SentenceTransformerTrainingArguments(**settings, batch_sampler=sampler)
     decoder = DecoderCheckpoint(loss)
@@ -92,6 +93,7 @@ def mlm_trainer(
 ) -> tuple[Trainer, LossHeadCheckpoint | None]:
     """transformers' Trainer on a masked-LM head (fresh) over the encoder's own transformer, which it trains in place."""
     encoder = model.transformers_model
+    assert encoder is not None  # a transformer-based encoder, as every base encoder is
     masked_lm = AutoModelForMaskedLM.from_config(encoder.config)
     setattr(masked_lm, masked_lm.base_model_prefix, encoder)  # share, not copy: the SentenceTransformer sees every step
     masked_lm.tie_weights()  # the LM head's output matrix is the encoder's word embeddings again
@@ -125,7 +127,7 @@ def adapt_encoder(
     resume_from = resumable_checkpoint(checkpoints, fingerprint, lambda checkpoint: params.method != "tsdae" or head_written(checkpoint))
     with live_curves(live_dir, resumed=resume_from is not None) as live:
         reference, validation = (sample(curve[0], REFERENCE_ROWS, params.seed), curve[1]) if curve else (LabelledTexts([], []), None)
-        callbacks = [LiveMetrics(live, model, reference, validation, precision)] if live else []
+        callbacks: list[TrainerCallback] = [LiveMetrics(live, model, reference, validation, precision)] if live else []
         settings = trainer_arguments(params, checkpoints, precision, device, warmup=0.1, fused_optimizer=True)
         trainer, extra_state = TRAINERS[params.method](model, corpus, params, settings, callbacks)
         if resume_from and extra_state:

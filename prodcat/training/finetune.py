@@ -55,7 +55,9 @@ def dropout_switched_off(model: nn.Module) -> Iterator[None]:
 
 def truncated_texts(model: SentenceTransformer, texts: list[str]) -> int:
     """How many texts are longer than max_seq_length tokens: their tail the encoder never sees."""
-    return sum(length > model.max_seq_length for length in untruncated_lengths(model.tokenizer, texts))
+    limit = model.max_seq_length
+    assert limit is not None  # load_encoder sets it
+    return sum(length > limit for length in untruncated_lengths(model.tokenizer, texts))
 
 
 def finetune_encoder(
@@ -78,10 +80,12 @@ def finetune_encoder(
     device = str(model.device)
     processes = world_size()
     head_rate = {SoftmaxHeadLoss.head_parameters: params.head_learning_rate} if isinstance(loss, SoftmaxHeadLoss) else {}
+    batch_sampler: BatchSamplers | partial[LengthBucketBatchSampler]
     if params.objective == "batch_all_triplet":
         batch_sampler = BatchSamplers.GROUP_BY_LABEL  # triplets need several texts of a label per batch, whatever their length
     elif params.length_buckets or processes > 1:
         # Equal lengths give plain random batches, still evened out across processes.
+        assert model.max_seq_length is not None  # load_encoder sets it
         lengths = token_lengths(model.tokenizer, train.texts, model.max_seq_length) if params.length_buckets else [0] * len(train.texts)
         batch_sampler = partial(LengthBucketBatchSampler, lengths=lengths, replicas=processes)
     else:

@@ -34,7 +34,9 @@ class SoftmaxHeadLoss(nn.Module):
     def __init__(self, model: SentenceTransformer, num_labels: int, label_smoothing: float = 0.0, initial_scale: float = 20.0) -> None:
         super().__init__()
         self.model = model
-        self.classifier = nn.Linear(model.get_embedding_dimension(), num_labels)
+        dimension = model.get_embedding_dimension()
+        assert dimension is not None  # a pooled sentence-transformer has one
+        self.classifier = nn.Linear(dimension, num_labels)
         self.log_scale = nn.Parameter(torch.tensor(math.log(initial_scale)))
         self.label_smoothing = label_smoothing
 

@@ -102,7 +102,9 @@ class DecoderCheckpoint(LossHeadCheckpoint):
 
     @staticmethod
     def head_state(loss: nn.Module) -> dict:
-        seen = {parameter.data_ptr() for parameter in loss.encoder.parameters()}  # saved with the encoder
+        encoder = loss.encoder
+        assert isinstance(encoder, nn.Module)
+        seen = {parameter.data_ptr() for parameter in encoder.parameters()}  # saved with the encoder
         state = {}
         for name, value in loss.state_dict().items():
             if name.startswith("decoder.") and value.data_ptr() not in seen:

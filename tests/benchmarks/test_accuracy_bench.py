@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.accuracy import BASELINE, intervals, label_scores, level_table
+from prodcat.heads.intervals import accuracy_interval, paired_difference_interval
 
 NAMES = ["a | x", "a | y", "b | x"]
 
@@ -31,10 +33,29 @@ def test_flat_labels_have_no_level_table():
 def test_the_champion_is_compared_with_the_baseline_on_the_same_rows():
     truth = ["a"] * 100
     predicted = {"fusion": ["a"] * 90 + ["b"] * 10, BASELINE: ["a"] * 85 + ["b"] * 15}
-    found = intervals(truth, predicted, None, "fusion")
+    found = intervals(pd.DataFrame({"label": truth}), predicted, "fusion")
     assert found["champion_minus_baseline"][0] == pytest.approx(0.05)
     # The baseline is wrong on every row the champion misses: only the 5 rows the champion alone gets right vary.
     assert found["champion_minus_baseline"][1] > 0.0
     low, high = found["accuracy"]["fusion"]
     assert low < 0.9 < high
     assert np.isclose(found["accuracy"][BASELINE], (0.78, 0.92), atol=0.011).all()
+
+
+def test_a_grouped_split_resamples_its_groups() -> None:
+    """PriceRunner's test rows come in product groups that are right or wrong together: the intervals resample the groups."""
+    groups = np.repeat(np.arange(20), 10)  # 20 groups of 10 rows
+    test = pd.DataFrame({"label": ["a"] * 200, "group": groups})
+    predicted = {"fusion": np.where(groups < 14, "a", "b").tolist(), BASELINE: np.where(groups < 10, "a", "b").tolist()}
+    grouped, by_row = intervals(test, predicted, "fusion"), intervals(test.drop(columns="group"), predicted, "fusion")
+    fusion_right, baseline_right = groups < 14, groups < 10
+    assert grouped["accuracy"]["fusion"] == accuracy_interval(fusion_right, groups)
+    assert grouped["champion_minus_baseline"] == paired_difference_interval(fusion_right, baseline_right, groups)
+    # 20 independent units instead of 200: the intervals are about sqrt(10) times as wide as the rows' ones.
+    assert width(grouped["accuracy"]["fusion"]) > 2 * width(by_row["accuracy"]["fusion"])
+    assert width(grouped["champion_minus_baseline"]) > 2 * width(by_row["champion_minus_baseline"])
+
+
+def width(interval: tuple[float, ...]) -> float:
+    """The width of (low, high) or of (difference, low, high)."""
+    return interval[-1] - interval[-2]

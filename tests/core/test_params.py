@@ -89,35 +89,34 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_params(broken)
 
 
-@pytest.mark.parametrize(
-    ("old", "value", "new"),
-    [
-        ("data.catalog", "c.csv", "catalog.path"),
-        ("dataset.text_columns", ["Title"], "catalog.text_columns"),
-        ("validation.min_rows", 10, "quality.min_rows"),
-        ("preprocess.min_class_count", 5, "catalog.min_class_count"),
-        ("preprocess.max_text_chars", 500, "catalog.max_text_chars"),
-        ("split.test_size", 0.3, "preprocess.test_size"),
-        ("split.group_column", "Cluster ID", "catalog.group_column"),
-        ("split.seed", 1, "base.seed"),
-        ("adapt.seed", 1, "base.seed"),
-        ("finetune.seed", 1, "base.seed"),
-        ("train_xgb.seed", 1, "base.seed"),
-        ("embed.precision", "fp32", "inference.precision"),
-        ("embed.int8_max_accuracy_drop", 0.01, "champion.int8_max_accuracy_drop"),
-        ("embed.backend", "onnx_int8", "inference.runtime"),
-        ("embed.int8_min_cosine", 0.9, "inference.int8_min_cosine"),
-        ("embed.int8_ffn_output_fp32", True, "inference.int8_ffn_output_fp32"),
-        ("sparse.C", 1.0, "train_sparse.C"),
-        ("fusion.members", ["softmax", "sparse"], "champion.fusion_members"),
-        ("monitor.bins", 5, "bundle.bins"),
-    ],
-)
-def test_an_old_key_names_its_new_place(old: str, value: object, new: str) -> None:
+# Keys of the layout before one section per stage (dropped in 0.2.0, see CHANGELOG.md): each fails as any unknown key does.
+OLD_KEYS = [
+    ("data", "catalog", "c.csv", "data: Extra inputs are not permitted"),
+    ("dataset", "text_columns", ["Title"], "dataset: Extra inputs are not permitted"),
+    ("validation", "min_rows", 10, "validation: Extra inputs are not permitted"),
+    ("split", "group_column", "Cluster ID", "split: Extra inputs are not permitted"),
+    ("sparse", "C", 1.0, "sparse: Extra inputs are not permitted"),
+    ("fusion", "members", ["softmax", "sparse"], "fusion: Extra inputs are not permitted"),
+    ("monitor", "bins", 5, "monitor: Extra inputs are not permitted"),
+    ("preprocess", "min_class_count", 5, "preprocess.min_class_count: Extra inputs are not permitted"),
+    ("preprocess", "rare_classes", "drop", "preprocess.rare_classes: Extra inputs are not permitted"),
+    ("preprocess", "max_text_chars", 500, "preprocess.max_text_chars: Extra inputs are not permitted"),
+    ("embed", "batch_size", 8, "embed: Extra inputs are not permitted"),
+    ("embed", "precision", "fp32", "embed: Extra inputs are not permitted"),
+    ("embed", "int8_max_accuracy_drop", 0.01, "embed: Extra inputs are not permitted"),
+    ("embed", "backend", "onnx_int8", "embed: Extra inputs are not permitted"),
+    ("preprocess", "seed", 1, "preprocess.seed: not a params key, every seed is base.seed"),
+    ("adapt", "seed", 1, "adapt.seed: not a params key, every seed is base.seed"),
+    ("finetune", "seed", 1, "finetune.seed: not a params key, every seed is base.seed"),
+    ("train_xgb", "seed", 1, "train_xgb.seed: not a params key, every seed is base.seed"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), OLD_KEYS)
+def test_an_old_key_fails_naming_it(section: str, key: str, value: object, message: str) -> None:
     raw = project_params()
-    section, key = old.split(".")
     raw.setdefault(section, {})[key] = value
-    with pytest.raises(ParamsError, match=re.escape(f"params.yaml: `{old}` moved to `{new}`")):
+    with pytest.raises(ParamsError, match=re.escape(message)):
         parse_params(raw)
 
 
@@ -130,22 +129,20 @@ def test_every_seed_is_base_seed() -> None:
     assert parse_params(params.model_dump(mode="json")) == params  # a dump leaves the derived seeds out: it loads again
 
 
-def test_a_file_in_the_old_layout_names_each_moved_key_and_the_file(tmp_path: Path) -> None:
+def test_a_file_in_the_old_layout_fails_naming_each_old_section(tmp_path: Path) -> None:
     old = tmp_path / "params.yaml"
     old.write_text(
         "variants: [stock]\n"
         "data: {catalog: c.csv}\n"
         "dataset: {id_column: id, category_column: cat, text_columns: [t]}\n"
-        "split: {seed: 3}\n"
         "monitor: {}\n"
         "encoder: {base: b}\n"
     )
     with pytest.raises(ParamsError) as caught:
         load_params(old)
     assert str(caught.value) == (
-        f"{old}: `data.catalog` moved to `catalog.path`; `dataset.id_column` moved to `catalog.id_column`; "
-        "`dataset.category_column` moved to `catalog.category_column`; `dataset.text_columns` moved to `catalog.text_columns`; "
-        "`split.seed` moved to `base.seed`; `monitor` moved to `bundle`"
+        "invalid params: catalog: Field required; data: Extra inputs are not permitted; "
+        "dataset: Extra inputs are not permitted; monitor: Extra inputs are not permitted"
     )
 
 

@@ -65,14 +65,14 @@ def test_every_catalog_key_dvc_yaml_names_is_in_params_after_a_profile(tmp_path:
     assert sorted(named - set(yaml.safe_load(params_file.read_text())["catalog"])) == []
 
 
-def test_a_profile_in_the_old_layout_names_its_file_and_the_new_keys(tmp_path: Path) -> None:
+def test_a_profile_in_the_old_layout_fails_naming_its_keys_and_writes_nothing(tmp_path: Path) -> None:
     params_file = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params_file)
     profile = tmp_path / "old.yaml"
-    profile.write_text("dataset: {id_column: id}\nsplit: {group_column: g}\n")
+    profile.write_text("dataset: {id_column: id}\npreprocess: {max_text_chars: 500}\n")
     with pytest.raises(
         InputError,
-        match=rf"^{profile}: `dataset.id_column` moved to `catalog.id_column`; `split.group_column` moved to `catalog.group_column`$",
+        match=r"^invalid params: preprocess.max_text_chars: Extra inputs are not permitted; dataset: Extra inputs are not permitted$",
     ):
         apply_profile(params_file, profile, catalog=None)
     assert params_file.read_text() == (ROOT / "params.yaml").read_text()

@@ -353,7 +353,7 @@ def test_overrides_keep_comments_and_are_validated(tmp_path: Path) -> None:
     before = (tmp_path / "params.yaml").read_text()
     with pytest.raises(ParamsError, match=re.escape("finetune.epohcs")):
         apply_overrides(tmp_path, {"finetune.epohcs": 3})
-    with pytest.raises(ParamsError, match=re.escape("`data.catalog` moved to `catalog.path`")):
+    with pytest.raises(ParamsError, match=re.escape("data: Extra inputs are not permitted")):
         apply_overrides(tmp_path, {"data.catalog": "other.csv"})
     assert (tmp_path / "params.yaml").read_text() == before
 

@@ -32,7 +32,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, small_catalog: Path) -> tu
         models / "sparse"
     )
     write_json(models / "xgb" / "tabular.json", TabularEncoding.fit(train, PARAMS.catalog.categorical_columns).to_json())
-    write_json(models / "champion.json", {"champion": "sparse", "fusion_weights": None})
+    choice = {"champion": "sparse", "fusion_weights": None, "embed_backend": "torch", "embed_backend_reason": "no encoder"}
+    write_json(models / "champion.json", choice)
     write_json(folder / "labels.json", labels)
     bundle = folder / "bundle"
     bundle.mkdir()

@@ -42,7 +42,7 @@ def test_the_bundle_holds_what_the_champion_needs_and_scores_as_the_models_folde
     models, folder, _ = trained
     bundle = load_bundle(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format_version"] == BUNDLE_FORMAT == 1 and manifest["variant"] == "sparse"
+    assert manifest["format_version"] == BUNDLE_FORMAT == 2 and manifest["variant"] == "sparse"
     assert manifest["files"] == ["sparse", "xgb/tabular.json"] and manifest["encoders"] == {}
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "sparse", "xgb"]  # no booster, no encoder
     assert (
@@ -86,7 +86,7 @@ def test_a_bundle_it_cannot_read_is_refused_by_name(trained, tmp_path: Path) -> 
         load_bundle(tmp_path / "nowhere")
     manifest = json.loads((copy / "manifest.json").read_text())
     (copy / "manifest.json").write_text(json.dumps({**manifest, "format_version": BUNDLE_FORMAT + 1}))
-    with pytest.raises(BundleError, match="bundle format 2, newer than this prodcat reads \\(1\\): upgrade prodcat"):
+    with pytest.raises(BundleError, match="bundle format 3, newer than this prodcat reads \\(2\\): upgrade prodcat"):
         load_bundle(copy)
     (copy / "manifest.json").write_text(json.dumps(manifest))
     shutil.rmtree(copy / "sparse")
@@ -95,6 +95,17 @@ def test_a_bundle_it_cannot_read_is_refused_by_name(trained, tmp_path: Path) -> 
     (copy / "manifest.json").unlink()
     with pytest.raises(BundleError, match=re.escape("not a model bundle: manifest.json is missing")):
         load_bundle(copy)
+
+
+def test_a_bundle_of_an_older_format_is_refused_naming_both_formats_and_the_fix(trained, new_products, tmp_path: Path, capsys) -> None:
+    copy = shutil.copytree(trained[1], tmp_path / "bundle")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "format_version": BUNDLE_FORMAT - 1}))
+    new_products.to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(SystemExit):
+        predict_stage.main(["--bundle", str(copy), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "out.parquet")])
+    assert f"{copy} has bundle format 1, older than this prodcat reads (2): rebuild it with `dvc repro bundle`" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "new.csv"]  # no predictions, no report, no progress
 
 
 def predict_files(bundle: Path, catalog: Path, output: Path, chunk_rows: int) -> tuple[pd.DataFrame, dict]:

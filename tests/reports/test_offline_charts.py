@@ -18,6 +18,7 @@ import pytest
 
 from devtools.scratch_repo import ROOT
 from prodcat.core.errors import InputError
+from prodcat.inference.drift import REPORT_FORMAT
 from prodcat.reports.batch_page import render_report_page, report_charts
 from prodcat.reports.browser import find_chromium, rendered_dom
 from prodcat.reports.vega_offline import (
@@ -31,7 +32,13 @@ from prodcat.reports.vega_offline import (
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (apt-get install -y chromium)")
 
+_FLAT_LABELS = {
+    "psi": 0.05,
+    "reference": {"Toys & Games": 0.5, "Home</script>": 0.5},
+    "batch": {"Toys & Games": 0.4, "Pet Supplies": 0.6},
+}
 REPORT = {
+    "format_version": REPORT_FORMAT,
     "rows": 1000,
     "variant": "fusion",
     "model_fingerprint": "sha256:abc123",
@@ -39,11 +46,8 @@ REPORT = {
     "unseen_categoricals": {"Is Amazon Seller": {"share": 0.2, "examples": ["<b>maybe</b>", "Z"]}},
     "text_length": {"psi": 0.31, "edges": [50, 100], "reference": [0.2, 0.5, 0.3], "batch": [0.1, 0.6, 0.3]},
     "price": {"psi": 0.1, "edges": [10, 25.5], "reference": [0.3, 0.4, 0.3], "batch": [0.2, 0.4, 0.4]},
-    "predicted_labels": {
-        "psi": 0.05,
-        "reference": {"Toys & Games": 0.5, "Home</script>": 0.5},
-        "batch": {"Toys & Games": 0.4, "Pet Supplies": 0.6},
-    },
+    "predicted_labels": _FLAT_LABELS,
+    "predicted_levels": [{"level": 0, **_FLAT_LABELS}],
     "low_confidence": {"threshold": 0.5, "share": 0.12},
     "warnings": ["text_length PSI 0.31 > 0.25"],
 }
@@ -231,6 +235,15 @@ def test_report_page_rejects_a_report_it_cannot_draw() -> None:
         render_report_page({**REPORT, "text_length": {**REPORT["text_length"], "batch": [0.5, 0.5]}})
     with pytest.raises(InputError, match=r"the batch report lacks low_confidence, warnings"):
         render_report_page({key: value for key, value in REPORT.items() if key not in ("low_confidence", "warnings")})
+
+
+def test_report_page_refuses_a_report_of_another_format_naming_both_and_the_fix() -> None:
+    unversioned = {key: value for key, value in REPORT.items() if key != "format_version"}
+    fix = "score the batch again (`prodcat predict`)"
+    with pytest.raises(InputError, match=re.escape(f"the batch report has format none, this prodcat reads format 1: {fix}")):
+        render_report_page(unversioned)
+    with pytest.raises(InputError, match=re.escape(f"the batch report has format 2, this prodcat reads format 1: {fix}")):
+        render_report_page({**REPORT, "format_version": 2})
 
 
 @needs_chromium

@@ -11,11 +11,12 @@ import datetime as dt
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
-from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.checkpoint import UpdateDataDocsAction, ValidationAction
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.metadata_types import FailureSeverity
@@ -64,7 +65,7 @@ def build_suite(dataset: DatasetParams, quality: QualityParams, min_class_count:
     """
     with_labels = min_class_count is not None
 
-    def expect(check: str, rule: str, kind: type[gxe.Expectation], **kwargs: object) -> gxe.Expectation:
+    def expect(check: str, rule: str, kind: type[gxe.Expectation], **kwargs: Any) -> gxe.Expectation:
         """Tag the expectation with its check and severity; Data Docs show the description in place of GX's text."""
         severity = FailureSeverity.WARNING if check in quality.warn_only else FailureSeverity.CRITICAL
         return kind(**kwargs, meta={"check": check}, severity=severity, description=f"{check} ({severity.value}): {rule}")
@@ -99,7 +100,7 @@ def build_suite(dataset: DatasetParams, quality: QualityParams, min_class_count:
                 mostly=quality.min_price_share,
             )
         )
-    if with_labels:
+    if min_class_count is not None:
         suite += [
             expect("row_count", f"{rows} rows", gxe.ExpectTableRowCountToBeBetween, min_value=quality.min_rows, max_value=quality.max_rows),
             expect(
@@ -145,9 +146,9 @@ def run_suite(
         logging.getLogger(logger).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    actions = []
+    actions: list[ValidationAction] = []
     if data_docs is not None:
-        context.add_data_docs_site(SITE_NAME, site_config(data_docs))
+        context.add_data_docs_site(SITE_NAME, site_config(data_docs))  # type: ignore[arg-type]  # the site's config as GX's YAML has it
         actions = [UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])]
     batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
     suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))

@@ -178,7 +178,7 @@ class Int8Encoder:
     The export fixes truncation (its `max_seq_length`) and runs on the CPU in its own precision.
     """
 
-    def __init__(self, folder: Path, batch_size: int) -> None:
+    def __init__(self, folder: Path | str, batch_size: int) -> None:
         self.folder = Path(folder)
         self.batch_size = batch_size
         if not (self.folder / EXPORT_INFO).is_file():
