@@ -22,7 +22,7 @@ from collections.abc import Callable
 import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from prodcat.inference.serve_access import Message, Receive, Send
+from prodcat.serve.access import Message, Receive, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
