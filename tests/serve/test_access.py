@@ -167,7 +167,7 @@ def test_the_command_reads_the_key_and_the_limits_from_the_environment(
 ) -> None:
     served = {}
     monkeypatch.setattr(app, "load_bundle", lambda folder: fake_bundle())
-    monkeypatch.setattr(server, "run", lambda app, host, port, shutdown_seconds: served.update(app=app, host=host))
+    monkeypatch.setattr(server, "run", lambda app, host, port, shutdown_seconds: served.update(app=app, host=host, port=port))
     monkeypatch.setenv("PRODCAT_API_KEY", KEY)
     monkeypatch.setenv("PRODCAT_MAX_BODY_BYTES", "300")
     serve("fake", host="0.0.0.0")
@@ -177,8 +177,13 @@ def test_the_command_reads_the_key_and_the_limits_from_the_environment(
     assert asyncio.run(post(served["app"], body, {"authorization": f"Bearer {KEY}"})).status_code == 200
     assert asyncio.run(post(served["app"], body + b" " * 300, {"authorization": f"Bearer {KEY}"})).status_code == 413
 
+    assert (served["host"], served["port"]) == ("0.0.0.0", 8000)
+
     monkeypatch.delenv("PRODCAT_API_KEY")
-    serve("fake", host="0.0.0.0")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "9001")
+    serve("fake")
+    assert (served["host"], served["port"]) == ("0.0.0.0", 9001)
     assert capsys.readouterr().err.strip() == (
         "serve: warning: listening on 0.0.0.0 without an API key: anyone who reaches it may call it (set PRODCAT_API_KEY)"
     )
