@@ -8,7 +8,7 @@ answered and new ones refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from prodcat.inference.predictor import Predictions
+from prodcat.serve.access import Receive
 
 T = TypeVar("T")
 
@@ -37,7 +38,7 @@ class ClientGone(Exception):
     """The client disconnected before its answer: nobody reads the response (counted as 499)."""
 
 
-async def unless_client_leaves(receive: Callable[[], Awaitable[dict]], work: Coroutine[Any, Any, T]) -> T:
+async def unless_client_leaves(receive: Receive, work: Coroutine[Any, Any, T]) -> T:
     """`work`'s result; if the client disconnects first, `work` is cancelled (its rows leave the micro-batch) and ClientGone raised.
 
     Once the body is read, the next ASGI message of a request is its disconnect, so `receive` returns only

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import reprlib
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -55,4 +57,8 @@ async def service_closing(request: Request, error: ServiceClosing) -> JSONRespon
     return JSONResponse({"detail": str(error)}, status_code=503, headers={"connection": "close"})
 
 
-EXCEPTION_HANDLERS = {RequestValidationError: invalid_request, ClientGone: client_gone, ServiceClosing: service_closing}
+EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
+    RequestValidationError: invalid_request,
+    ClientGone: client_gone,
+    ServiceClosing: service_closing,
+}
