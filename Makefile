@@ -77,7 +77,7 @@ data: install
 
 ## The online service over the model bundle: http://127.0.0.1:8000 (set PORT, HOST to change), docs at /docs.
 serve: install
-	python -m prodcat.inference.serve --bundle models/bundle
+	python -c "from prodcat.serve import serve; serve('models/bundle')"
 
 ## Per-stage wall time, no-op re-run time and peak memory of the pipeline.
 figures: install

@@ -32,7 +32,7 @@ from prodcat.heads.scoring import TrainedHeads
 from prodcat.heads.sparse import SPARSE_FOLDER, LinearHead, SparseModel
 from prodcat.inference.bundle import build_encoders, load_bundle
 from prodcat.inference.cascade import cascade_threshold
-from prodcat.inference.predictor import Predictor, prediction_frame
+from prodcat.inference.predictor import Predictions, Predictor
 
 
 def accuracy(predictor: Predictor, frame: pd.DataFrame, truth: np.ndarray) -> float:
@@ -43,7 +43,7 @@ def products_per_second(predictor: Predictor, rows: pd.DataFrame) -> tuple[float
     """(products per wall-clock second, per CPU second of this process): on a shared machine the second moves less with the load."""
     predictor.probabilities(rows.head(8))  # warm: lazy model loading and first-call costs are not throughput
     started, cpu = time.perf_counter(), time.process_time()
-    prediction_frame(rows["id"].to_numpy(), predictor.probabilities(rows), predictor.labels)
+    Predictions.ranked(rows["id"].to_numpy(), predictor.probabilities(rows), predictor.labels).to_frame()
     return len(rows) / (time.perf_counter() - started), len(rows) / (time.process_time() - cpu)
 
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.serve [--clients 8] [--requests 400] [--batch 1] [--distinct N] [--cache-size N]   (make bench-serve)
 
-Starts `python -m prodcat.inference.serve` on 127.0.0.1 (a free port) over the bundle, sends `--requests`
+Starts `prodcat serve` (prodcat.serve.serve) on 127.0.0.1 (a free port) over the bundle, sends `--requests`
 POST /predict requests of `--batch` products each from `--clients` concurrent clients, and prints
 requests/s, products/s, p50/p99 latency and the errors (exit status 1 if there is any), then where the
 time went, from the server's /metrics: scoring calls, their rows (micro-batch size) and seconds, and the
@@ -32,7 +32,10 @@ from prodcat.core.cli import cli_errors
 from prodcat.core.params import load_params
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.bundle import Bundle, load_bundle
-from prodcat.inference.serve import served_columns
+from prodcat.serve.schema import served_columns
+
+# `prodcat serve --bundle B --port P [--cache-size N]`, as a command of this checkout: argv is bundle, port, cache size or "".
+SERVER = "import sys; from prodcat.serve import serve; serve(sys.argv[1], port=int(sys.argv[2]), cache_size=int(sys.argv[3]) if sys.argv[3] else None)"
 
 
 def split_rows(bundle: Bundle, catalog: Path, processed: Path) -> list[dict]:
@@ -119,8 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "serve.log"
-        command = [sys.executable, "-m", "prodcat.inference.serve", "--bundle", args.bundle, "--port", str(port)]
-        command += ["--cache-size", str(args.cache_size)] if args.cache_size is not None else []
+        command = [sys.executable, "-c", SERVER, args.bundle, str(port), "" if args.cache_size is None else str(args.cache_size)]
         with background(command, Path.cwd(), tool_env(PRODCAT_API_KEY=""), log) as server:
             wait_until_healthy(url, server, log)
             asyncio.run(load(url, [[product] for product in warm_up], args.clients))  # warm-up: first calls load lazily

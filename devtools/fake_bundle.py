@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from prodcat.inference.bundle import Bundle
-from prodcat.inference.predictor import prediction_frame
+from prodcat.inference.predictor import Predictions
 
 LABELS = ["Books", "Games", "Toys"]
 MANIFEST = {
@@ -38,7 +38,7 @@ class FakeBundle(Bundle):
     calls: list[pd.DataFrame] = field(default_factory=list)
     seconds: float = 0.0
 
-    def score(self, raw: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+    def score(self, raw: pd.DataFrame, top_k: int = 3) -> Predictions:
         self.calls.append(raw)
         time.sleep(self.seconds)
         labels = self.manifest["labels"]
@@ -48,7 +48,7 @@ class FakeBundle(Bundle):
         probabilities = np.zeros((len(raw), len(labels)))
         for rank, (sure, doubtful) in enumerate([(0.6, 0.4), (0.3, 0.35), (0.1, 0.25)]):
             probabilities[np.arange(len(raw)), (first + rank) % len(labels)] = np.where(unsure, doubtful, sure)
-        return prediction_frame(raw["Uniq Id"].astype(str).to_numpy(), probabilities, labels, top_k)
+        return Predictions.ranked(raw["Uniq Id"].astype(str).to_numpy(), probabilities, labels, top_k)
 
 
 def fake_bundle(seconds: float = 0.0, manifest: dict = MANIFEST) -> FakeBundle:

@@ -1,5 +1,5 @@
 # prodcat online service image: the package installed from its wheel (no repository at run time) and one model
-# bundle, served by `python -m prodcat.inference.serve` as a non-root user. Build from the repository root; the bundle
+# bundle, served by `prodcat serve` as a non-root user. Build from the repository root; the bundle
 # is a second build context (BuildKit, Docker >= 23), as .dockerignore keeps models/ out of the main one:
 #   docker build -f docker/serve.Dockerfile --build-context bundle=models/bundle -t prodcat-serve:0.1.0 .
 # Run it (PRODCAT_API_KEY optional: without it, anyone who reaches the port may call every endpoint):
@@ -39,4 +39,4 @@ WORKDIR /home/prodcat
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
-CMD ["python", "-m", "prodcat.inference.serve", "--bundle", "/srv/bundle", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["prodcat", "serve", "--bundle", "/srv/bundle", "--host", "0.0.0.0", "--port", "8000"]

@@ -98,7 +98,7 @@ def score_chunk(bundle: Bundle, chunk: pd.DataFrame, source: str, top_k: int = 3
     """Check and score one chunk: what the batch report counts (features, checks) and the predictions."""
     checks = check_chunk(chunk, bundle, source)
     features = bundle.features(chunk)
-    return features, predict(bundle.predictor, features, top_k), checks
+    return features, predict(bundle.predictor, features, top_k).to_frame(), checks
 
 
 def score_shard(chunk: pd.DataFrame, folder: str, fingerprint: str, source: str, top_k: int) -> ScoredChunk:

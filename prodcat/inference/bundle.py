@@ -44,7 +44,7 @@ from prodcat.heads.sparse import SPARSE_FOLDER, SparseModel
 from prodcat.heads.xgboost import BOOSTERS, TABULAR_FILE
 from prodcat.inference.cascade import CASCADE_MODEL
 from prodcat.inference.drift import BatchMonitor
-from prodcat.inference.predictor import Predictor, predict
+from prodcat.inference.predictor import Predictions, Predictor, predict
 
 BUNDLE_FORMAT = 2  # raise when the layout changes: a bundle of another format is refused, naming the fix
 MANIFEST_FILE = "manifest.json"
@@ -284,7 +284,8 @@ class Bundle:
             raise InputError(f"missing column(s) {missing}: the model reads {read}")
         return feature_frame(raw, self.dataset, self.manifest["inference"]["max_text_chars"])
 
-    def score(self, raw: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+    def score(self, raw: pd.DataFrame, top_k: int = 3) -> Predictions:
+        """Raw catalog rows scored: their top-k categories and predicted paths (`Predictions.to_frame` for a table)."""
         return predict(self.predictor, self.features(raw), top_k)
 
     def monitor(self) -> BatchMonitor:

@@ -102,26 +102,59 @@ class Predictor:
         return variant_probabilities(self.scored, blocks, self.heads)[self.name]
 
 
-def predict(predictor: Predictor, features: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
-    """One row per product: the predicted category, the top-k categories and the predicted path's levels (`prediction_frame`)."""
-    return prediction_frame(features["id"].to_numpy(), predictor.probabilities(features), predictor.labels, top_k)
+def predict(predictor: Predictor, features: pd.DataFrame, top_k: int = 3) -> Predictions:
+    """The predicted category, the top-k categories and the predicted path's levels of each product (`Predictions`)."""
+    return Predictions.ranked(features["id"].to_numpy(), predictor.probabilities(features), predictor.labels, top_k)
 
 
-def prediction_frame(ids: np.ndarray, probabilities: np.ndarray, labels: Sequence[str], top_k: int = 3) -> pd.DataFrame:
-    """id, predicted, top<k>_category and top<k>_probability, then level_<j> and level_<j>_probability for each level of the labels.
+@dataclass(frozen=True)
+class Predictions:
+    """Scored products as arrays, one row per product: what batch prediction writes (`to_frame`) and the service answers.
 
-    For flat labels level_0 is the predicted label and its probability the top-1's; a level past the end of a
-    shorter predicted path is missing. The level columns are text even when missing, so every chunk's schema matches.
+    Probabilities are rounded to 4 decimals, as written; `levels` is NaN past the end of a predicted path that is
+    shorter than the deepest label.
     """
-    ranked = np.argsort(-probabilities, axis=1)[:, :top_k]
-    names = np.asarray(labels, dtype=object)
-    result = pd.DataFrame({"id": ids, "predicted": names[ranked[:, 0]]})
-    for rank in range(ranked.shape[1]):
-        result[f"top{rank + 1}_category"] = names[ranked[:, rank]]
-        result[f"top{rank + 1}_probability"] = probabilities[np.arange(len(ranked)), ranked[:, rank]].round(4)
-    levels = level_probabilities(probabilities, labels, ranked[:, 0]).round(4)
-    paths = [label_path(label) for label in result["predicted"]]
-    for level in range(levels.shape[1]):
-        result[f"level_{level}"] = pd.Series([path[level] if level < len(path) else None for path in paths], dtype="str")
-        result[f"level_{level}_probability"] = levels[:, level]
-    return result
+
+    ids: np.ndarray  # (rows,) the products' ids
+    classes: np.ndarray  # (classes,) the label names, object
+    top_classes: np.ndarray  # (rows, k) class indices, the most probable first
+    top_probabilities: np.ndarray  # (rows, k)
+    levels: np.ndarray  # (rows, label depth): P(level-j prefix of the predicted label), `level_probabilities`
+
+    @classmethod
+    def ranked(cls, ids: np.ndarray, probabilities: np.ndarray, labels: Sequence[str], top_k: int = 3) -> Predictions:
+        """The top-k classes of each row of `probabilities` (rows, classes over `labels`) and the predicted path's levels."""
+        ranked = np.argsort(-probabilities, axis=1)[:, :top_k]
+        top = np.take_along_axis(probabilities, ranked, axis=1).round(4)
+        levels = level_probabilities(probabilities, labels, ranked[:, 0]).round(4)
+        return cls(ids, np.asarray(labels, dtype=object), ranked, top, levels)
+
+    def __len__(self) -> int:
+        return len(self.top_classes)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The predicted label of each row: its top-1 class."""
+        return self.classes[self.top_classes[:, 0]]
+
+    def rows(self, start: int, stop: int) -> Predictions:
+        """Rows `start` to `stop` (exclusive): one request's share of a micro-batch."""
+        return Predictions(
+            self.ids[start:stop], self.classes, self.top_classes[start:stop], self.top_probabilities[start:stop], self.levels[start:stop]
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """id, predicted, top<k>_category and top<k>_probability, then level_<j> and level_<j>_probability for each level.
+
+        For flat labels level_0 is the predicted label and its probability the top-1's; a level past the end of a
+        shorter predicted path is missing. The level columns are text even when missing, so every chunk's schema matches.
+        """
+        result = pd.DataFrame({"id": self.ids, "predicted": self.labels})
+        for rank in range(self.top_classes.shape[1]):
+            result[f"top{rank + 1}_category"] = self.classes[self.top_classes[:, rank]]
+            result[f"top{rank + 1}_probability"] = self.top_probabilities[:, rank]
+        paths = [label_path(label) for label in result["predicted"]]
+        for level in range(self.levels.shape[1]):
+            result[f"level_{level}"] = pd.Series([path[level] if level < len(path) else None for path in paths], dtype="str")
+            result[f"level_{level}_probability"] = self.levels[:, level]
+        return result

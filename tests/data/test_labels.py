@@ -43,7 +43,7 @@ def test_predict_names_the_category_whose_probability_is_highest() -> None:
 
     heads = TrainedHeads(TabularEncoding(use_price=False, categories={}), {"sparse": LinearHead(temperature=1.0)})
     predictor = Predictor("sparse", NAMES, ["sparse"], {}, FixedScores(), heads)
-    result = predict(predictor, pd.DataFrame({"id": ["p1", "p2", "p3"], "text": ["x", "y", "z"]}), top_k=2)
+    result = predict(predictor, pd.DataFrame({"id": ["p1", "p2", "p3"], "text": ["x", "y", "z"]}), top_k=2).to_frame()
     assert result["id"].tolist() == ["p1", "p2", "p3"]
     assert result["predicted"].tolist() == ["Zoo Supplies", "Books", "Toys"]
     assert result["top1_category"].tolist() == result["predicted"].tolist()
@@ -77,4 +77,4 @@ def test_a_bundled_variant_loads_with_its_label_map_and_names_the_right_categori
     predictor = load_bundle(tmp_path / "bundle").predictor
     assert (predictor.name, predictor.labels) == ("sparse", NAMES)
     products = pd.DataFrame({"id": ["1", "2", "3"], "text": [texts["Toys"], texts["Books"], texts["Zoo Supplies"]]})
-    assert predict(predictor, products)["predicted"].tolist() == ["Toys", "Books", "Zoo Supplies"]
+    assert predict(predictor, products).labels.tolist() == ["Toys", "Books", "Zoo Supplies"]

@@ -57,7 +57,7 @@ def test_the_bundle_holds_what_the_champion_needs_and_scores_as_the_models_folde
     sparse = SparseModel.load(models / "sparse")
     expected = probabilities(sparse.scores(features["text"].tolist()), load_temperature(models / "sparse"))
     assert np.array_equal(bundle.predictor.probabilities(features), expected)
-    assert bundle.score(new_products)["predicted"].tolist() == np.asarray(bundle.predictor.labels)[expected.argmax(axis=1)].tolist()
+    assert bundle.score(new_products).labels.tolist() == np.asarray(bundle.predictor.labels)[expected.argmax(axis=1)].tolist()
 
 
 def test_a_refitted_champion_is_bundled_from_the_refit_folder(trained, tmp_path: Path) -> None:
@@ -245,8 +245,8 @@ def test_the_manifest_names_the_scoring_path_and_the_bundle_scores_by_it(trained
     assert manifest["fingerprint"] != without["fingerprint"]  # the threshold shapes scores
     bundle = load_bundle(tmp_path / "cascade" / "bundle")
     assert bundle.predictor.cascade_threshold == 0.6
-    assert bundle.score(new_products).equals(
-        load_bundle(tmp_path / "plain" / "bundle").score(new_products)
+    assert (
+        bundle.score(new_products).to_frame().equals(load_bundle(tmp_path / "plain" / "bundle").score(new_products).to_frame())
     )  # sparse, then sparse: the same
 
 

@@ -13,7 +13,7 @@ from prodcat.features.tabular import TabularEncoding
 from prodcat.heads.base import Head
 from prodcat.heads.scoring import TrainedHeads
 from prodcat.inference.cascade import CascadeFit, cascade_probabilities, cascade_threshold
-from prodcat.inference.predictor import Predictor, predict, prediction_frame
+from prodcat.inference.predictor import Predictions, Predictor, predict
 
 
 def two_class(top: list[float], right: list[bool]) -> np.ndarray:
@@ -98,9 +98,11 @@ def test_a_cascade_predictor_encodes_only_the_unsure_rows_and_keeps_the_predicti
     heads = TrainedHeads(TabularEncoding(use_price=False, categories={}), {"softmax": FixedHead()})
     predictor = Predictor("softmax", labels, ["softmax"], {"finetuned": encode}, FixedScores(), heads, cascade_threshold=0.5)
     features = pd.DataFrame({"id": ["p0", "p1", "p2", "p3"], "text": ["t0", "t1", "t2", "t3"]})
-    frame = predict(predictor, features)
+    frame = predict(predictor, features).to_frame()
     assert encoded == [["t1", "t3"]]
     expected = np.array([sparse_probabilities[0], champion["t1"], sparse_probabilities[2], champion["t3"]])
-    pd.testing.assert_frame_equal(frame, prediction_frame(features["id"].to_numpy(), expected, labels), check_dtype=False, atol=1e-4)
+    pd.testing.assert_frame_equal(
+        frame, Predictions.ranked(features["id"].to_numpy(), expected, labels).to_frame(), check_dtype=False, atol=1e-4
+    )
     assert frame["predicted"].tolist() == ["A | x", "B | x", "B | x", "A | y"]
     assert frame["level_0_probability"].tolist() == pytest.approx([0.95, 0.7, 0.9, 0.9], abs=1e-4)

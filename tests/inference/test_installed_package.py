@@ -16,12 +16,13 @@ SCORE_ONE_ROW = """
 import json, sys
 import pandas as pd
 import prodcat
-from prodcat.inference import batch, drift, predictor, serve
+from prodcat import serve
+from prodcat.inference import batch, drift, predictor
 from prodcat.inference.bundle import load_bundle
 
 bundle = load_bundle("bundle")
 row = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
-scored = bundle.score(row.head(5))
+scored = bundle.score(row.head(5)).to_frame()
 app = serve.create_app(bundle)
 print(json.dumps({"package": prodcat.__file__, "id": scored["id"].tolist(), "label": scored["predicted"].tolist()}))
 """

@@ -12,7 +12,7 @@ from prodcat.features.tabular import TabularEncoding
 from prodcat.heads.scoring import TrainedHeads
 from prodcat.heads.sparse import LinearHead
 from prodcat.inference.batch import PredictionsFile
-from prodcat.inference.predictor import Predictor, level_probabilities, path_prefix, predict, prediction_frame
+from prodcat.inference.predictor import Predictions, Predictor, level_probabilities, path_prefix, predict
 
 PATHS = ["A | x", "A | y", "B | x"]
 
@@ -46,7 +46,7 @@ def test_each_level_of_the_predicted_path_sums_the_classes_under_it() -> None:
 
 def test_predict_names_each_level_of_a_path_label_with_its_probability() -> None:
     probabilities = np.array([[0.5, 0.2, 0.3], [0.25, 0.35, 0.4]])
-    result = predict(fixed_predictor(PATHS, probabilities), products(2))
+    result = predict(fixed_predictor(PATHS, probabilities), products(2)).to_frame()
     assert list(result.columns) == [
         "id", "predicted",
         "top1_category", "top1_probability", "top2_category", "top2_probability", "top3_category", "top3_probability",
@@ -61,7 +61,7 @@ def test_predict_names_each_level_of_a_path_label_with_its_probability() -> None
 
 def test_a_flat_label_is_its_own_level_0() -> None:
     probabilities = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]])
-    result = predict(fixed_predictor(["Books", "Games", "Toys"], probabilities), products(2))
+    result = predict(fixed_predictor(["Books", "Games", "Toys"], probabilities), products(2)).to_frame()
     assert [column for column in result.columns if column.startswith("level_")] == ["level_0", "level_0_probability"]
     assert result["level_0"].tolist() == result["predicted"].tolist() == ["Games", "Books"]
     assert result["level_0_probability"].tolist() == result["top1_probability"].tolist() == pytest.approx([0.6, 0.5])
@@ -70,8 +70,8 @@ def test_a_flat_label_is_its_own_level_0() -> None:
 def test_a_first_chunk_of_shallow_paths_sets_a_schema_the_deeper_ones_fit(tmp_path: Path) -> None:
     """A chunk whose predictions all stop at level 0 has a missing level 1 that is still text, so the file's schema holds."""
     labels = ["A | x", "B"]
-    shallow = prediction_frame(np.array(["p0"]), np.array([[0.2, 0.8]]), labels)
-    deep = prediction_frame(np.array(["p1"]), np.array([[0.9, 0.1]]), labels)
+    shallow = Predictions.ranked(np.array(["p0"]), np.array([[0.2, 0.8]]), labels).to_frame()
+    deep = Predictions.ranked(np.array(["p1"]), np.array([[0.9, 0.1]]), labels).to_frame()
     with PredictionsFile(tmp_path / "predictions.parquet") as file:
         file.append(shallow)
         file.append(deep)

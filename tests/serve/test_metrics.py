@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.fake_bundle import fake_bundle, product
-from prodcat.inference.serve import ServiceSettings, create_app
+from prodcat.serve import ServiceSettings, create_app
 
 
 def samples(client: TestClient) -> dict[tuple, float]:
@@ -29,7 +29,7 @@ def test_requests_are_counted_by_endpoint_and_status_with_their_latency() -> Non
     with TestClient(create_app(fake_bundle(), ServiceSettings(max_batch=2, max_body_bytes=4096))) as client:
         client.post("/predict", json=[product(0)])
         client.post("/predict", json=[product(1), product(2)])
-        client.post("/predict", json=[{"Product Name": "Kite"}])  # 422: no id
+        client.post("/predict", json=[{"Uniq Id": "a"}])  # 422: no text
         client.post("/predict", json=[product(0)] * 3)  # 413: over max_batch
         client.post("/predict", content=b"[" + b" " * 5000 + b"]", headers={"content-type": "application/json"})  # 413: over the body limit
         client.get("/health")

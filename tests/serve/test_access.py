@@ -11,9 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from devtools.fake_bundle import fake_bundle, product
-from prodcat.inference import serve
-from prodcat.inference.serve import ServiceSettings, create_app, main
-from prodcat.inference.serve_access import PRODUCT_BYTES, default_body_limit
+from prodcat.serve import ServiceSettings, app, create_app, serve, server
+from prodcat.serve.access import PRODUCT_BYTES, default_body_limit
 
 CHUNK = 1024
 
@@ -145,39 +144,46 @@ def test_without_an_api_key_every_path_is_open() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "env", "message"),
+    ("options", "env", "message"),
     [
-        (["--max-body-bytes", "0"], {}, "serve: error: the body limit must be positive and the cache size at least 0, got 0 and 10000"),
-        ([], {"PRODCAT_MAX_BODY_BYTES": "8MB"}, "serve: error: PRODCAT_MAX_BODY_BYTES='8MB' is not an integer"),
-        (["--cache-size", "-1"], {}, "serve: error: the body limit must be positive and the cache size at least 0, got 8388608 and -1"),
+        ({"max_body_bytes": 0}, {}, "serve: error: the body limit must be positive and the cache size at least 0, got 0 and 10000"),
+        ({}, {"PRODCAT_MAX_BODY_BYTES": "8MB"}, "serve: error: PRODCAT_MAX_BODY_BYTES='8MB' is not an integer"),
+        ({"cache_size": -1}, {}, "serve: error: the body limit must be positive and the cache size at least 0, got 8388608 and -1"),
     ],
 )
-def test_bad_limits_stop_the_cli_with_one_line(
-    argv: list[str], env: dict, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+def test_bad_limits_stop_the_command_with_one_line(
+    options: dict, env: dict, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as stopped:
-        main(["--bundle", "nowhere", *argv])
+        serve("nowhere", **options)
     assert stopped.value.code == 1
     assert capsys.readouterr().err.strip() == message
 
 
-def test_the_cli_reads_the_key_and_the_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_the_command_reads_the_key_and_the_limits_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     served = {}
-    monkeypatch.setattr(serve, "load_bundle", lambda folder: fake_bundle())
-    monkeypatch.setattr(serve, "run", lambda app, host, port, shutdown_seconds: served.update(app=app, host=host))
+    monkeypatch.setattr(app, "load_bundle", lambda folder: fake_bundle())
+    monkeypatch.setattr(server, "run", lambda app, host, port, shutdown_seconds: served.update(app=app, host=host, port=port))
     monkeypatch.setenv("PRODCAT_API_KEY", KEY)
     monkeypatch.setenv("PRODCAT_MAX_BODY_BYTES", "300")
-    main(["--bundle", "fake", "--host", "0.0.0.0"])
+    serve("fake", host="0.0.0.0")
     assert "warning" not in capsys.readouterr().err  # a key is set
     body = json.dumps([product(0)]).encode()
     assert asyncio.run(post(served["app"], body)).status_code == 401
     assert asyncio.run(post(served["app"], body, {"authorization": f"Bearer {KEY}"})).status_code == 200
     assert asyncio.run(post(served["app"], body + b" " * 300, {"authorization": f"Bearer {KEY}"})).status_code == 413
 
+    assert (served["host"], served["port"]) == ("0.0.0.0", 8000)
+
     monkeypatch.delenv("PRODCAT_API_KEY")
-    main(["--bundle", "fake", "--host", "0.0.0.0"])
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "9001")
+    serve("fake")
+    assert (served["host"], served["port"]) == ("0.0.0.0", 9001)
     assert capsys.readouterr().err.strip() == (
         "serve: warning: listening on 0.0.0.0 without an API key: anyone who reaches it may call it (set PRODCAT_API_KEY)"
     )

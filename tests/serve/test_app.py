@@ -30,7 +30,9 @@ from devtools.scratch_repo import write_paths
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.batch import read_chunks
 from prodcat.inference.bundle import Bundle, load_bundle
-from prodcat.inference.serve import ServiceSettings, create_app, served_columns
+from prodcat.inference.predictor import Predictions
+from prodcat.serve import ServiceSettings, create_app
+from prodcat.serve.schema import served_columns
 from stages import predict as batch_predict
 
 ROOT = Path(__file__).resolve().parents[2]  # servers run from here: this checkout's prodcat is the one served
@@ -94,11 +96,32 @@ def test_a_path_label_is_answered_with_its_levels_and_each_level_probability() -
     ]
 
 
+def test_a_product_without_an_id_is_answered_with_a_null_id(client: TestClient) -> None:
+    """The id is optional: echoed when given, null when absent, null or blank; the answer is the product's own either way."""
+    body = [
+        {"Product Name": "Chess"},
+        {"Uniq Id": None, "Product Name": "Kite"},
+        {"Uniq Id": "", "Product Name": "Kite"},
+        product(3, "Chess"),
+    ]
+    response = client.post("/predict", json=body)
+    assert response.status_code == 200, response.text
+    assert [(answer["id"], answer["label"], answer["top"][0]["probability"]) for answer in response.json()] == [
+        (None, "Toys", 0.6),
+        (None, "Games", 0.6),
+        (None, "Games", 0.6),
+        ("p3", "Toys", 0.6),
+    ]
+    assert response.json()[0] == {**response.json()[3], "id": None}
+    (raw,) = client.app.state.service.bundle.calls  # Kite sent twice is scored once
+    assert raw["Product Name"].tolist() == ["Chess", "Kite", "Chess"] and raw["Uniq Id"].isna().tolist() == [True, True, False]
+
+
 def test_products_reach_the_bundle_as_catalog_rows(client: TestClient) -> None:
     """Blanks and absent columns are missing, as read_catalog reads a CSV; a numeric price becomes its text; other keys are dropped."""
     body = [{"Uniq Id": "a", "Product Name": "Kite", "About Product": "", "Selling Price": 12.5, "Category": "Toys | Kites"}]
     assert client.post("/predict", json=body).status_code == 200
-    (raw,) = client.app.state.bundle.calls
+    (raw,) = client.app.state.service.bundle.calls
     assert raw.to_dict("records") == [
         {"Uniq Id": "a", "Product Name": "Kite", "About Product": None, "Selling Price": "12.5", "Is Amazon Seller": None}
     ]
@@ -134,7 +157,7 @@ def test_a_json_value_reaches_the_bundle_as_batch_prediction_reads_its_csv_cell(
     body = [{"Uniq Id": value if read else 1, "Product Name": "Kite", "Selling Price": value, "Is Amazon Seller": value}]
     response = post_as_pandas_clients_do(client, body)
     assert response.status_code == 200, response.text
-    (raw,) = client.app.state.bundle.calls
+    (raw,) = client.app.state.service.bundle.calls
     assert as_json(raw) == [
         {"Uniq Id": read or "1", "Product Name": "Kite", "About Product": None, "Selling Price": read, "Is Amazon Seller": read}
     ]
@@ -142,10 +165,11 @@ def test_a_json_value_reaches_the_bundle_as_batch_prediction_reads_its_csv_cell(
 
 
 def test_the_openapi_schema_shows_the_json_values_a_field_takes(client: TestClient) -> None:
-    properties = client.get("/openapi.json").json()["components"]["schemas"]["Product"]["properties"]
-    scalars = [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}]
-    assert properties["Uniq Id"] == {"anyOf": scalars, "title": "Uniq Id"}
-    assert properties["Selling Price"] == {"anyOf": [*scalars, {"type": "null"}], "title": "Selling Price"}
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Product"]
+    scalars = [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+    assert schema["properties"]["Uniq Id"] == {"anyOf": scalars, "title": "Uniq Id"}
+    assert schema["properties"]["Selling Price"] == {"anyOf": scalars, "title": "Selling Price"}
+    assert "required" not in schema  # the id too may be left out
 
 
 MIXED_CSV = """Uniq Id,Product Name,About Product,Product Specification,Technical Details,Selling Price,Model Number,Is Amazon Seller,Category
@@ -170,7 +194,7 @@ def test_rows_pandas_reads_from_a_csv_reach_the_bundle_as_batch_prediction_reads
     batch = next(read_chunks(path, 40))[served_columns(bundle.dataset)]
     assert as_json(pd.concat(bundle.calls, ignore_index=True)) == as_json(batch)
     assert [answer["id"] for answer in response.json()] == batch[bundle.dataset.id_column].tolist()
-    assert [answer["label"] for answer in response.json()] == bundle.score(batch)["predicted"].tolist()
+    assert [answer["label"] for answer in response.json()] == bundle.score(batch).labels.tolist()
 
 
 def strict_json(response: httpx.Response) -> object:
@@ -185,7 +209,7 @@ def strict_json(response: httpx.Response) -> object:
 def test_a_422_echoes_non_finite_long_or_non_unicode_input_as_a_short_summary(client: TestClient) -> None:
     """An input is echoed as sent only when it is short strict JSON: NaN or a lone surrogate made FastAPI's 422 a 500, a huge one floods it."""
     body = [
-        {"Uniq Id": math.nan, "Product Name": "Kite"},
+        {"Uniq Id": "a", "Product Name": [math.nan]},
         {"Uniq Id": "b", "Product Name": ["x" * 100_000]},
         {"Uniq Id": "c\udc80", "Product Name": "Kite"},
         {"Uniq Id": "d", "Product Name": "Kite", "Selling Price": [1]},
@@ -193,7 +217,7 @@ def test_a_422_echoes_non_finite_long_or_non_unicode_input_as_a_short_summary(cl
     response = post_as_pandas_clients_do(client, body)
     assert response.status_code == 422
     assert strict_json(response)["detail"] == [
-        {"type": "missing", "loc": ["body", 0, "Uniq Id"], "msg": "Field required", "input": "nan"},
+        {"type": "string_type", "loc": ["body", 0, "Product Name"], "msg": "Input should be a valid string", "input": "[nan]"},
         {
             "type": "string_type",
             "loc": ["body", 1, "Product Name"],
@@ -253,13 +277,13 @@ def test_no_payload_gets_a_server_error_and_every_answer_is_strict_json(fuzzed_c
     event(f"HTTP {response.status_code}")
     assert response.status_code < 500, response.text[:2000]
     answer = strict_json(response)
-    if response.status_code == 200:  # one prediction per product, in order; an id sent as text comes back as sent
+    if response.status_code == 200:  # one prediction per product, in order; an id sent as text comes back as sent, none as null
         assert len(answer) == len(body)
-        assert all(
-            prediction["id"] == product["Uniq Id"]
-            for prediction, product in zip(answer, body, strict=True)
-            if isinstance(product["Uniq Id"], str)
-        )
+        for prediction, product in zip(answer, body, strict=True):
+            if isinstance(product.get("Uniq Id"), str):
+                assert prediction["id"] == (product["Uniq Id"] or None)
+            elif product.get("Uniq Id") is None:
+                assert prediction["id"] is None
     assert fuzzed_client.get("/health").json() == {"status": "ok", "variant": "fake"}
 
 
@@ -309,9 +333,6 @@ def test_an_unreadable_body_is_a_client_error_in_strict_json(
             "Input should be a valid string",
         ),
         ([{"Uniq Id": "a", "Product Name": "Kite", "Selling Price": [1]}], ["body", 0, "Selling Price"], "Input should be a valid string"),
-        ([{"Product Name": "Kite"}], ["body", 0, "Uniq Id"], "Field required"),
-        ([{"Uniq Id": None, "Product Name": "Kite"}], ["body", 0, "Uniq Id"], "Field required"),
-        ([{"Uniq Id": "", "Product Name": "Kite"}], ["body", 0, "Uniq Id"], "Field required"),
         (
             [{"Uniq Id": "a", "Product Name": "  ", "About Product": None}],
             ["body", 0],
@@ -371,7 +392,7 @@ def test_concurrent_requests_share_one_score_call_and_get_their_own_rows() -> No
     for body, response in zip(bodies, responses, strict=True):  # each request gets exactly what scoring it alone gives
         expected = alone.score(pd.DataFrame(body))
         assert [item["id"] for item in response.json()] == [row["Uniq Id"] for row in body]
-        assert [item["label"] for item in response.json()] == expected["predicted"].tolist()
+        assert [item["label"] for item in response.json()] == expected.labels.tolist()
 
 
 def test_requests_within_the_wait_share_a_call_even_when_scoring_is_instant() -> None:
@@ -393,7 +414,7 @@ def test_a_batch_never_exceeds_the_rows_limit() -> None:
 def test_a_failing_score_fails_only_its_batch_and_the_service_goes_on() -> None:
     @dataclass(frozen=True)
     class Flaky(FakeBundle):
-        def score(self, raw: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        def score(self, raw: pd.DataFrame, top_k: int = 3) -> Predictions:
             if len(self.calls) == 0:
                 self.calls.append(raw)
                 raise RuntimeError("encoder crashed")
@@ -413,7 +434,7 @@ async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
 
 def answered_alone(body: list[dict]) -> list[tuple]:
     """(id, label, top labels and probabilities) of each product, from `Bundle.score` on the request's rows alone."""
-    scored = fake_bundle().score(pd.DataFrame(body))
+    scored = fake_bundle().score(pd.DataFrame(body)).to_frame()
     return [
         (row["id"], row["predicted"], [(row[f"top{rank}_category"], row[f"top{rank}_probability"]) for rank in (1, 2, 3)])
         for row in scored.to_dict("records")
@@ -441,7 +462,7 @@ def test_requests_cancelled_mid_batch_or_while_queued_never_shift_the_answers_of
             batch[1].cancel()
             batch[4].cancel()
             queued = [asyncio.create_task(client.post("/predict", json=body)) for body in second]
-            await until(lambda: app.state.batcher._queue.qsize() == 3)
+            await until(lambda: app.state.service.batcher._queue.qsize() == 3)
             queued[1].cancel()
             done = await asyncio.gather(*batch, *queued, return_exceptions=True)
         return done[:6], done[6:]
@@ -470,7 +491,7 @@ def test_stopping_answers_the_queued_requests_and_refuses_new_ones_with_503() ->
             scoring = asyncio.create_task(client.post("/predict", json=bodies[0]))
             await until(lambda: len(bundle.calls) == 1)
             queued = [asyncio.create_task(client.post("/predict", json=body)) for body in bodies[1:]]
-            await until(lambda: app.state.batcher._queue.qsize() == 2)
+            await until(lambda: app.state.service.batcher._queue.qsize() == 2)
             stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
             await asyncio.sleep(0.05)
             late = await client.post("/predict", json=[product(9)])
@@ -490,13 +511,13 @@ def test_model_returns_the_manifest_as_written_with_its_scoring_path() -> None:
         assert client.get("/model").json() == manifest
 
 
-# A server over the fake bundle, as `python -m prodcat.inference.serve` runs one (`serve.run`), each call 2 s; it appends
+# A server over the fake bundle, as `prodcat serve` runs one (`prodcat.serve.run`), each call 2 s; it appends
 # the ids of each scoring call to argv[2] as the call starts.
 FAKE_SERVER = """
 import sys
 from dataclasses import dataclass
 from devtools.fake_bundle import FakeBundle, fake_bundle
-from prodcat.inference.serve import ServiceSettings, create_app, run
+from prodcat.serve import ServiceSettings, create_app, run
 
 @dataclass(frozen=True)
 class Telling(FakeBundle):
@@ -583,9 +604,13 @@ def test_on_sigterm_a_real_server_finishes_in_flight_requests_and_refuses_new_co
 # --- over the bundle that `dvc repro` built on the small catalog -------------------------------------------
 
 
+# `prodcat serve --bundle B --port P --max-batch N` in a process of its own: argv is bundle, port, max batch.
+SERVE = "import sys; from prodcat.serve import serve; serve(sys.argv[1], port=int(sys.argv[2]), max_batch=int(sys.argv[3]))"
+
+
 def test_serve_without_a_bundle_fails_fast_with_the_reason(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "prodcat.inference.serve", "--bundle", str(tmp_path / "nowhere"), "--port", str(free_port())],
+        [sys.executable, "-c", SERVE, str(tmp_path / "nowhere"), str(free_port()), "256"],
         cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 1
@@ -608,10 +633,10 @@ def test_a_real_server_classifies_test_products_as_batch_prediction_does(trained
     folder = trained_project / "models/bundle"
     bundle = load_bundle(folder)
     rows = split_rows(trained_project, bundle)
-    expected = bundle.score(rows)
+    expected = bundle.score(rows).to_frame()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "prodcat.inference.serve", "--bundle", str(folder), "--port", str(port), "--max-batch", "32"]
+    command = [sys.executable, "-c", SERVE, str(folder), str(port), "32"]
     with background(command, ROOT, tool_env(), tmp_path / "serve.log") as server:
         wait_until_healthy(url, server, tmp_path / "serve.log")
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "variant": bundle.manifest["variant"]}
@@ -690,6 +715,6 @@ def test_concurrent_requests_share_one_encoder_call_with_the_answers_of_single_r
     assert [response.status_code for response in responses] == [200] * 12
     assert len(calls) < len(bodies) and sum(calls) == 24
     for body, response in zip(bodies, responses, strict=True):
-        alone = hybrid_bundle.score(pd.DataFrame(body))
+        alone = hybrid_bundle.score(pd.DataFrame(body)).to_frame()
         assert [item["label"] for item in response.json()] == alone["predicted"].tolist()
         assert [item["top"][0]["probability"] for item in response.json()] == pytest.approx(alone["top1_probability"].tolist(), abs=2e-4)

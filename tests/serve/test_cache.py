@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devtools.fake_bundle import fake_bundle, product
-from prodcat.inference.serve import ServiceSettings, create_app
-from prodcat.inference.serve_cache import AnswerCache
+from prodcat.serve import ServiceSettings, create_app
+from prodcat.serve.cache import AnswerCache
 
 BODIES = [
     [product(0), product(1), product(2)],

@@ -22,7 +22,8 @@ from collections.abc import Callable
 import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from prodcat.inference.serve_access import Message, Receive, Send
+from prodcat.inference.predictor import Predictions
+from prodcat.serve.access import Message, Receive, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -53,10 +54,10 @@ class ServiceMetrics:
         self.predictions.inc(len(top_probabilities))
         self.low_confidence.inc(sum(probability < self.threshold for probability in top_probabilities))
 
-    def timed(self, score: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[pd.DataFrame], pd.DataFrame]:
-        """`score` (raw rows -> scored rows), recording each call's rows and seconds."""
+    def timed(self, score: Callable[[pd.DataFrame], Predictions]) -> Callable[[pd.DataFrame], Predictions]:
+        """`score` (raw rows -> their predictions), recording each call's rows and seconds."""
 
-        def timed_score(raw: pd.DataFrame) -> pd.DataFrame:
+        def timed_score(raw: pd.DataFrame) -> Predictions:
             with self.score_seconds.time():
                 scored = score(raw)
             self.batch_rows.observe(len(raw))
