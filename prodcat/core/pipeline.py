@@ -14,7 +14,7 @@ import yaml
 
 DVC_YAML = Path("dvc.yaml")  # in the working directory, as `dvc` itself finds it
 
-# Work the flows run that is not a DVC stage: batch scoring (stages/predict.py, the `predict` flow).
+# Work the flows run that is not a DVC stage: batch scoring (`prodcat predict`, the `predict` flow).
 TASKS_OUTSIDE_DVC = ("predict",)
 
 

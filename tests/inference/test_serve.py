@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 
 from devtools.fake_bundle import MANIFEST, FakeBundle, fake_bundle, product
 from devtools.processes import background, free_port, run, tool_env, wait_until_healthy
+from prodcat.cli.predict import predict as batch_predict
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.batch import read_chunks
 from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.inference.serve import ServiceSettings, create_app, served_columns
-from stages import predict as batch_predict
 
 ROOT = Path(__file__).resolve().parents[2]  # servers run from here: this checkout's prodcat is the one served
 DEFAULT_CATALOG = ROOT / "data/default/catalog.csv"
@@ -639,7 +639,7 @@ def test_rows_pandas_reads_from_the_default_catalog_get_the_answers_of_batch_pre
     folder = trained_project / "models/bundle"
     catalog, output = tmp_path / "catalog.csv", tmp_path / "predictions.parquet"
     read_catalog(DEFAULT_CATALOG).head(40).to_csv(catalog, index=False)
-    batch_predict.main(["--bundle", str(folder), "--input", str(catalog), "--output", str(output)])
+    batch_predict(bundle=folder, source=catalog, output=output)
     expected = pd.read_parquet(output)
     rows = pd.read_csv(catalog).where(lambda frame: frame.notna(), None).to_dict("records")
     assert any(isinstance(value, float) and math.isnan(value) for row in rows for value in row.values())
