@@ -2,4 +2,5 @@
 
 from prodcat.cli import app
 
-app(prog_name="prodcat")
+if __name__ == "__main__":
+    app(prog_name="prodcat")
