@@ -35,4 +35,8 @@ def docs(
             raise InputError(f"no {CONFIG} here: run this in a clone of the repository, at its root")
         if importlib.util.find_spec("mkdocs") is None:
             raise InputError("MkDocs is not installed: pip install -e '.[dev]' (or `make install`)")
-    raise typer.Exit(subprocess.run(mkdocs_command(build, address), check=False).returncode)
+    try:
+        status = subprocess.run(mkdocs_command(build, address), check=False).returncode
+    except KeyboardInterrupt:  # Ctrl-C is how a reader stops the server
+        status = 0
+    raise typer.Exit(status)
