@@ -56,9 +56,13 @@ def test_a_users_mistake_is_one_line_exit_1_and_nothing_written(runner: CliRunne
     args = ["predict", "--bundle", str(trained[1]), "--input", str(catalog), "--output", str(tmp_path / "out.parquet")]
     result = runner.invoke(app, [*args, "--review-queue", str(tmp_path / "queue.csv")], prog_name="prodcat")
     assert result.exit_code == 1
-    error = result.stderr.splitlines()[-1]  # after the progress bar's line (stderr)
-    assert error.startswith("prodcat predict: error: ") and "column 'About Product': the column is missing" in error
-    assert result.stderr.count("error") == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.split("\n")  # the progress bar's line, then the error and the failed checks, one per line
+    first = next(index for index, line in enumerate(lines) if line.startswith("prodcat predict: error: "))
+    assert lines[first] == f"prodcat predict: error: {catalog} cannot be scored:"
+    assert "column 'About Product': the column is missing" in lines[first + 1] and all(
+        line.startswith("  - ") for line in lines[first + 1 : -1]
+    )
+    assert result.stderr.count("error: ") == 1 and "Traceback" not in result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["new.csv"]  # no predictions, report, queue, progress or scratch file
 
     result = runner.invoke(app, ["predict", "--bundle", str(tmp_path / "nowhere"), "--input", str(catalog), "--output", "o.csv"])
