@@ -73,11 +73,11 @@ plots: install
 
 ## Regenerate the embedded default catalog (deterministic: same bytes every time).
 data: install
-	python -m prodcat.data.synth --rows 2400 --seed 7 --output data/default/catalog.csv
+	prodcat demo-catalog --rows 2400 --seed 7 --output data/default/catalog.csv
 
 ## The online service over the model bundle: http://127.0.0.1:8000 (set PORT, HOST to change), docs at /docs.
 serve: install
-	python -c "from prodcat.serve import serve; serve('models/bundle')"
+	prodcat serve --bundle models/bundle
 
 ## Per-stage wall time, no-op re-run time and peak memory of the pipeline.
 figures: install

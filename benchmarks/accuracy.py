@@ -12,7 +12,7 @@ table shows what adaptation alone (stock -> adapted) and adaptation + fine-tunin
 compare with a run without it. `--set section.key=value` overrides any param (a YAML value).
 
 For each catalog in ../shared/data the pipeline code is copied into a throwaway git + DVC repo,
-its profile is applied (prodcat.data.profiles), a few run-size params are set, and every stage runs
+its profile is applied (prodcat.data.profiles, as `prodcat profile` does), a few run-size params are set, and every stage runs
 once through `dvc repro --single-item`, timed. Every number in docs/BENCHMARKS.md comes from here.
 """
 
@@ -172,7 +172,7 @@ def run_benchmark(benchmark: Benchmark, folder: Path, from_stage: str | None = N
             seconds[stage] = measure(["dvc", "repro", "--single-item", "--force", stage])["seconds"]
             print(f"  {benchmark.name}: {stage} {seconds[stage]:.0f}s", flush=True)
         # Batch prediction over the whole file (its labels ignored) with the champion just chosen.
-        predict = [sys.executable, "-m", "stages.predict", "--input", str(benchmark.catalog), "--output", "predictions.parquet"]
+        predict = [sys.executable, "-m", "prodcat", "predict", "--input", str(benchmark.catalog), "--output", "predictions.parquet"]
         lines = subprocess.run(predict, capture_output=True, text=True, check=True).stdout.splitlines()
         printed = next(line for line in lines if "products/s" in line)  # the throughput line, before warnings and the report path
         print(f"  {benchmark.name}: {printed}", flush=True)

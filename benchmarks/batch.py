@@ -3,7 +3,7 @@
     python -m benchmarks.batch [--rows 1000000] [--chunk-rows 20000] [--bundle models/bundle] [--kill-at 0.5]   (make bench-batch)
 
 Writes the catalog with prodcat.data.synth in blocks (generation itself stays small), then runs
-`python -m stages.predict` on it in a child process and prints rows, seconds, products/s and the
+`prodcat predict` on it in a child process and prints rows, seconds, products/s and the
 child's peak RSS. Chunked scoring keeps the peak flat: compare two sizes (e.g. 5000 and 20000 rows).
 With --kill-at F it then runs the same command into a second output, SIGKILLs it once F of the rows
 are committed, reruns it (it resumes), and prints the resumed run's figures, the overhead of the
@@ -53,7 +53,8 @@ def predict_command(bundle: str, catalog: Path, output: Path, chunk_rows: int) -
     return [
         sys.executable,
         "-m",
-        "stages.predict",
+        "prodcat",
+        "predict",
         "--bundle",
         bundle,
         "--input",
@@ -69,7 +70,7 @@ def measured(command: list[str]) -> tuple[float, int]:
     """(seconds, peak RSS in bytes) of a successful run of `command`."""
     status, seconds, peak = run_measured(command)
     if status != 0:
-        raise SystemExit(f"bench-batch: stages.predict failed (exit {status})")
+        raise SystemExit(f"bench-batch: prodcat predict failed (exit {status})")
     return seconds, peak
 
 

@@ -34,9 +34,6 @@ from prodcat.data.catalog import read_catalog
 from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.serve.schema import served_columns
 
-# `prodcat serve --bundle B --port P [--cache-size N]`, as a command of this checkout: argv is bundle, port, cache size or "".
-SERVER = "import sys; from prodcat.serve import serve; serve(sys.argv[1], port=int(sys.argv[2]), cache_size=int(sys.argv[3]) if sys.argv[3] else None)"
-
 
 def split_rows(bundle: Bundle, catalog: Path, processed: Path) -> list[dict]:
     """The products of the test split as the service takes them: catalog rows (all rows without a split)."""
@@ -122,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "serve.log"
-        command = [sys.executable, "-c", SERVER, args.bundle, str(port), "" if args.cache_size is None else str(args.cache_size)]
+        cache = [] if args.cache_size is None else ["--cache-size", str(args.cache_size)]
+        command = [sys.executable, "-m", "prodcat", "serve", "--bundle", args.bundle, "--port", str(port), *cache]
         with background(command, Path.cwd(), tool_env(PRODCAT_API_KEY=""), log) as server:
             wait_until_healthy(url, server, log)
             asyncio.run(load(url, [[product] for product in warm_up], args.clients))  # warm-up: first calls load lazily

@@ -11,10 +11,6 @@ FROM python:3.11-slim-bookworm AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY prodcat prodcat
-COPY stages stages
-COPY flows flows
-COPY benchmarks benchmarks
-COPY devtools devtools
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm

@@ -20,6 +20,7 @@ RUN apt-get update \
 ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     PRODCAT_WORKDIR=/opt/prodcat \
+    PYTHONPATH=/opt/prodcat \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \

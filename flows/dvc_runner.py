@@ -30,11 +30,14 @@ def dvc(args: list[str], workspace: Path) -> subprocess.CompletedProcess[str]:
     return _run(["-m", "dvc", *args], workspace)
 
 
-def run_stage_cli(workspace: Path, stage: str, args: list[str]) -> str:
-    """Run `python -m stages.<stage> <args>` outside DVC (a stage not in dvc.yaml, such as predict); its stdout."""
-    result = _run(["-m", f"stages.{stage}", *args], workspace)
+def run_command(workspace: Path, module: str, command: str, args: list[str]) -> str:
+    """Run `python -m <module> <command> <args>` outside DVC (work that is no DVC stage, such as `prodcat predict`); its stdout.
+
+    `<module> <command>: error: ...` on stderr is the command's rejection of its inputs.
+    """
+    result = _run(["-m", module, command, *args], workspace)
     if result.returncode != 0:
-        raise stage_failure(stage, result.stderr, result.returncode)
+        raise stage_failure(f"{module} {command}", result.stderr, result.returncode)
     return result.stdout
 
 

@@ -1,4 +1,4 @@
-"""The `predict` flow: batch scoring with stages/predict.py and the model bundle in this working copy, and its report as an artifact."""
+"""The `predict` flow: batch scoring with `prodcat predict` and the model bundle in this working copy, and its report as an artifact."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.dvc_runner import run_stage_cli
+from flows.dvc_runner import run_command
 from flows.tasks import stage_options
 from prodcat.core.io import read_json
 from prodcat.core.params import ClusterParams, load_params
@@ -17,7 +17,7 @@ from prodcat.inference.drift import report_markdown
 
 
 def cluster_flags(cluster: ClusterParams) -> list[str]:
-    """The prediction CLI's flags for the working copy's `cluster` params: scale out by editing params.yaml, not the flow."""
+    """`prodcat predict`'s flags for the working copy's `cluster` params: scale out by editing params.yaml, not the flow."""
     if cluster.scheduler is not None:
         return ["--scheduler", cluster.scheduler]
     if cluster.local_workers:
@@ -27,11 +27,13 @@ def cluster_flags(cluster: ClusterParams) -> list[str]:
 
 @task(cache_policy=NO_CACHE)
 def score(workspace: Path, catalog: str, output: str, bundle: str, cluster: ClusterParams) -> None:
-    """Run the prediction CLI; it scores in chunks and writes the predictions and their report whole or not at all.
+    """Run `prodcat predict`; it scores in chunks and writes the predictions and their report whole or not at all.
 
     A retry (a transient failure, a timeout) runs the same command, which resumes from the last chunk committed.
     """
-    summary = run_stage_cli(workspace, "predict", ["--bundle", bundle, "--input", catalog, "--output", output, *cluster_flags(cluster)])
+    summary = run_command(
+        workspace, "prodcat", "predict", ["--bundle", bundle, "--input", catalog, "--output", output, *cluster_flags(cluster)]
+    )
     get_run_logger().info(summary.strip())
 
 

@@ -1,6 +1,6 @@
 """Shared fixtures: a small synthetic catalog, a tiny BERT, and a throwaway copy of the project as a git+DVC repo.
 
-Helpers live in the `devtools` package (installed with the project), so no test edits `sys.path`.
+Helpers live in the repository's `devtools` package (pytest puts the repository root on the path: pyproject's `pythonpath`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ DVC_YAML = Path("dvc.yaml")  # in the working directory, as `dvc` itself finds i
 DEFAULT_VARS = "params.yaml"  # DVC's vars without a `vars` entry
 TEMPLATE = re.compile(r"\$\{\s*([\w.]+)\s*\}")
 
-# Work the flows run that is not a DVC stage: batch scoring (stages/predict.py, the `predict` flow).
+# Work the flows run that is not a DVC stage: batch scoring (`prodcat predict`, the `predict` flow).
 TASKS_OUTSIDE_DVC = ("predict",)
 
 

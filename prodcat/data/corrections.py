@@ -10,11 +10,14 @@ New products labelled from a batch's review queue enter the same way (prodcat/da
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandas as pd
 
 from prodcat.core.errors import InputError
+from prodcat.core.io import atomic_file
 
 CORRECTION_COLUMNS = ["id", "label"]
 EXCLUDE = "exclude"  # the label that drops the row from every split
@@ -75,3 +78,28 @@ def corrected_splits(splits: dict[str, pd.DataFrame], corrected: pd.DataFrame) -
             rows = pd.concat([rows, corrected[~corrected["id"].isin(placed)]])
         result[name] = rows.reset_index(drop=True)
     return result
+
+
+def add_corrections(path: str | Path, decided: pd.DataFrame, source: str) -> tuple[int, int]:
+    """Append the decided corrections (id, label) to the corrections file; (appended, already in the file).
+
+    The file's lines stay byte for byte (its history is read line by line in review). An id the file
+    already corrects to another label stops with both places named and nothing written.
+    """
+    existing = read_corrections(path)
+    lines = {identifier: (label, row + 2) for row, (identifier, label) in enumerate(existing.itertuples(index=False, name=None))}
+    new = []
+    for identifier, label in decided[CORRECTION_COLUMNS].itertuples(index=False, name=None):
+        if identifier not in lines:
+            new.append((identifier, label))
+        elif (earlier := lines[identifier])[0] != label:
+            raise InputError(
+                f"{source}: id {identifier!r} is decided {label!r}, but {path} line {earlier[1]} corrects it to {earlier[0]!r}; edit one of them"
+            )
+    if new:
+        text = Path(path).read_text(encoding="utf-8")
+        rows = io.StringIO()
+        csv.writer(rows, lineterminator="\n").writerows(new)
+        with atomic_file(path) as scratch:
+            scratch.write_text(text + ("" if text.endswith("\n") else "\n") + rows.getvalue(), encoding="utf-8")
+    return len(new), len(decided) - len(new)

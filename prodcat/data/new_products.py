@@ -4,16 +4,15 @@ The reviewer writes each decision (id, label) into the corrections file, as for 
 this appends those products' rows from the scored batch CSV to the catalog, category left blank: the
 label comes from the corrections file, so every human decision sits in one file with its history.
 
-    python -m prodcat.data.new_products --input new.csv     # appends to catalog.path (params.yaml)
+    prodcat new-products --input new.csv     # appends to catalog.path (params.yaml)
 """
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
 import pandas as pd
 
-from prodcat.core.cli import cli_errors
 from prodcat.core.io import atomic_file
 from prodcat.core.params import load_params
 from prodcat.data.catalog import read_catalog
@@ -29,21 +28,14 @@ def reviewed_new_rows(catalog: pd.DataFrame, batch: pd.DataFrame, corrections: p
     return new.reindex(columns=catalog.columns)  # a column the batch lacks (its category, usually) is blank
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Append the new products labelled in the corrections file to the catalog.")
-    parser.add_argument("--input", required=True, help="the batch CSV that was scored (`python -m stages.predict --input`)")
-    parser.add_argument("--params", default="params.yaml", help="params file: the catalog, its id column, the corrections file")
-    args = parser.parse_args(argv)
-    with cli_errors("new_products"):
-        params = load_params(args.params)
-        catalog = read_catalog(params.catalog.path)
-        rows = reviewed_new_rows(
-            catalog, read_catalog(args.input), read_corrections(params.preprocess.corrections), params.catalog.id_column
-        )
-        with atomic_file(params.catalog.path) as scratch:
-            pd.concat([catalog, rows], ignore_index=True).to_csv(scratch, index=False, lineterminator="\n")
-        print(f"new_products: {len(rows)} labelled new products appended to {params.catalog.path}")
+def append_new_products(params_file: str | Path, batch_path: str | Path) -> tuple[int, str]:
+    """Append to the catalog (params' `catalog.path`) the rows of the scored batch that the corrections file labels.
 
-
-if __name__ == "__main__":
-    main()
+    Returns how many rows were appended and the catalog's path; a second run appends nothing more.
+    """
+    params = load_params(params_file)
+    catalog = read_catalog(params.catalog.path)
+    rows = reviewed_new_rows(catalog, read_catalog(batch_path), read_corrections(params.preprocess.corrections), params.catalog.id_column)
+    with atomic_file(params.catalog.path) as scratch:
+        pd.concat([catalog, rows], ignore_index=True).to_csv(scratch, index=False, lineterminator="\n")
+    return len(rows), params.catalog.path

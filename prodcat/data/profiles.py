@@ -1,6 +1,6 @@
 """Dataset profiles: a catalog's schema mapping as a small YAML file, applied to params.yaml.
 
-    python -m prodcat.data.profiles pricerunner --catalog ../shared/data/pricerunner_aggregate.csv
+    prodcat profile pricerunner --catalog ../shared/data/pricerunner_aggregate.csv
     dvc repro            # or: dvc exp run
 
 A profile holds a catalog's column schema (`catalog.id_column`, `catalog.text_columns`, ...: replaced
@@ -10,14 +10,12 @@ comments and every other value of params.yaml.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 from prodcat.core.params import DatasetParams, parse_params
 
@@ -90,18 +88,3 @@ def apply_profile(params_file: Path, profile: Path, catalog: str | None) -> None
             params["catalog"]["path"] = catalog
 
     update_params_file(params_file, change)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("profile", help="a shipped profile name (amazon2020, flipkart, instacart, pricerunner) or a YAML path")
-    parser.add_argument("--catalog", help="also point catalog.path at this CSV")
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    with cli_errors("profiles"):
-        apply_profile(Path(args.params), profile_path(args.profile), args.catalog)
-    print(f"{args.params}: applied profile {args.profile}" + (f", catalog {args.catalog}" if args.catalog else ""))
-
-
-if __name__ == "__main__":
-    main()

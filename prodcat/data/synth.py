@@ -8,7 +8,6 @@ that belong to several categories and a little label noise keep the task from be
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 from typing import TypeVar
@@ -16,7 +15,6 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 
 AMAZON_2020_COLUMNS: tuple[str, ...] = (
@@ -635,18 +633,8 @@ def generate_catalog(n_rows: int = 2400, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame({column: [row.get(column, "") for row in rows] for column in AMAZON_2020_COLUMNS}, dtype=str)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """CLI: write the catalog as UTF-8 CSV with "\\n" line ends, so the bytes are reproducible."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2400)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--output", type=Path, default=Path("data/default/catalog.csv"))
-    args = parser.parse_args(argv)
-    with cli_errors("synth"):
-        frame = generate_catalog(args.rows, args.seed)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.output, index=False, encoding="utf-8", lineterminator="\n")
-
-
-if __name__ == "__main__":
-    main()
+def write_catalog(path: str | Path, n_rows: int = 2400, seed: int = 7) -> None:
+    """The generated catalog as UTF-8 CSV with "\\n" line ends, so the bytes are reproducible (`prodcat demo-catalog`)."""
+    frame = generate_catalog(n_rows, seed)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")

@@ -6,19 +6,17 @@ of the reference and batch distributions (text length, price, predicted labels, 
 when the labels are paths). The Vega libraries are inline (prodcat/reports/vega_offline.py), so the
 page draws its charts without a network.
 
-    python -m prodcat.reports.batch_page predictions/report.json     # writes predictions/report.html
+    prodcat batch-page predictions.parquet.report.json     # writes predictions.parquet.report.html
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from pathlib import Path
 
 from jinja2 import Environment
 from markupsafe import Markup
 
-from prodcat.core.cli import cli_errors
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_file, read_json
 from prodcat.inference.drift import check_report_format
@@ -179,20 +177,12 @@ def render_report_page(report: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Render a batch report JSON as an HTML page that opens offline.")
-    parser.add_argument("report", type=Path, help="the report JSON")
-    parser.add_argument("--output", type=Path, help="the page (default: the report's path with .html)")
-    args = parser.parse_args(argv)
-    with cli_errors("report_page"):
-        if not args.report.is_file():
-            raise InputError(f"no report at {args.report}")
-        output = args.output or args.report.with_suffix(".html")
-        page = render_report_page(read_json(args.report))
-        with atomic_file(output) as scratch:
-            scratch.write_text(page, encoding="utf-8")
-        print(output)
-
-
-if __name__ == "__main__":
-    main()
+def write_report_page(report: Path, output: Path | None = None) -> Path:
+    """Render a batch report JSON as its page, by default beside it with .html (`prodcat batch-page`); the page's path."""
+    if not report.is_file():
+        raise InputError(f"no report at {report}")
+    output = output or report.with_suffix(".html")
+    page = render_report_page(read_json(report))
+    with atomic_file(output) as scratch:
+        scratch.write_text(page, encoding="utf-8")
+    return output

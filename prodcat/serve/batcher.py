@@ -108,6 +108,7 @@ class MicroBatcher:
 
     async def _run(self) -> None:
         while (first := self._next or await self._queue.get()) is not _STOP:
+            assert isinstance(first, _Job)  # the queue holds jobs and the one stop sentinel
             self._batch, self._next = [first], None
             await self._collect()
             await self._answer()

@@ -65,7 +65,8 @@ def product_model(dataset: DatasetParams) -> type[BaseModel]:
     return create_model(
         "Product",
         __config__=ConfigDict(extra="ignore"),
-        __validators__={"at_least_one_text": model_validator(mode="after")(at_least_one_text)},
+        # pydantic's documented way to give a created model a validator; its stub types the entry as a plain callable.
+        __validators__={"at_least_one_text": model_validator(mode="after")(at_least_one_text)},  # type: ignore[dict-item]
         **fields,
     )
 

@@ -44,8 +44,10 @@ class Service:
         keys = [self.cache.key(row) for row in rows]
         known = {key: answer for key in keys if (answer := self.cache.get(key)) is not None}
         missing = {key: row for key, row in zip(keys, rows, strict=True) if key not in known}  # a product sent twice is scored once
-        self.metrics.cache_hits.inc(len(rows) - len(missing))
-        self.metrics.cache_misses.inc(len(missing))
+        hits, misses = self.metrics.cache_hits, self.metrics.cache_misses
+        assert hits is not None and misses is not None  # the metrics have cache counters whenever there is a cache
+        hits.inc(len(rows) - len(missing))
+        misses.inc(len(missing))
         if missing:
             scored = dict(zip(missing, await self.scored(list(missing.values())), strict=True))
             for key, answer in scored.items():

@@ -14,6 +14,7 @@ from distributed import Client
 
 from devtools.scratch_repo import ROOT
 from devtools.tiny_bert import FP32_ATOL
+from prodcat.cli.predict import predict as predict_command
 from prodcat.cluster import workers as cluster_module
 from prodcat.cluster.sharded_encoding import EncoderSpec, encode_on_cluster
 from prodcat.cluster.workers import loads_per_worker, open_cluster, shards
@@ -40,7 +41,6 @@ from prodcat.inference.bundle import load_bundle, write_bundle
 from prodcat.inference.drift import reference_profile
 from prodcat.inference.progress import BatchProgress
 from stages import embed as embed_stage
-from stages import predict as predict_stage
 
 PARAMS = load_params(ROOT / "params.yaml")
 SEQ = 32
@@ -186,8 +186,8 @@ def test_a_run_stopped_in_process_resumes_on_the_cluster_and_equals_an_uninterru
     client: Client, stock_bundle: Path, catalog: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     catalog.drop(columns=["Category"]).to_csv(tmp_path / "new.csv", index=False)
-    flags = ["--bundle", str(stock_bundle), "--input", str(tmp_path / "new.csv"), "--chunk-rows", "90"]  # 5 chunks
-    predict_stage.main([*flags, "--output", str(tmp_path / "whole.parquet")])
+    flags = {"bundle": stock_bundle, "source": tmp_path / "new.csv", "chunk_rows": 90}  # 5 chunks
+    predict_command(**flags, output=tmp_path / "whole.parquet")
     commit = BatchProgress.commit
 
     def dying(self: BatchProgress, predictions: pd.DataFrame, monitor: dict) -> None:
@@ -198,9 +198,9 @@ def test_a_run_stopped_in_process_resumes_on_the_cluster_and_equals_an_uninterru
     with monkeypatch.context() as patch:
         patch.setattr(BatchProgress, "commit", dying)
         with pytest.raises(RuntimeError):
-            predict_stage.main([*flags, "--output", str(tmp_path / "resumed.parquet")])
+            predict_command(**flags, output=tmp_path / "resumed.parquet")
     capsys.readouterr()
-    predict_stage.main([*flags, "--output", str(tmp_path / "resumed.parquet"), "--scheduler", client.scheduler.address])
+    predict_command(**flags, output=tmp_path / "resumed.parquet", scheduler=client.scheduler.address)
     assert "predict: resuming after chunk 2 (180 products committed in" in capsys.readouterr().out
     whole, resumed = pd.read_parquet(tmp_path / "whole.parquet"), pd.read_parquet(tmp_path / "resumed.parquet")
     assert resumed["id"].tolist() == catalog["Uniq Id"].tolist() and resumed["predicted"].tolist() == whole["predicted"].tolist()
@@ -214,9 +214,9 @@ def test_predict_refuses_bad_cluster_flags_by_name_and_writes_nothing(
 ) -> None:
     output = tmp_path / "out.parquet"
     with pytest.raises(SystemExit):
-        predict_stage.main(["--bundle", str(stock_bundle), "--input", str(small_catalog), "--output", str(output), "--workers", "-1"])
+        predict_command(bundle=stock_bundle, source=small_catalog, output=output, workers=-1)
     assert (
-        "predict: error: invalid cluster settings: cluster.local_workers: Input should be greater than or equal to 0"
+        "prodcat predict: error: invalid cluster settings: cluster.local_workers: Input should be greater than or equal to 0"
         in capsys.readouterr().err
     )
     assert list(tmp_path.iterdir()) == []

@@ -6,14 +6,12 @@ import pandas as pd
 
 from devtools.scratch_repo import write_params
 from prodcat.core.params import load_params
-from prodcat.data import new_products
 from prodcat.data.catalog import Corrections, make_examples, read_catalog
 from prodcat.data.corrections import read_corrections
+from prodcat.data.new_products import append_new_products
 
 
-def test_labelled_new_products_are_appended_once_and_take_their_label_from_the_corrections(
-    tmp_path: Path, small_catalog: Path, capsys
-) -> None:
+def test_labelled_new_products_are_appended_once_and_take_their_label_from_the_corrections(tmp_path: Path, small_catalog: Path) -> None:
     catalog = pd.read_csv(small_catalog, dtype=str, keep_default_na=False)
     catalog.head(300).to_csv(tmp_path / "catalog.csv", index=False)
     batch = catalog.iloc[298:303].drop(columns=["Category"])  # two rows the catalog holds, three new
@@ -23,9 +21,8 @@ def test_labelled_new_products_are_appended_once_and_take_their_label_from_the_c
         f"id,label\n{ids[0]},exclude\n{ids[2]},Toys & Games\n{ids[4]},Home & Kitchen\n", encoding="utf-8"
     )
     params = write_params(tmp_path / "run", tmp_path / "catalog.csv", preprocess={"corrections": str(tmp_path / "corrections.csv")})
-    for _ in range(2):  # a second run appends nothing more
-        new_products.main(["--input", str(tmp_path / "new.csv"), "--params", str(params)])
-    assert capsys.readouterr().out.splitlines()[-1] == f"new_products: 0 labelled new products appended to {tmp_path / 'catalog.csv'}"
+    assert append_new_products(params, tmp_path / "new.csv") == (2, str(tmp_path / "catalog.csv"))
+    assert append_new_products(params, tmp_path / "new.csv") == (0, str(tmp_path / "catalog.csv"))  # a second run appends nothing more
     grown = read_catalog(tmp_path / "catalog.csv")
     assert len(grown) == 302 and grown["Uniq Id"].tolist()[-2:] == [ids[2], ids[4]] and grown["Category"].tail(2).isna().all()
     examples = make_examples(grown, load_params(params).catalog, Corrections(read_corrections(tmp_path / "corrections.csv"), "c"))

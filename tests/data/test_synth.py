@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from prodcat.data.synth import AMAZON_2020_COLUMNS, generate_catalog, main
+from prodcat.data.synth import AMAZON_2020_COLUMNS, generate_catalog, write_catalog
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +54,9 @@ def test_ids_are_unique_32_hex(catalog: pd.DataFrame) -> None:
     assert catalog["Uniq Id"].str.fullmatch(r"[0-9a-f]{32}").all()
 
 
-def test_cli_csv_round_trips(tmp_path) -> None:
+def test_the_written_csv_round_trips(tmp_path) -> None:
     path = tmp_path / "default" / "catalog.csv"
-    main(["--rows", "300", "--seed", "3", "--output", str(path)])
+    write_catalog(path, 300, 3)
     read = pd.read_csv(path, dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(read, generate_catalog(300, 3))
 
@@ -66,5 +66,5 @@ def test_committed_default_catalog_is_what_make_data_regenerates(tmp_path) -> No
     from pathlib import Path
 
     committed = Path(__file__).resolve().parents[2] / "data" / "default" / "catalog.csv"
-    main(["--rows", "2400", "--seed", "7", "--output", str(tmp_path / "catalog.csv")])
+    write_catalog(tmp_path / "catalog.csv", 2400, 7)
     assert (tmp_path / "catalog.csv").read_bytes() == committed.read_bytes()

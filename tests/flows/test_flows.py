@@ -363,11 +363,9 @@ def test_a_timeout_stops_the_stage_and_everything_it_started(tmp_path: Path) -> 
     import psutil
     from prefect.utilities.timeout import timeout
 
-    from flows.dvc_runner import run_stage_cli
+    from flows.dvc_runner import run_command
 
-    (tmp_path / "stages").mkdir()
-    (tmp_path / "stages" / "__init__.py").touch()
-    (tmp_path / "stages" / "sleeper.py").write_text(
+    (tmp_path / "sleeper.py").write_text(
         "import pathlib, subprocess, sys, time\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
         "pathlib.Path('child.pid').write_text(str(child.pid))\n"
@@ -375,7 +373,7 @@ def test_a_timeout_stops_the_stage_and_everything_it_started(tmp_path: Path) -> 
     )
     started = time.monotonic()
     with pytest.raises(TimeoutError), timeout(seconds=3):
-        run_stage_cli(tmp_path, "sleeper", [])
+        run_command(tmp_path, "sleeper", "sleep", [])
     assert time.monotonic() - started < 15
     child = int((tmp_path / "child.pid").read_text())
     deadline = time.monotonic() + 10

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from devtools.scratch_repo import ROOT, write_params, write_paths
+from prodcat.cli.predict import predict as predict_command
 from prodcat.core.io import write_json
 from prodcat.core.params import SparseParams, load_params
 from prodcat.data.review import REVIEW_COLUMNS
@@ -28,7 +29,6 @@ from prodcat.inference.drift import batch_report
 from prodcat.reports.batch_page import render_report_page
 from stages import bundle as bundle_stage
 from stages import cascade as cascade_stage
-from stages import predict as predict_stage
 
 PARAMS = load_params(ROOT / "params.yaml")
 
@@ -103,13 +103,13 @@ def test_a_bundle_of_an_older_format_is_refused_naming_both_formats_and_the_fix(
     (copy / "manifest.json").write_text(json.dumps({**manifest, "format_version": BUNDLE_FORMAT - 1}))
     new_products.to_csv(tmp_path / "new.csv", index=False)
     with pytest.raises(SystemExit):
-        predict_stage.main(["--bundle", str(copy), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "out.parquet")])
+        predict_command(bundle=copy, source=tmp_path / "new.csv", output=tmp_path / "out.parquet")
     assert f"{copy} has bundle format 1, older than this prodcat reads (2): rebuild it with `dvc repro bundle`" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "new.csv"]  # no predictions, no report, no progress
 
 
 def predict_files(bundle: Path, catalog: Path, output: Path, chunk_rows: int) -> tuple[pd.DataFrame, dict]:
-    predict_stage.main(["--bundle", str(bundle), "--input", str(catalog), "--output", str(output), "--chunk-rows", str(chunk_rows)])
+    predict_command(bundle=bundle, source=catalog, output=output, chunk_rows=chunk_rows)
     frame = pd.read_csv(output, dtype={"id": str}) if output.suffix == ".csv" else pd.read_parquet(output)
     report = json.loads(Path(f"{output}.report.json").read_text())
     assert Path(f"{output}.report.html").read_text(encoding="utf-8") == render_report_page(report)  # the same report, as a page
@@ -133,7 +133,7 @@ def test_chunked_prediction_equals_one_chunk_in_parquet_and_csv(trained, new_pro
     )
     assert "input check id_not_null[Uniq Id]: 3.3% of rows, the input suite allows 0.0%" in whole_report["warnings"]
     printed = capsys.readouterr().out
-    assert "predict: 30 products with sparse in" in printed and "products/s" in printed
+    assert "prodcat predict: 30 products with sparse in" in printed and "products/s" in printed
 
 
 @pytest.mark.parametrize("case", ["missing column", "broken row after the first chunks", "not a csv"])
@@ -269,8 +269,7 @@ def test_the_review_queue_holds_the_low_confidence_predictions_in_the_review_for
 ) -> None:
     new_products.to_csv(tmp_path / "new.csv", index=False)
     queue = tmp_path / "queue.csv"
-    args = ["--bundle", str(trained[1]), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "out.parquet")]
-    predict_stage.main([*args, "--chunk-rows", "7", "--review-queue", str(queue)])
+    predict_command(bundle=trained[1], source=tmp_path / "new.csv", output=tmp_path / "out.parquet", chunk_rows=7, review_queue=queue)
     predictions = pd.read_parquet(tmp_path / "out.parquet")
     review = pd.read_csv(queue, dtype={"id": str}, keep_default_na=False)
     assert list(review.columns) == REVIEW_COLUMNS

@@ -1,4 +1,4 @@
-"""Batch runs that resume: a killed `stages.predict` goes on from its last committed chunk; another run's progress is not resumed."""
+"""Batch runs that resume: a killed `prodcat predict` goes on from its last committed chunk; another run's progress is not resumed."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from devtools.processes import kill_when
+from prodcat.cli.predict import predict as predict_command
 from prodcat.data.synth import generate_catalog
 from prodcat.inference import batch
 from prodcat.inference.progress import BatchProgress, committed_chunks, progress_path
-from stages import predict as predict_stage
 
-ROOT = Path(__file__).resolve().parents[2]  # the child process imports this checkout's stages and prodcat
+ROOT = Path(__file__).resolve().parents[2]  # the child process imports this checkout's prodcat
 CHUNK_ROWS = 100
 
 
@@ -31,8 +31,8 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def predict(bundle: Path, catalog: Path, output: Path, *flags: str) -> tuple[pd.DataFrame, dict]:
-    predict_stage.main(["--bundle", str(bundle), "--input", str(catalog), "--output", str(output), "--chunk-rows", str(CHUNK_ROWS), *flags])
+def predict(bundle: Path, catalog: Path, output: Path, **flags: object) -> tuple[pd.DataFrame, dict]:
+    predict_command(source=catalog, output=output, bundle=bundle, **{"chunk_rows": CHUNK_ROWS, **flags})
     return pd.read_parquet(output), json.loads(Path(f"{output}.report.json").read_text())
 
 
@@ -59,7 +59,7 @@ def test_a_killed_run_resumes_from_its_last_committed_chunk_and_equals_an_uninte
     scored_rows.clear()
 
     output = tmp_path / "resumed.parquet"
-    command = [sys.executable, "-m", "stages.predict", "--bundle", str(bundle), "--input", str(catalog), "--output", str(output)]
+    command = [sys.executable, "-m", "prodcat", "predict", "--bundle", str(bundle), "--input", str(catalog), "--output", str(output)]
     command += ["--chunk-rows", str(CHUNK_ROWS)]
     kill_when(command, lambda: committed_chunks(output) >= 2, ROOT)
     committed = committed_chunks(output)
@@ -103,7 +103,8 @@ def test_progress_of_another_run_is_not_resumed(
     pd.read_csv(catalog, dtype=str, keep_default_na=False).head(300).to_csv(small, index=False, lineterminator="\n")  # 3 chunks
     output = tmp_path / "out.parquet"
     interrupted(bundle, small, output, 2, monkeypatch)
-    flags, expected = [], "of another run"
+    flags: dict[str, object] = {}
+    expected = "of another run"
     if change == "bundle":  # a rebuilt bundle: its fingerprint differs
         bundle = Path(shutil.copytree(bundle, tmp_path / "rebuilt"))
         manifest = json.loads((bundle / "manifest.json").read_text())
@@ -113,11 +114,11 @@ def test_progress_of_another_run_is_not_resumed(
         small.write_text(small.read_text()[:-1] + "X\n")
         expected = "(input_sha256 differ)"
     elif change == "chunk rows":
-        flags, expected = ["--chunk-rows", "99"], "(chunk_rows differ)"
+        flags, expected = {"chunk_rows": 99}, "(chunk_rows differ)"
     elif change == "top k":
-        flags, expected = ["--top-k", "2"], "(top_k differ)"
+        flags, expected = {"top_k": 2}, "(top_k differ)"
     elif change == "--restart":
-        flags, expected = ["--restart"], "starting over (--restart): earlier progress removed"
+        flags, expected = {"restart": True}, "starting over (--restart): earlier progress removed"
     elif change == "a part lost":
         (progress_path(output) / "part-000001.parquet").unlink()
         expected = "part-000001.parquet is missing or not the 100 rows recorded"
@@ -127,7 +128,7 @@ def test_progress_of_another_run_is_not_resumed(
         expected = "part-000000.parquet is missing or not the 100 rows recorded"
     scored_rows.clear()
     capsys.readouterr()
-    predict_stage.main(["--bundle", str(bundle), "--input", str(small), "--output", str(output), "--chunk-rows", str(CHUNK_ROWS), *flags])
+    predict_command(source=small, output=output, bundle=bundle, **{"chunk_rows": CHUNK_ROWS, **flags})
     printed = capsys.readouterr().out
     assert expected in printed and "resuming" not in printed
     assert sum(scored_rows) == 300  # every chunk scored again

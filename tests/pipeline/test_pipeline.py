@@ -165,8 +165,10 @@ def test_dvc_repro_builds_every_stage_output_and_compares_variants(project: Path
     catalog = pd.read_csv(yaml_catalog(project), dtype=str, keep_default_na=False).head(25).drop(columns=["Category"])
     catalog = catalog.assign(**{"Model Number": "NEVER-SEEN-1", "Is Amazon Seller": "maybe"})
     catalog.to_csv(project / "new.csv", index=False)
-    printed = run(["python", "-m", "stages.predict", "--input", "new.csv", "--output", "new.parquet", "--chunk-rows", "10"], project).stdout
-    assert f"predict: 25 products with {champion['name']}" in printed and "products/s" in printed
+    printed = run(
+        ["python", "-m", "prodcat", "predict", "--input", "new.csv", "--output", "new.parquet", "--chunk-rows", "10"], project
+    ).stdout
+    assert f"prodcat predict: 25 products with {champion['name']}" in printed and "products/s" in printed
     predictions = pd.read_parquet(project / "new.parquet")
     assert list(predictions.columns[:4]) == ["id", "predicted", "top1_category", "top1_probability"]
     assert set(predictions["predicted"]) <= set(labels) and (predictions["predicted"] == predictions["top1_category"]).all()

@@ -146,9 +146,9 @@ def test_without_an_api_key_every_path_is_open() -> None:
 @pytest.mark.parametrize(
     ("options", "env", "message"),
     [
-        ({"max_body_bytes": 0}, {}, "serve: error: the body limit must be positive and the cache size at least 0, got 0 and 10000"),
-        ({}, {"PRODCAT_MAX_BODY_BYTES": "8MB"}, "serve: error: PRODCAT_MAX_BODY_BYTES='8MB' is not an integer"),
-        ({"cache_size": -1}, {}, "serve: error: the body limit must be positive and the cache size at least 0, got 8388608 and -1"),
+        ({"max_body_bytes": 0}, {}, "prodcat serve: error: the body limit must be positive and the cache size at least 0, got 0 and 10000"),
+        ({}, {"PRODCAT_MAX_BODY_BYTES": "8MB"}, "prodcat serve: error: PRODCAT_MAX_BODY_BYTES='8MB' is not an integer"),
+        ({"cache_size": -1}, {}, "prodcat serve: error: the body limit must be positive and the cache size at least 0, got 8388608 and -1"),
     ],
 )
 def test_bad_limits_stop_the_command_with_one_line(
@@ -185,6 +185,6 @@ def test_the_command_reads_the_key_and_the_limits_from_the_environment(
     serve("fake")
     assert (served["host"], served["port"]) == ("0.0.0.0", 9001)
     assert capsys.readouterr().err.strip() == (
-        "serve: warning: listening on 0.0.0.0 without an API key: anyone who reaches it may call it (set PRODCAT_API_KEY)"
+        "prodcat serve: warning: listening on 0.0.0.0 without an API key: anyone who reaches it may call it (set PRODCAT_API_KEY)"
     )
     assert asyncio.run(post(served["app"], body)).status_code == 200

@@ -27,13 +27,13 @@ from hypothesis import strategies as st
 from devtools.fake_bundle import MANIFEST, FakeBundle, fake_bundle, product
 from devtools.processes import background, free_port, run, tool_env, wait_until_healthy
 from devtools.scratch_repo import write_paths
+from prodcat.cli.predict import predict as batch_predict
 from prodcat.data.catalog import read_catalog
 from prodcat.inference.batch import read_chunks
 from prodcat.inference.bundle import Bundle, load_bundle
 from prodcat.inference.predictor import Predictions
 from prodcat.serve import ServiceSettings, create_app
 from prodcat.serve.schema import served_columns
-from stages import predict as batch_predict
 
 ROOT = Path(__file__).resolve().parents[2]  # servers run from here: this checkout's prodcat is the one served
 DEFAULT_CATALOG = ROOT / "data/default/catalog.csv"
@@ -604,17 +604,18 @@ def test_on_sigterm_a_real_server_finishes_in_flight_requests_and_refuses_new_co
 # --- over the bundle that `dvc repro` built on the small catalog -------------------------------------------
 
 
-# `prodcat serve --bundle B --port P --max-batch N` in a process of its own: argv is bundle, port, max batch.
-SERVE = "import sys; from prodcat.serve import serve; serve(sys.argv[1], port=int(sys.argv[2]), max_batch=int(sys.argv[3]))"
+def serve_command(bundle: Path, port: int, max_batch: int) -> list[str]:
+    """`prodcat serve` in a process of its own, as a user starts it."""
+    return [sys.executable, "-m", "prodcat", "serve", "--bundle", str(bundle), "--port", str(port), "--max-batch", str(max_batch)]
 
 
 def test_serve_without_a_bundle_fails_fast_with_the_reason(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", SERVE, str(tmp_path / "nowhere"), str(free_port()), "256"],
+        serve_command(tmp_path / "nowhere", free_port(), 256),
         cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 1
-    assert f"serve: error: model bundle not found: {tmp_path / 'nowhere'}" in result.stderr
+    assert f"prodcat serve: error: model bundle not found: {tmp_path / 'nowhere'}" in result.stderr
 
 
 def split_rows(project: Path, bundle: Bundle, split: str = "test") -> pd.DataFrame:
@@ -636,7 +637,7 @@ def test_a_real_server_classifies_test_products_as_batch_prediction_does(trained
     expected = bundle.score(rows).to_frame()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-c", SERVE, str(folder), str(port), "32"]
+    command = serve_command(folder, port, 32)
     with background(command, ROOT, tool_env(), tmp_path / "serve.log") as server:
         wait_until_healthy(url, server, tmp_path / "serve.log")
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "variant": bundle.manifest["variant"]}
@@ -665,7 +666,7 @@ def test_rows_pandas_reads_from_the_default_catalog_get_the_answers_of_batch_pre
     folder = trained_project / "models/bundle"
     catalog, output = tmp_path / "catalog.csv", tmp_path / "predictions.parquet"
     read_catalog(DEFAULT_CATALOG).head(40).to_csv(catalog, index=False)
-    batch_predict.main(["--bundle", str(folder), "--input", str(catalog), "--output", str(output)])
+    batch_predict(bundle=folder, source=catalog, output=output)
     expected = pd.read_parquet(output)
     rows = pd.read_csv(catalog).where(lambda frame: frame.notna(), None).to_dict("records")
     assert any(isinstance(value, float) and math.isnan(value) for row in rows for value in row.values())
