@@ -60,7 +60,7 @@ lint: install
 ## The documentation site from docs/ into site/ (MkDocs Material, offline); strict: a broken link or a page
 ## missing from the nav fails, and CI runs it. The params and CLI reference pages are generated from the code.
 docs: install
-	mkdocs build --strict --site-dir site
+	prodcat docs --build
 
 ## Apply the formatter and the safe lint fixes.
 format: install

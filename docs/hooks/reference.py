@@ -101,9 +101,18 @@ def default_text(field: FieldInfo) -> str:
     return f"`{json.dumps(list(default) if isinstance(default, tuple) else default)}`"
 
 
+def prose(text: str) -> str:
+    """Help text as Markdown: `<` and `>` escaped outside code spans, so `<output>.report.json` is text, not an HTML tag."""
+    parts = text.split("`")
+    return "`".join(
+        part if inside else part.replace("<", "&lt;").replace(">", "&gt;")
+        for part, inside in zip(parts, [False, True] * len(parts), strict=False)
+    )
+
+
 def cell(text: str) -> str:
-    """Text for a table cell: one line, pipes escaped outside code spans (Python-Markdown keeps those inside)."""
-    parts = text.replace("\n", " ").split("`")
+    """Text for a table cell: one line of prose, pipes escaped outside code spans (Python-Markdown keeps those inside)."""
+    parts = prose(text.replace("\n", " ")).split("`")
     return "`".join(part if inside else part.replace("|", "\\|") for part, inside in zip(parts, [False, True] * len(parts), strict=False))
 
 
@@ -185,7 +194,7 @@ def command_markdown(command: Any, path: list[str], parent: Any = None) -> list[
     ctx = command.context_class(command, info_name=path[-1], parent=parent)
     lines = [f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`", ""]
     if command.help:
-        lines += [inspect.cleandoc(command.help), ""]
+        lines += [prose(inspect.cleandoc(command.help)), ""]
     lines += ["```", ctx.get_usage().removeprefix("Usage: ").strip(), "```", ""]
     params = [param for param in command.get_params(ctx) if not getattr(param, "hidden", False) and param.name != "help"]
     if params:
@@ -195,7 +204,7 @@ def command_markdown(command: Any, path: list[str], parent: Any = None) -> list[
             lines.append("| " + " | ".join(cell(str(part)) for part in row) + " |")
         lines.append("")
     if command.epilog:
-        lines += [inspect.cleandoc(command.epilog), ""]
+        lines += [prose(inspect.cleandoc(command.epilog)), ""]
     if hasattr(command, "list_commands"):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)

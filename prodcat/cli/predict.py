@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from prodcat.core.cli import cli_errors
+from prodcat.core.io import read_json
 from prodcat.core.params import cluster_params
 from prodcat.inference.batch import report_page_path, report_path
 from prodcat.inference.batch_run import predict_file
+from prodcat.inference.drift import check_report_format
 from prodcat.reports.batch_page import write_report_page
 
 
@@ -69,4 +71,6 @@ def batch_page(
 ) -> None:
     """Render a batch report JSON again as the HTML page that opens offline (`prodcat predict` writes both)."""
     with cli_errors("prodcat batch-page"):
+        if report.is_file():
+            check_report_format(read_json(report))  # a report of an older prodcat is refused, naming the fix
         print(write_report_page(report, output))

@@ -55,7 +55,7 @@ class ArtifactPaths(BaseModel):
     onnx_int8: Path = Field(
         description="index.json, and <encoder>/ int8 ONNX exports that passed the cosine gate (inference.runtime onnx_int8)"
     )
-    embed_report: Path = Field(description="backend used per encoder and why (a DVC metric)")
+    embed_report: Path = Field(description="runtime used per encoder and why (a DVC metric)")
     # train_sparse
     sparse: Path = Field(description="the sparse model: vectorizers (JSON), linear weights and calibration (npz)")
     sparse_scores: Path = Field(description="{train,validation,test}.npy class scores, out of fold on train")
@@ -65,7 +65,7 @@ class ArtifactPaths(BaseModel):
     # train_xgb
     xgb: Path = Field(description="<variant>.ubj boosters, tabular.json, <variant>.safetensors offset heads")
     # champion
-    champion: Path = Field(description="the champion, its fusion weights and embedding backend (JSON)")
+    champion: Path = Field(description="the champion, its fusion weights and the runtime that embeds for prediction (JSON)")
     validation_report: Path = Field(description="validation scores per variant (a DVC metric)")
     # refit
     refit: Path = Field(description="the champion's parts refitted on train + validation (the models/ layout) and refit.json")

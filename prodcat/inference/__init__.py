@@ -1,1 +1,1 @@
-"""Scoring new products: the model bundle, the predictor, batch scoring with its drift report, the online service."""
+"""Scoring new products: the model bundle, the predictor, the cascade, batch scoring with its drift report and resumable progress."""

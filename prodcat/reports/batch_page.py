@@ -19,7 +19,6 @@ from markupsafe import Markup
 
 from prodcat.core.errors import InputError
 from prodcat.core.io import atomic_file, read_json
-from prodcat.inference.drift import check_report_format
 from prodcat.reports.vega_offline import CHARTS_SCRIPT, inline_vega_scripts, script_json
 
 SAMPLES = ("reference", "batch")
@@ -161,8 +160,7 @@ def report_charts(report: dict) -> dict[str, dict]:
 
 
 def render_report_page(report: dict) -> str:
-    """A self-contained HTML page of a batch report (the JSON written with the batch's predictions)."""
-    check_report_format(report)
+    """A self-contained HTML page of a batch report (the JSON written with the batch's predictions, in the current format)."""
     missing = [key for key in REQUIRED_KEYS if key not in report]
     if missing:
         raise InputError(f"the batch report lacks {', '.join(missing)}")

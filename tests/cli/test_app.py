@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from devtools.scratch_repo import ROOT
 from prodcat.cli import app
 
-COMMANDS = ["predict", "batch-page", "profile", "demo-catalog", "review", "new-products", "docs"]
+COMMANDS = ["predict", "batch-page", "serve", "profile", "demo-catalog", "review", "new-products", "docs"]
 
 
 def test_help_lists_every_subcommand_and_the_exit_codes(runner: CliRunner) -> None:

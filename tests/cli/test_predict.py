@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from prodcat.cli import app
 from prodcat.data.review import REVIEW_COLUMNS
 from prodcat.inference.bundle import load_bundle
+from prodcat.inference.drift import REPORT_FORMAT
 from prodcat.reports.batch_page import render_report_page
 
 
@@ -32,7 +33,7 @@ def test_predict_writes_the_predictions_report_page_and_review_queue(
     assert predictions["id"].tolist() == pd.read_csv(catalog, dtype=str)["Uniq Id"].tolist()
     assert (
         predictions["predicted"].tolist()
-        == load_bundle(bundle).score(pd.read_csv(catalog, dtype=str, keep_default_na=False))["predicted"].tolist()
+        == load_bundle(bundle).score(pd.read_csv(catalog, dtype=str, keep_default_na=False)).to_frame()["predicted"].tolist()
     )
     report = json.loads(Path(f"{output}.report.json").read_text())
     assert report["rows"] == 40 and Path(f"{output}.report.html").read_text(encoding="utf-8") == render_report_page(report)
@@ -71,3 +72,14 @@ def test_a_users_mistake_is_one_line_exit_1_and_nothing_written(runner: CliRunne
 
     result = runner.invoke(app, ["batch-page", str(tmp_path / "none.json")], prog_name="prodcat")
     assert (result.exit_code, result.stderr) == (1, f"prodcat batch-page: error: no report at {tmp_path / 'none.json'}\n")
+
+
+def test_batch_page_refuses_a_report_of_another_format_naming_both_and_the_fix(runner: CliRunner, tmp_path: Path) -> None:
+    fix = "score the batch again (`prodcat predict`)"
+    for version, found in [(None, "none"), (REPORT_FORMAT + 1, str(REPORT_FORMAT + 1))]:
+        report = tmp_path / "old.report.json"
+        report.write_text(json.dumps({"rows": 3} if version is None else {"rows": 3, "format_version": version}))
+        result = runner.invoke(app, ["batch-page", str(report)], prog_name="prodcat")
+        expected = f"prodcat batch-page: error: the batch report has format {found}, this prodcat reads format {REPORT_FORMAT}: {fix}\n"
+        assert (result.exit_code, result.stderr) == (1, expected)
+        assert not report.with_suffix(".html").exists()

@@ -6,12 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from devtools.scratch_repo import ROOT
+from prodcat.cli import app
 from prodcat.core.cli import stage_errors
 from prodcat.core.errors import InputError
 from prodcat.core.params import ParamsError
-from prodcat.data import profiles, synth
 from prodcat.data.quality import DataQualityError
 from prodcat.reports import data_docs_screenshot
 
@@ -22,6 +23,15 @@ def one_line_error(capsys, main, argv: list[str], prog: str) -> str:
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{prog}: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def command_error(argv: list[str]) -> str:
+    """`prodcat ARGV` as a user runs it: exit status 1 and one line `prodcat <command>: error: ...` on stderr."""
+    result = CliRunner().invoke(app, argv, prog_name="prodcat")
+    assert result.exit_code == 1, result.output
+    err = result.stderr.strip()
+    assert err.startswith(f"prodcat {argv[0]}: error: ") and "\n" not in err and "Traceback" not in err, err
     return err
 
 
@@ -44,23 +54,24 @@ def params_file(tmp_path: Path) -> Path:
     return tmp_path / "params.yaml"
 
 
-def test_profiles_cli_unknown_profile(capsys, params_file: Path) -> None:
-    err = one_line_error(capsys, profiles.main, ["nonexistent", "--params", str(params_file)], "profiles")
+def test_profile_unknown_profile(params_file: Path) -> None:
+    err = command_error(["profile", "nonexistent", "--params", str(params_file)])
     assert "no profile 'nonexistent'" in err and "amazon2020, flipkart, instacart, pricerunner" in err
 
 
-def test_profiles_cli_missing_catalog_leaves_params_untouched(capsys, params_file: Path) -> None:
+def test_profile_missing_catalog_leaves_params_untouched(params_file: Path) -> None:
     before = params_file.read_text()
-    err = one_line_error(capsys, profiles.main, ["pricerunner", "--catalog", "/no/such.csv", "--params", str(params_file)], "profiles")
+    err = command_error(["profile", "pricerunner", "--catalog", "/no/such.csv", "--params", str(params_file)])
     assert "catalog not found: /no/such.csv" in err
     assert params_file.read_text() == before
 
 
-def test_profiles_cli_missing_params_file(capsys, tmp_path: Path) -> None:
-    one_line_error(capsys, profiles.main, ["pricerunner", "--params", str(tmp_path / "nope.yaml")], "profiles")
+def test_profile_missing_params_file(tmp_path: Path) -> None:
+    assert str(tmp_path / "nope.yaml") in command_error(["profile", "pricerunner", "--params", str(tmp_path / "nope.yaml")])
 
 
-def test_synth_and_data_docs_screenshot_cli_mistakes(capsys, tmp_path: Path) -> None:
-    assert "n_rows must be positive" in one_line_error(capsys, synth.main, ["--rows", "0", "--output", str(tmp_path / "c.csv")], "synth")
+def test_demo_catalog_and_data_docs_screenshot_mistakes(capsys, tmp_path: Path) -> None:
+    assert "n_rows must be positive" in command_error(["demo-catalog", "--rows", "0", "--output", str(tmp_path / "c.csv")])
+    assert not (tmp_path / "c.csv").exists()
     no_page = one_line_error(capsys, data_docs_screenshot.main, [str(tmp_path / "none")], "data_docs_screenshot")
     assert "no validation page" in no_page

@@ -61,7 +61,8 @@ def test_the_params_reference_has_every_key_its_default_bounds_and_source_commen
     assert sorted(key for key in settable if f"| `{key}` |" not in page) == []
     assert "| `preprocess.seed` |" not in page  # filled in from base.seed: not a key to set
     row = next(line for line in page.splitlines() if line.startswith("| `preprocess.validation_size` |"))
-    assert row == "| `preprocess.validation_size` | `float` | `0.1` | > 0, < 0.5 | share of train held out to choose the champion |"
+    # The bounds read "> 0, < 0.5" on the page: the angle brackets are escaped so that Markdown never takes them for a tag.
+    assert row == "| `preprocess.validation_size` | `float` | `0.1` | &gt; 0, &lt; 0.5 | share of train held out to choose the champion |"
     row = next(line for line in page.splitlines() if line.startswith("| `catalog.category_level` |"))
     assert row == (  # a pipe inside a code span stays as it is; Python-Markdown splits cells outside code only
         "| `catalog.category_level` | `int | leaf` | `0` |  | the deepest level a label reaches; leaf: each row's last |"
@@ -75,9 +76,9 @@ def small_app() -> typer.Typer:
     def predict(
         input: Annotated[Path, typer.Option("--input", help="the CSV to score")],
         chunk_rows: Annotated[int, typer.Option(help="rows per chunk")] = 20000,
-        restart: Annotated[bool, typer.Option(help="start over")] = False,
+        restart: Annotated[bool, typer.Option(help="start over, dropping <output>.progress/")] = False,
     ) -> None:
-        """Score a CSV in chunks."""
+        """Score a CSV in chunks; the report goes to <output>.report.json, or `<report>` when given."""
 
     @app.command("demo-catalog")
     def demo_catalog(rows: Annotated[int, typer.Argument(help="how many rows")] = 2400) -> None:
@@ -90,10 +91,12 @@ def test_the_cli_reference_lists_each_command_with_its_help_usage_and_option_def
     hook = reference_hook()
     page = hook.cli_markdown(typer.main.get_command(small_app()), prog="tool")
     assert "A tool. Exit codes: 0 done, 1 a user error." in page
-    assert "## `tool predict`\n\nScore a CSV in chunks.\n\n```\ntool predict [OPTIONS]\n```" in page
+    # Angle brackets outside code spans are text, not HTML tags that would swallow the rest of the page.
+    expected = "Score a CSV in chunks; the report goes to &lt;output&gt;.report.json, or `<report>` when given."
+    assert f"## `tool predict`\n\n{expected}\n\n```\ntool predict [OPTIONS]\n```" in page
     assert "| `--input` | path | required | the CSV to score |" in page
     assert "| `--chunk-rows` | int | `20000` | rows per chunk |" in page
-    assert "| `--restart` / `--no-restart` | bool | `--no-restart` | start over |" in page
+    assert "| `--restart` / `--no-restart` | bool | `--no-restart` | start over, dropping &lt;output&gt;.progress/ |" in page
     assert "## `tool demo-catalog`\n\nWrite the synthetic catalog." in page
     assert "| `ROWS` | int | `2400` | how many rows |" in page
     assert "--help" not in page

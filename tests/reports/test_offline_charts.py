@@ -237,15 +237,6 @@ def test_report_page_rejects_a_report_it_cannot_draw() -> None:
         render_report_page({key: value for key, value in REPORT.items() if key not in ("low_confidence", "warnings")})
 
 
-def test_report_page_refuses_a_report_of_another_format_naming_both_and_the_fix() -> None:
-    unversioned = {key: value for key, value in REPORT.items() if key != "format_version"}
-    fix = "score the batch again (`prodcat predict`)"
-    with pytest.raises(InputError, match=re.escape(f"the batch report has format none, this prodcat reads format 1: {fix}")):
-        render_report_page(unversioned)
-    with pytest.raises(InputError, match=re.escape(f"the batch report has format 2, this prodcat reads format 1: {fix}")):
-        render_report_page({**REPORT, "format_version": 2})
-
-
 @needs_chromium
 def test_report_page_draws_its_charts_offline(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
