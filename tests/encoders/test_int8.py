@@ -295,7 +295,7 @@ def test_dvc_repro_with_the_int8_runtime_records_both_gates_and_is_then_up_to_da
         "stock": "onnx_int8",
         "finetuned": "onnx_int8",
     }
-    assert sorted(path.name for path in (project / "models/onnx_int8").iterdir()) == ["finetuned", "stock"]
+    assert sorted(path.name for path in (project / "models/onnx_int8").iterdir()) == ["finetuned", "index.json", "stock"]
     champion = read_json(project / "models/champion.json")
     assert champion["embed_backend_reason"].startswith("champion validation accuracy torch")
     assert champion["embed_backend"] == "onnx_int8"
